@@ -1,0 +1,146 @@
+//! gatehouse's configuration: the LiteLLM proxy `config.yaml`, read as-is, plus a strictly
+//! parsed `gatehouse:` section.
+//!
+//! Loading happens in two steps (raw YAML tree, then a validated [`Config`]) so that the
+//! runtime types never carry "not filled yet" options, and so that *every* problem in a file
+//! is reported by its path in one go, not just the first.
+
+mod known;
+mod load;
+mod secret;
+
+use std::time::Duration;
+
+pub use gatehouse_providers::{Endpoints, Provider};
+pub use load::{LoadError, load_file, load_str};
+pub use secret::Secret;
+
+/// Default per-request upstream timeout when no `timeout` is configured anywhere.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default number of retries when none is configured.
+pub const DEFAULT_NUM_RETRIES: u32 = 2;
+/// Default `general_settings.max_request_size_mb`.
+pub const DEFAULT_MAX_REQUEST_SIZE_MB: f64 = 32.0;
+
+/// A validated configuration, ready to serve.
+#[derive(Debug)]
+pub struct Config {
+    /// Every served deployment, in `model_list` order.
+    pub deployments: Vec<Deployment>,
+    /// The client-facing master key (`general_settings.master_key` or `LITELLM_MASTER_KEY`).
+    pub master_key: Option<Secret>,
+    /// Largest request body accepted, in bytes.
+    pub max_request_size_bytes: u64,
+    /// gatehouse's own settings.
+    pub gatehouse: GatehouseSettings,
+}
+
+/// One `model_list` entry that gatehouse serves.
+#[derive(Debug)]
+pub struct Deployment {
+    /// Stable identifier: `model_info.id`, else a hash of the entry (sent as `x-litellm-model-id`).
+    pub id: String,
+    /// The public name clients ask for (`model_name`).
+    pub model_name: String,
+    /// The provider behind it.
+    pub provider: Provider,
+    /// The model name sent upstream (the part of `litellm_params.model` after the prefix).
+    pub upstream_model: String,
+    /// Fixed upstream URLs, built from config only.
+    pub endpoints: Endpoints,
+    /// The provider key, if any.
+    pub api_key: Option<Secret>,
+    /// Upstream timeout for non-streaming requests.
+    pub timeout: Duration,
+    /// Upstream timeout for streaming requests: to the first byte, and between chunks.
+    pub stream_timeout: Duration,
+    /// Retries after a retryable failure.
+    pub max_retries: u32,
+    /// Relative share of traffic among deployments with the same `model_name`.
+    pub weight: f64,
+    /// Requests per minute this deployment may take (enforced later; parsed and validated now).
+    pub rpm: Option<u64>,
+    /// Tokens per minute this deployment may take.
+    pub tpm: Option<u64>,
+    /// Priority group; lower is tried first.
+    pub order: Option<u64>,
+    /// USD per input token.
+    pub input_cost_per_token: Option<f64>,
+    /// USD per output token.
+    pub output_cost_per_token: Option<f64>,
+    /// `model_info`, as given (free-form metadata).
+    pub model_info: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The `gatehouse:` section: gatehouse's own settings, parsed strictly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatehouseSettings {
+    /// Time a client has to send its request headers (also closes idle keep-alive connections).
+    pub client_header_timeout: Duration,
+    /// Time a client has to send its whole request body.
+    pub client_body_timeout: Duration,
+    /// Time to open a TCP (and TLS) connection to an upstream.
+    pub upstream_connect_timeout: Duration,
+    /// Idle upstream connections are kept this long in the pool.
+    pub upstream_pool_idle_timeout: Duration,
+    /// On SIGTERM, in-flight requests and streams get this long to finish.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for GatehouseSettings {
+    fn default() -> Self {
+        Self {
+            client_header_timeout: Duration::from_secs(30),
+            client_body_timeout: Duration::from_secs(60),
+            upstream_connect_timeout: Duration::from_secs(10),
+            upstream_pool_idle_timeout: Duration::from_secs(90),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One problem found in a config file, by its path (`model_list[2].litellm_params.rpm`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: a dotted path with list indices.
+    pub path: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// A LiteLLM setting that gatehouse read but does not act on; reported once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    /// Where.
+    pub path: String,
+    /// Why, when there is more to say than "not implemented".
+    pub note: Option<String>,
+}
+
+impl std::fmt::Display for Ignored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.note {
+            Some(note) => write!(f, "ignored: {} ({note})", self.path),
+            None => write!(f, "ignored: {}", self.path),
+        }
+    }
+}
+
+/// A loaded config and what in it was ignored.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The validated config.
+    pub config: Config,
+    /// Settings LiteLLM knows that gatehouse does not implement, by path.
+    pub ignored: Vec<Ignored>,
+}

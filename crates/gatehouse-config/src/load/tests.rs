@@ -1,0 +1,199 @@
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "OPENAI_KEY" => Some("sk-from-env".into()),
+        "RPM" => Some("60".into()),
+        _ => None,
+    }
+}
+
+fn load(text: &str) -> Result<Loaded, Vec<Problem>> {
+    load_str(text, &env)
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match load(text) {
+        Ok(_) => panic!("expected problems"),
+        Err(p) => p.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn reads_a_litellm_config() {
+    let loaded = load(
+        r#"
+model_list:
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: os.environ/OPENAI_KEY
+      rpm: os.environ/RPM
+      timeout: 12.5
+      weight: 3
+    model_info:
+      id: my-id
+  - model_name: gpt-4o
+    litellm_params:
+      model: azure/prod-gpt4o
+      api_base: https://res.openai.azure.com
+      api_key: azure-key
+      api_version: "2024-06-01"
+  - model_name: llama
+    litellm_params:
+      model: hosted_vllm/meta-llama/Llama-3-8B
+      api_base: http://127.0.0.1:8000/v1
+router_settings:
+  num_retries: 4
+  routing_strategy: simple-shuffle
+litellm_settings:
+  request_timeout: 30
+  success_callback: ["langfuse"]
+general_settings:
+  master_key: sk-master
+  max_request_size_mb: 2
+"#,
+    )
+    .unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.deployments.len(), 3);
+    let d = &c.deployments[0];
+    assert_eq!(d.id, "my-id");
+    assert_eq!(d.upstream_model, "gpt-4o");
+    assert_eq!(d.api_key.as_ref().unwrap().expose(), "sk-from-env");
+    assert_eq!(d.rpm, Some(60));
+    assert_eq!(d.timeout, Duration::from_secs_f64(12.5));
+    assert_eq!(d.stream_timeout, d.timeout);
+    assert_eq!(d.max_retries, 4);
+    assert_eq!(d.weight, 3.0);
+    assert_eq!(d.endpoints.chat_completions, "https://api.openai.com/v1/chat/completions");
+    assert_eq!(c.deployments[1].timeout, Duration::from_secs(30));
+    assert_eq!(c.deployments[2].upstream_model, "meta-llama/Llama-3-8B");
+    assert_eq!(c.deployments[0].id.len(), 5);
+    assert_eq!(c.deployments[1].id.len(), 32);
+    assert_eq!(c.master_key.as_ref().unwrap().expose(), "sk-master");
+    assert_eq!(c.max_request_size_bytes, 2 * 1024 * 1024);
+    let ignored: Vec<String> = loaded.ignored.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        ignored,
+        ["ignored: litellm_settings.success_callback (gatehouse never loads plug-in code)"]
+    );
+}
+
+#[test]
+fn reports_every_problem_by_path() {
+    let p = problems(
+        r#"
+model_list:
+  - model_name: a
+    litellm_params:
+      model: openai/x
+      rpm: lots
+      colour: blue
+  - litellm_params:
+      model: nonsense/x
+  - model_name: c
+    litellm_params:
+      model: hosted_vllm/x
+general_settings:
+  master_key: os.environ/NOT_SET
+  max_request_size_mb: -1
+frobnicate: true
+gatehouse:
+  client_header_timeout: 0
+  unknown_thing: 1
+"#,
+    );
+    let expected = [
+        "frobnicate: unknown key",
+        "general_settings.master_key: environment variable NOT_SET is not set",
+        "general_settings.max_request_size_mb: expected a number greater than 0, found -1",
+        "gatehouse.client_header_timeout: expected a number greater than 0, found 0",
+        "gatehouse.unknown_thing: unknown key (gatehouse's own section is parsed strictly)",
+        "model_list[0].litellm_params.colour: unknown key",
+        "model_list[0].litellm_params.rpm: expected a number, found \"lots\"",
+        "model_list[1].model_name: missing (the name clients ask for)",
+        "model_list[1].litellm_params.model: unknown provider prefix in \"nonsense/x\" (expected e.g. openai/, azure/, hosted_vllm/, ollama/)",
+        "model_list[2].litellm_params.api_base: required for hosted_vllm/ deployments",
+    ];
+    for e in expected {
+        assert!(p.iter().any(|x| x == e), "missing {e:?} in {p:#?}");
+    }
+    assert_eq!(p.len(), expected.len(), "{p:#?}");
+}
+
+#[test]
+fn not_yet_served_providers_are_skipped_with_a_warning() {
+    let loaded = load(
+        r#"
+model_list:
+  - model_name: claude
+    litellm_params: { model: anthropic/claude-sonnet-4, api_key: x }
+  - model_name: gpt
+    litellm_params: { model: gpt-4o-mini }
+"#,
+    )
+    .unwrap();
+    assert_eq!(loaded.config.deployments.len(), 1);
+    assert_eq!(loaded.ignored[0].path, "model_list[0]");
+}
+
+#[test]
+fn environment_variables_section_feeds_os_environ() {
+    let loaded = load(
+        r#"
+environment_variables:
+  MY_BASE: http://127.0.0.1:9999/v1
+  OPENAI_API_KEY: sk-overlay
+model_list:
+  - model_name: m
+    litellm_params: { model: openai/m, api_base: os.environ/MY_BASE }
+"#,
+    )
+    .unwrap();
+    let d = &loaded.config.deployments[0];
+    assert_eq!(d.endpoints.chat_completions, "http://127.0.0.1:9999/v1/chat/completions");
+    assert_eq!(d.api_key.as_ref().unwrap().expose(), "sk-overlay");
+}
+
+#[test]
+fn secrets_in_urls_are_refused() {
+    let p = problems(
+        r#"
+model_list:
+  - model_name: m
+    litellm_params: { model: openai/m, api_base: "https://u:sk-secret@host/v1" }
+"#,
+    );
+    assert_eq!(p.len(), 1);
+    assert!(!p[0].contains("sk-secret"), "{p:?}");
+}
+
+#[test]
+fn bad_yaml_and_wrong_shapes() {
+    assert!(problems("model_list: [")[0].starts_with("not valid YAML"));
+    assert_eq!(problems("- a\n- b\n"), ["expected a mapping at the top level, found a list"]);
+    assert_eq!(problems("model_list: 3\n"), ["model_list: expected a list, found a number"]);
+}
+
+#[test]
+fn empty_config_is_valid() {
+    let loaded = load("").unwrap();
+    assert!(loaded.config.deployments.is_empty());
+    assert!(loaded.config.master_key.is_none());
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let loaded = load(
+        r#"
+model_list:
+  - model_name: m
+    litellm_params: { model: openai/m, api_key: sk-provider-secret }
+general_settings: { master_key: sk-master-secret }
+"#,
+    )
+    .unwrap();
+    let dbg = format!("{:?}", loaded.config);
+    assert!(!dbg.contains("sk-provider-secret") && !dbg.contains("sk-master-secret"));
+}

@@ -1,0 +1,200 @@
+//! Upstream URLs for an OpenAI-compatible deployment, built once at start-up.
+
+use http::Uri;
+
+use crate::catalogue::{PathStyle, Provider};
+
+/// Azure OpenAI `api-version` used when the config gives none (the GA version LiteLLM also defaults to).
+pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
+
+/// An operation the gateway forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `POST /chat/completions`.
+    ChatCompletions,
+    /// `POST /embeddings`.
+    Embeddings,
+}
+
+/// The fixed upstream URLs of one deployment. Nothing in a request can change them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Chat completions URL.
+    pub chat_completions: Uri,
+    /// Embeddings URL.
+    pub embeddings: Uri,
+}
+
+impl Endpoints {
+    /// The URL for an operation.
+    pub fn uri(&self, op: Operation) -> &Uri {
+        match op {
+            Operation::ChatCompletions => &self.chat_completions,
+            Operation::Embeddings => &self.embeddings,
+        }
+    }
+}
+
+/// Why an `api_base` was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointError(pub String);
+
+
+impl std::error::Error for EndpointError {}
+
+impl std::fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Validates an `api_base` and returns it without a trailing slash.
+///
+/// Only `http` and `https` with a host are accepted; credentials in the URL and query
+/// strings are refused (they would end up in logs and error messages).
+pub fn validate_api_base(base: &str) -> Result<String, EndpointError> {
+    let trimmed = base.trim().trim_end_matches('/');
+    let uri: Uri = trimmed
+        .parse()
+        .map_err(|_| EndpointError("not a valid URL".into()))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(EndpointError("must start with http:// or https://".into())),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(EndpointError("has no host".into()));
+    };
+    if authority.as_str().contains('@') {
+        return Err(EndpointError(
+            "must not carry credentials; put the key in api_key".into(),
+        ));
+    }
+    if authority.host().is_empty() {
+        return Err(EndpointError("has no host".into()));
+    }
+    if uri.query().is_some() || trimmed.contains('#') {
+        return Err(EndpointError("must not have a query string or fragment".into()));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn is_safe_path_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn parse(url: String) -> Result<Uri, EndpointError> {
+    url.parse()
+        .map_err(|_| EndpointError(format!("builds an invalid URL: {url}")))
+}
+
+/// Builds the endpoints of a deployment from its provider, `api_base` (already resolved:
+/// config, then the provider's environment variable, then its default), `api_version`
+/// and upstream model name.
+pub fn build_endpoints(
+    provider: &Provider,
+    api_base: &str,
+    api_version: Option<&str>,
+    model: &str,
+) -> Result<Endpoints, EndpointError> {
+    let base = validate_api_base(api_base)?;
+    let (chat, embeddings) = match provider.paths {
+        PathStyle::OpenAi => (
+            format!("{base}/chat/completions"),
+            format!("{base}/embeddings"),
+        ),
+        PathStyle::HostRoot => {
+            let root = base.strip_suffix("/v1").unwrap_or(&base);
+            (
+                format!("{root}/v1/chat/completions"),
+                format!("{root}/v1/embeddings"),
+            )
+        }
+        PathStyle::Azure => {
+            if !is_safe_path_segment(model) {
+                return Err(EndpointError(format!(
+                    "Azure deployment name {model:?} may only hold letters, digits, '-', '_' and '.'"
+                )));
+            }
+            let version = api_version.unwrap_or(AZURE_DEFAULT_API_VERSION);
+            if !version
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(EndpointError(format!(
+                    "api_version {version:?} may only hold letters, digits and '-'"
+                )));
+            }
+            let root = base.strip_suffix("/openai").unwrap_or(&base);
+            (
+                format!("{root}/openai/deployments/{model}/chat/completions?api-version={version}"),
+                format!("{root}/openai/deployments/{model}/embeddings?api-version={version}"),
+            )
+        }
+    };
+    Ok(Endpoints {
+        chat_completions: parse(chat)?,
+        embeddings: parse(embeddings)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::{ProviderLookup, lookup_provider};
+
+    fn provider(model: &str) -> Provider {
+        match lookup_provider(model).0 {
+            ProviderLookup::Served(p) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn openai_style_bases_include_v1() {
+        let e = build_endpoints(&provider("openai/gpt-4o"), "http://127.0.0.1:9/v1/", None, "gpt-4o")
+            .unwrap();
+        assert_eq!(e.chat_completions, "http://127.0.0.1:9/v1/chat/completions");
+        assert_eq!(e.embeddings, "http://127.0.0.1:9/v1/embeddings");
+    }
+
+    #[test]
+    fn azure_deployment_urls() {
+        let e = build_endpoints(
+            &provider("azure/my-gpt"),
+            "https://res.openai.azure.com/",
+            Some("2024-06-01"),
+            "my-gpt",
+        )
+        .unwrap();
+        assert_eq!(
+            e.chat_completions,
+            "https://res.openai.azure.com/openai/deployments/my-gpt/chat/completions?api-version=2024-06-01"
+        );
+        assert!(build_endpoints(&provider("azure/x"), "https://r.example", None, "a/../b").is_err());
+    }
+
+    #[test]
+    fn ollama_base_is_host_root() {
+        let p = provider("ollama/llama3");
+        for base in ["http://localhost:11434", "http://localhost:11434/v1"] {
+            let e = build_endpoints(&p, base, None, "llama3").unwrap();
+            assert_eq!(e.chat_completions, "http://localhost:11434/v1/chat/completions");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_bases() {
+        for bad in [
+            "ftp://x",
+            "not a url",
+            "https://user:pw@host/v1",
+            "https://host/v1?key=sk-123",
+            "/relative",
+        ] {
+            assert!(validate_api_base(bad).is_err(), "{bad}");
+        }
+    }
+}
