@@ -123,10 +123,7 @@ impl Walker<'_> {
     }
 
     fn env_var(&self, name: &str) -> Option<String> {
-        self.overlay
-            .get(name)
-            .cloned()
-            .or_else(|| (self.env)(name))
+        self.overlay.get(name).cloned().or_else(|| (self.env)(name))
     }
 
     /// Resolves `os.environ/NAME`; a missing variable is a problem.
@@ -150,7 +147,10 @@ impl Walker<'_> {
             Scalar::Env(s) => Some(s),
             Scalar::Borrowed(Value::String(s)) => Some(s.clone()),
             Scalar::Borrowed(other) => {
-                self.problem(path, format!("expected a string, found {}", type_name(other)));
+                self.problem(
+                    path,
+                    format!("expected a string, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -197,7 +197,10 @@ impl Walker<'_> {
         if n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64 {
             Some(n as u64)
         } else {
-            self.problem(path, format!("expected a whole number of at least 0, found {n}"));
+            self.problem(
+                path,
+                format!("expected a whole number of at least 0, found {n}"),
+            );
             None
         }
     }
@@ -216,7 +219,10 @@ impl Walker<'_> {
             Value::Object(m) => Some(m),
             Value::Null => None,
             other => {
-                self.problem(path, format!("expected a mapping, found {}", type_name(other)));
+                self.problem(
+                    path,
+                    format!("expected a mapping, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -243,7 +249,13 @@ impl Walker<'_> {
             Value::Null => &empty,
             Value::Object(m) => m,
             other => {
-                self.problem("", format!("expected a mapping at the top level, found {}", type_name(other)));
+                self.problem(
+                    "",
+                    format!(
+                        "expected a mapping at the top level, found {}",
+                        type_name(other)
+                    ),
+                );
                 &empty
             }
         };
@@ -258,7 +270,10 @@ impl Walker<'_> {
         self.check_keys("", top, TOP, known::TOP_LEVEL);
 
         // environment_variables first: os.environ/ lookups anywhere else may use them.
-        if let Some(vars) = top.get("environment_variables").and_then(|v| self.mapping("environment_variables", v)) {
+        if let Some(vars) = top
+            .get("environment_variables")
+            .and_then(|v| self.mapping("environment_variables", v))
+        {
             for (k, v) in vars {
                 let p = join("environment_variables", k);
                 let val = match v {
@@ -277,19 +292,39 @@ impl Walker<'_> {
         }
 
         let mut defaults = Defaults::default();
-        if let Some(ls) = top.get("litellm_settings").and_then(|v| self.mapping("litellm_settings", v)) {
-            self.check_keys("litellm_settings", ls, &["request_timeout", "num_retries"], known::LITELLM_SETTINGS);
+        if let Some(ls) = top
+            .get("litellm_settings")
+            .and_then(|v| self.mapping("litellm_settings", v))
+        {
+            self.check_keys(
+                "litellm_settings",
+                ls,
+                &["request_timeout", "num_retries"],
+                known::LITELLM_SETTINGS,
+            );
             if let Some(v) = ls.get("request_timeout") {
                 defaults.request_timeout = self.seconds("litellm_settings.request_timeout", v);
             }
             if let Some(v) = ls.get("num_retries") {
-                defaults.litellm_num_retries = self.whole("litellm_settings.num_retries", v).map(|n| n as u32);
+                defaults.litellm_num_retries = self
+                    .whole("litellm_settings.num_retries", v)
+                    .map(|n| n as u32);
             }
         }
-        if let Some(rs) = top.get("router_settings").and_then(|v| self.mapping("router_settings", v)) {
-            self.check_keys("router_settings", rs, &["num_retries", "timeout", "routing_strategy"], known::ROUTER_SETTINGS);
+        if let Some(rs) = top
+            .get("router_settings")
+            .and_then(|v| self.mapping("router_settings", v))
+        {
+            self.check_keys(
+                "router_settings",
+                rs,
+                &["num_retries", "timeout", "routing_strategy"],
+                known::ROUTER_SETTINGS,
+            );
             if let Some(v) = rs.get("num_retries") {
-                defaults.router_num_retries = self.whole("router_settings.num_retries", v).map(|n| n as u32);
+                defaults.router_num_retries = self
+                    .whole("router_settings.num_retries", v)
+                    .map(|n| n as u32);
             }
             if let Some(v) = rs.get("timeout") {
                 defaults.router_timeout = self.seconds("router_settings.timeout", v);
@@ -300,20 +335,34 @@ impl Walker<'_> {
             {
                 self.ignored.push(Ignored {
                     path: "router_settings.routing_strategy".into(),
-                    note: Some(format!("{s} is not implemented; gatehouse uses simple-shuffle")),
+                    note: Some(format!(
+                        "{s} is not implemented; gatehouse uses simple-shuffle"
+                    )),
                 });
             }
         }
 
         let mut master_key = None;
         let mut max_request_mb = DEFAULT_MAX_REQUEST_SIZE_MB;
-        if let Some(gs) = top.get("general_settings").and_then(|v| self.mapping("general_settings", v)) {
-            self.check_keys("general_settings", gs, &["master_key", "max_request_size_mb"], known::GENERAL_SETTINGS);
+        if let Some(gs) = top
+            .get("general_settings")
+            .and_then(|v| self.mapping("general_settings", v))
+        {
+            self.check_keys(
+                "general_settings",
+                gs,
+                &["master_key", "max_request_size_mb"],
+                known::GENERAL_SETTINGS,
+            );
             if let Some(v) = gs.get("master_key") {
-                master_key = self.string("general_settings.master_key", v).map(Secret::new);
+                master_key = self
+                    .string("general_settings.master_key", v)
+                    .map(Secret::new);
             }
             if let Some(v) = gs.get("max_request_size_mb") {
-                max_request_mb = self.positive("general_settings.max_request_size_mb", v).unwrap_or(max_request_mb);
+                max_request_mb = self
+                    .positive("general_settings.max_request_size_mb", v)
+                    .unwrap_or(max_request_mb);
             }
         }
         if master_key.is_none() {
@@ -340,7 +389,10 @@ impl Walker<'_> {
                     }
                 }
             }
-            Some(other) => self.problem("model_list", format!("expected a list, found {}", type_name(other))),
+            Some(other) => self.problem(
+                "model_list",
+                format!("expected a list, found {}", type_name(other)),
+            ),
         }
 
         Config {
@@ -365,7 +417,10 @@ impl Walker<'_> {
                 "upstream_pool_idle_timeout" => &mut s.upstream_pool_idle_timeout,
                 "shutdown_timeout" => &mut s.shutdown_timeout,
                 _ => {
-                    self.problem(&p, "unknown key (gatehouse's own section is parsed strictly)");
+                    self.problem(
+                        &p,
+                        "unknown key (gatehouse's own section is parsed strictly)",
+                    );
                     continue;
                 }
             };
@@ -381,15 +436,26 @@ impl Walker<'_> {
         let m = match entry {
             Value::Object(m) => m,
             other => {
-                self.problem(&path, format!("expected a mapping, found {}", type_name(other)));
+                self.problem(
+                    &path,
+                    format!("expected a mapping, found {}", type_name(other)),
+                );
                 return None;
             }
         };
-        self.check_keys(&path, m, &["model_name", "litellm_params", "model_info"], &[]);
+        self.check_keys(
+            &path,
+            m,
+            &["model_name", "litellm_params", "model_info"],
+            &[],
+        );
         let model_name = match m.get("model_name") {
             Some(v) => self.string(&join(&path, "model_name"), v),
             None => {
-                self.problem(&join(&path, "model_name"), "missing (the name clients ask for)");
+                self.problem(
+                    &join(&path, "model_name"),
+                    "missing (the name clients ask for)",
+                );
                 None
             }
         };
@@ -400,7 +466,10 @@ impl Walker<'_> {
         }
         let model_info = match m.get("model_info") {
             None | Some(Value::Null) => Map::new(),
-            Some(v) => self.mapping(&join(&path, "model_info"), v).cloned().unwrap_or_default(),
+            Some(v) => self
+                .mapping(&join(&path, "model_info"), v)
+                .cloned()
+                .unwrap_or_default(),
         };
         let pp = join(&path, "litellm_params");
         let Some(params) = m.get("litellm_params") else {
@@ -430,7 +499,10 @@ impl Walker<'_> {
         let full_model = match params.get("model") {
             Some(v) => self.string(&model_path, v),
             None => {
-                self.problem(&model_path, "missing (expected provider/model, e.g. openai/gpt-4o)");
+                self.problem(
+                    &model_path,
+                    "missing (expected provider/model, e.g. openai/gpt-4o)",
+                );
                 None
             }
         };
@@ -447,10 +519,12 @@ impl Walker<'_> {
             Some((p, v)) => self.string(&p, v),
             None => None,
         };
-        let opt_secs = |w: &mut Self, key: &str| params.get(key).and_then(|v| w.seconds(&join(&pp, key), v));
+        let opt_secs =
+            |w: &mut Self, key: &str| params.get(key).and_then(|v| w.seconds(&join(&pp, key), v));
         let timeout = opt_secs(self, "timeout");
         let stream_timeout = opt_secs(self, "stream_timeout");
-        let opt_whole = |w: &mut Self, key: &str| params.get(key).and_then(|v| w.whole(&join(&pp, key), v));
+        let opt_whole =
+            |w: &mut Self, key: &str| params.get(key).and_then(|v| w.whole(&join(&pp, key), v));
         let max_retries = opt_whole(self, "max_retries").map(|n| n as u32);
         let rpm = opt_whole(self, "rpm");
         let tpm = opt_whole(self, "tpm");
@@ -459,7 +533,11 @@ impl Walker<'_> {
             .get("weight")
             .and_then(|v| self.positive(&join(&pp, "weight"), v))
             .unwrap_or(1.0);
-        let opt_cost = |w: &mut Self, key: &str| params.get(key).and_then(|v| w.non_negative(&join(&pp, key), v));
+        let opt_cost = |w: &mut Self, key: &str| {
+            params
+                .get(key)
+                .and_then(|v| w.non_negative(&join(&pp, key), v))
+        };
         let input_cost_per_token = opt_cost(self, "input_cost_per_token");
         let output_cost_per_token = opt_cost(self, "output_cost_per_token");
 
@@ -470,7 +548,9 @@ impl Walker<'_> {
             ProviderLookup::NotYetSupported(prefix) => {
                 self.ignored.push(Ignored {
                     path,
-                    note: Some(format!("provider {prefix}/ is not served yet; this deployment is skipped")),
+                    note: Some(format!(
+                        "provider {prefix}/ is not served yet; this deployment is skipped"
+                    )),
                 });
                 return None;
             }
@@ -503,14 +583,20 @@ impl Walker<'_> {
                 }
             }
         };
-        let api_key = api_key.or_else(|| provider.key_env.and_then(|n| self.env_var(n)).map(Secret::new));
-        let endpoints = match build_endpoints(&provider, &base, api_version.as_deref(), upstream_model) {
-            Ok(e) => e,
-            Err(e) => {
-                self.problem(&base_path, e.to_string());
-                return None;
-            }
-        };
+        let api_key = api_key.or_else(|| {
+            provider
+                .key_env
+                .and_then(|n| self.env_var(n))
+                .map(Secret::new)
+        });
+        let endpoints =
+            match build_endpoints(&provider, &base, api_version.as_deref(), upstream_model) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.problem(&base_path, e.to_string());
+                    return None;
+                }
+            };
         let model_name = model_name?;
 
         let id = match model_info.get("id") {
@@ -523,7 +609,11 @@ impl Walker<'_> {
                 h.update(full_model.as_bytes());
                 h.update([0]);
                 h.update(endpoints.chat_completions.to_string().as_bytes());
-                h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+                h.finalize()
+                    .iter()
+                    .take(16)
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
             }
         };
 

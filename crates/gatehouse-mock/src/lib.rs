@@ -1,1 +1,133 @@
-//! mock
+//! `gatehouse-mock`: a mock LLM provider that speaks OpenAI's wire format.
+//!
+//! It answers `POST /v1/chat/completions` (plain and streamed, with tool calls),
+//! `POST /v1/embeddings` and `GET /v1/models` — plus the un-prefixed and Azure
+//! (`/openai/deployments/{d}/…?api-version=…`) spellings of the first two — with
+//! deterministic replies, so gateway tests can assert on exact content.
+//!
+//! Behaviour can be scripted per request with a `mock` object in the JSON body
+//! (the gateway passes unknown fields through). All fields are optional:
+//!
+//! | field | effect |
+//! |---|---|
+//! | `status` | reply with this HTTP status and an OpenAI error body (`mock error <status>`) |
+//! | `fail_times`, `key` | only the first `fail_times` requests carrying `key` fail (status default 500) |
+//! | `retry_after` | `retry-after` header on error replies |
+//! | `delay_ms` | wait before sending response headers |
+//! | `chunks`, `chunk_delay_ms` | streamed content pieces (default 3) and the delay between frames |
+//! | `fail_after_chunks` | break the stream (abort the transfer) after this many frames |
+//! | `content` | reply text override |
+//! | `parallel` | call the first two tools (unless `parallel_tool_calls` is false) |
+//! | `usage` | `{prompt_tokens, completion_tokens}` overrides |
+//!
+//! Default replies: chat answers `"Hello from mock: " + <last user message text>`
+//! (or calls the first tool, with placeholder arguments for its required
+//! parameters, when `tools` are given; or `"Hello from mock: tool said …"` after a
+//! tool result); embeddings are unit vectors hashed from the input (8 dimensions
+//! unless `dimensions` is given; base64 of little-endian `f32` with
+//! `encoding_format: "base64"`). Azure paths require `?api-version=` and use the
+//! deployment as the model when the body has none.
+//!
+//! Two ways to use it:
+//! - in-process, from Rust tests: [`MockServer::start`] binds `127.0.0.1:0` and
+//!   serves on the current tokio runtime until the [`MockServer`] is dropped;
+//! - as the `gatehouse-mock` binary (Python SDK tests, the bench harness), which
+//!   prints `listening addr=IP:PORT` once bound.
+//!
+//! Every request (except the `/_mock/…` control endpoints) is recorded — bounded
+//! to the last 1000 — and can be read back with [`MockServer::requests`] or
+//! `GET /_mock/requests` (`DELETE` clears).
+//!
+//! The server is built directly on hyper (HTTP/1.1 keep-alive and HTTP/2 prior
+//! knowledge) and keeps per-request work small: static bodies are prebuilt and
+//! responses are serialised straight from borrowed structs.
+
+mod body;
+mod chat;
+mod embeddings;
+mod encode;
+mod reply;
+mod script;
+mod server;
+mod state;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+pub use server::serve;
+pub use state::MockState;
+
+/// Options for a mock server.
+#[derive(Debug, Clone, Default)]
+pub struct MockOptions {
+    /// Record every request (readable with [`MockServer::requests`] and
+    /// `GET /_mock/requests`). [`MockServer::start`] turns this on; the
+    /// `Default` is off.
+    pub record: bool,
+}
+
+/// One request as the mock received it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RecordedRequest {
+    /// HTTP method, e.g. `POST`.
+    pub method: String,
+    /// Request path plus `?query` if any.
+    pub path: String,
+    /// Headers by lowercase name; repeated headers are joined with `", "`.
+    pub headers: BTreeMap<String, String>,
+    /// The body as JSON if it parses, else a JSON string of its (lossy UTF-8) text.
+    pub body: serde_json::Value,
+}
+
+/// A mock provider running on the current tokio runtime. Dropping it stops the
+/// server and closes its connections.
+#[derive(Debug)]
+pub struct MockServer {
+    addr: SocketAddr,
+    state: Arc<MockState>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl MockServer {
+    /// Binds `127.0.0.1:0` and spawns the server on the current tokio runtime,
+    /// recording requests.
+    pub async fn start() -> std::io::Result<MockServer> {
+        Self::start_with(MockOptions { record: true }).await
+    }
+
+    /// Binds `127.0.0.1:0` and spawns the server with the given options.
+    pub async fn start_with(opts: MockOptions) -> std::io::Result<MockServer> {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(MockState::new());
+        let task = tokio::spawn(serve(listener, opts, Arc::clone(&state)));
+        Ok(MockServer { addr, state, task })
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The OpenAI-style base URL, `http://127.0.0.1:PORT/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Every request received so far (bounded: the last 1000), oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.requests()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear(&self) {
+        self.state.clear();
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -87,7 +87,12 @@ const SERVED: &[Provider] = &[
         auth: AuthStyle::ApiKeyHeader,
         paths: PathStyle::Azure,
     },
-    openai_style("hosted_vllm", None, Some("HOSTED_VLLM_API_KEY"), Some("HOSTED_VLLM_API_BASE")),
+    openai_style(
+        "hosted_vllm",
+        None,
+        Some("HOSTED_VLLM_API_KEY"),
+        Some("HOSTED_VLLM_API_BASE"),
+    ),
     openai_style("vllm", None, None, None),
     Provider {
         prefix: "ollama",
@@ -105,18 +110,78 @@ const SERVED: &[Provider] = &[
         auth: AuthStyle::Bearer,
         paths: PathStyle::HostRoot,
     },
-    openai_style("lm_studio", Some("http://localhost:1234/v1"), Some("LM_STUDIO_API_KEY"), Some("LM_STUDIO_API_BASE")),
-    openai_style("groq", Some("https://api.groq.com/openai/v1"), Some("GROQ_API_KEY"), None),
-    openai_style("deepseek", Some("https://api.deepseek.com/v1"), Some("DEEPSEEK_API_KEY"), Some("DEEPSEEK_API_BASE")),
-    openai_style("mistral", Some("https://api.mistral.ai/v1"), Some("MISTRAL_API_KEY"), Some("MISTRAL_API_BASE")),
-    openai_style("together_ai", Some("https://api.together.xyz/v1"), Some("TOGETHERAI_API_KEY"), None),
-    openai_style("fireworks_ai", Some("https://api.fireworks.ai/inference/v1"), Some("FIREWORKS_AI_API_KEY"), None),
-    openai_style("openrouter", Some("https://openrouter.ai/api/v1"), Some("OPENROUTER_API_KEY"), Some("OPENROUTER_API_BASE")),
-    openai_style("xai", Some("https://api.x.ai/v1"), Some("XAI_API_KEY"), None),
-    openai_style("perplexity", Some("https://api.perplexity.ai"), Some("PERPLEXITYAI_API_KEY"), None),
-    openai_style("deepinfra", Some("https://api.deepinfra.com/v1/openai"), Some("DEEPINFRA_API_KEY"), None),
-    openai_style("cerebras", Some("https://api.cerebras.ai/v1"), Some("CEREBRAS_API_KEY"), None),
-    openai_style("nvidia_nim", Some("https://integrate.api.nvidia.com/v1"), Some("NVIDIA_NIM_API_KEY"), Some("NVIDIA_NIM_API_BASE")),
+    openai_style(
+        "lm_studio",
+        Some("http://localhost:1234/v1"),
+        Some("LM_STUDIO_API_KEY"),
+        Some("LM_STUDIO_API_BASE"),
+    ),
+    openai_style(
+        "groq",
+        Some("https://api.groq.com/openai/v1"),
+        Some("GROQ_API_KEY"),
+        None,
+    ),
+    openai_style(
+        "deepseek",
+        Some("https://api.deepseek.com/v1"),
+        Some("DEEPSEEK_API_KEY"),
+        Some("DEEPSEEK_API_BASE"),
+    ),
+    openai_style(
+        "mistral",
+        Some("https://api.mistral.ai/v1"),
+        Some("MISTRAL_API_KEY"),
+        Some("MISTRAL_API_BASE"),
+    ),
+    openai_style(
+        "together_ai",
+        Some("https://api.together.xyz/v1"),
+        Some("TOGETHERAI_API_KEY"),
+        None,
+    ),
+    openai_style(
+        "fireworks_ai",
+        Some("https://api.fireworks.ai/inference/v1"),
+        Some("FIREWORKS_AI_API_KEY"),
+        None,
+    ),
+    openai_style(
+        "openrouter",
+        Some("https://openrouter.ai/api/v1"),
+        Some("OPENROUTER_API_KEY"),
+        Some("OPENROUTER_API_BASE"),
+    ),
+    openai_style(
+        "xai",
+        Some("https://api.x.ai/v1"),
+        Some("XAI_API_KEY"),
+        None,
+    ),
+    openai_style(
+        "perplexity",
+        Some("https://api.perplexity.ai"),
+        Some("PERPLEXITYAI_API_KEY"),
+        None,
+    ),
+    openai_style(
+        "deepinfra",
+        Some("https://api.deepinfra.com/v1/openai"),
+        Some("DEEPINFRA_API_KEY"),
+        None,
+    ),
+    openai_style(
+        "cerebras",
+        Some("https://api.cerebras.ai/v1"),
+        Some("CEREBRAS_API_KEY"),
+        None,
+    ),
+    openai_style(
+        "nvidia_nim",
+        Some("https://integrate.api.nvidia.com/v1"),
+        Some("NVIDIA_NIM_API_KEY"),
+        Some("NVIDIA_NIM_API_BASE"),
+    ),
 ];
 
 /// LiteLLM providers with their own wire formats, not yet translated by gatehouse.
@@ -174,14 +239,26 @@ mod tests {
     #[test]
     fn splits_prefix_and_keeps_the_rest_whole() {
         let (p, m) = lookup_provider("hosted_vllm/meta-llama/Llama-3-8B");
-        assert!(matches!(p, ProviderLookup::Served(Provider { prefix: "hosted_vllm", .. })));
+        assert!(matches!(
+            p,
+            ProviderLookup::Served(Provider {
+                prefix: "hosted_vllm",
+                ..
+            })
+        ));
         assert_eq!(m, "meta-llama/Llama-3-8B");
     }
 
     #[test]
     fn no_prefix_is_openai() {
         let (p, m) = lookup_provider("gpt-4o");
-        assert!(matches!(p, ProviderLookup::Served(Provider { prefix: "openai", .. })));
+        assert!(matches!(
+            p,
+            ProviderLookup::Served(Provider {
+                prefix: "openai",
+                ..
+            })
+        ));
         assert_eq!(m, "gpt-4o");
     }
 

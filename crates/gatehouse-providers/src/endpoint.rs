@@ -39,7 +39,6 @@ impl Endpoints {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointError(pub String);
 
-
 impl std::error::Error for EndpointError {}
 
 impl std::fmt::Display for EndpointError {
@@ -73,15 +72,16 @@ pub fn validate_api_base(base: &str) -> Result<String, EndpointError> {
         return Err(EndpointError("has no host".into()));
     }
     if uri.query().is_some() || trimmed.contains('#') {
-        return Err(EndpointError("must not have a query string or fragment".into()));
+        return Err(EndpointError(
+            "must not have a query string or fragment".into(),
+        ));
     }
     Ok(trimmed.to_owned())
 }
 
 fn is_safe_path_segment(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
@@ -154,8 +154,13 @@ mod tests {
 
     #[test]
     fn openai_style_bases_include_v1() {
-        let e = build_endpoints(&provider("openai/gpt-4o"), "http://127.0.0.1:9/v1/", None, "gpt-4o")
-            .unwrap();
+        let e = build_endpoints(
+            &provider("openai/gpt-4o"),
+            "http://127.0.0.1:9/v1/",
+            None,
+            "gpt-4o",
+        )
+        .unwrap();
         assert_eq!(e.chat_completions, "http://127.0.0.1:9/v1/chat/completions");
         assert_eq!(e.embeddings, "http://127.0.0.1:9/v1/embeddings");
     }
@@ -173,7 +178,9 @@ mod tests {
             e.chat_completions,
             "https://res.openai.azure.com/openai/deployments/my-gpt/chat/completions?api-version=2024-06-01"
         );
-        assert!(build_endpoints(&provider("azure/x"), "https://r.example", None, "a/../b").is_err());
+        assert!(
+            build_endpoints(&provider("azure/x"), "https://r.example", None, "a/../b").is_err()
+        );
     }
 
     #[test]
@@ -181,7 +188,10 @@ mod tests {
         let p = provider("ollama/llama3");
         for base in ["http://localhost:11434", "http://localhost:11434/v1"] {
             let e = build_endpoints(&p, base, None, "llama3").unwrap();
-            assert_eq!(e.chat_completions, "http://localhost:11434/v1/chat/completions");
+            assert_eq!(
+                e.chat_completions,
+                "http://localhost:11434/v1/chat/completions"
+            );
         }
     }
 

@@ -8,5 +8,6 @@ mod endpoint;
 
 pub use catalogue::{AuthStyle, PathStyle, Provider, ProviderLookup, lookup_provider};
 pub use endpoint::{
-    AZURE_DEFAULT_API_VERSION, EndpointError, Endpoints, Operation, build_endpoints, validate_api_base,
+    AZURE_DEFAULT_API_VERSION, EndpointError, Endpoints, Operation, build_endpoints,
+    validate_api_base,
 };

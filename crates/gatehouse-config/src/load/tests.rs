@@ -66,7 +66,10 @@ general_settings:
     assert_eq!(d.stream_timeout, d.timeout);
     assert_eq!(d.max_retries, 4);
     assert_eq!(d.weight, 3.0);
-    assert_eq!(d.endpoints.chat_completions, "https://api.openai.com/v1/chat/completions");
+    assert_eq!(
+        d.endpoints.chat_completions,
+        "https://api.openai.com/v1/chat/completions"
+    );
     assert_eq!(c.deployments[1].timeout, Duration::from_secs(30));
     assert_eq!(c.deployments[2].upstream_model, "meta-llama/Llama-3-8B");
     assert_eq!(c.deployments[0].id.len(), 5);
@@ -152,7 +155,10 @@ model_list:
     )
     .unwrap();
     let d = &loaded.config.deployments[0];
-    assert_eq!(d.endpoints.chat_completions, "http://127.0.0.1:9999/v1/chat/completions");
+    assert_eq!(
+        d.endpoints.chat_completions,
+        "http://127.0.0.1:9999/v1/chat/completions"
+    );
     assert_eq!(d.api_key.as_ref().unwrap().expose(), "sk-overlay");
 }
 
@@ -172,8 +178,14 @@ model_list:
 #[test]
 fn bad_yaml_and_wrong_shapes() {
     assert!(problems("model_list: [")[0].starts_with("not valid YAML"));
-    assert_eq!(problems("- a\n- b\n"), ["expected a mapping at the top level, found a list"]);
-    assert_eq!(problems("model_list: 3\n"), ["model_list: expected a list, found a number"]);
+    assert_eq!(
+        problems("- a\n- b\n"),
+        ["expected a mapping at the top level, found a list"]
+    );
+    assert_eq!(
+        problems("model_list: 3\n"),
+        ["model_list: expected a list, found a number"]
+    );
 }
 
 #[test]

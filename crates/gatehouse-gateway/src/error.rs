@@ -1,0 +1,202 @@
+//! Every client-visible failure, mapped to a status and an OpenAI-format body in one place.
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use gatehouse_wire::ErrorBody;
+use http::{HeaderValue, StatusCode, header};
+
+/// An error the gateway answers with. Bodies never carry internal details or secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No key in any of the accepted headers.
+    #[error(
+        "Authentication Error, no API key passed in. Send it as `Authorization: Bearer <key>`."
+    )]
+    MissingKey,
+    /// A key that is not valid.
+    #[error("Authentication Error, invalid API key.")]
+    InvalidKey,
+    /// The body is larger than `max_request_size_mb`.
+    #[error("Request body too large: the limit is {limit_mb} MB.")]
+    BodyTooLarge {
+        /// The limit, in MB, for the message.
+        limit_mb: f64,
+    },
+    /// The client did not send its body in time.
+    #[error("Timed out reading the request body.")]
+    BodyTimeout,
+    /// The body could not be read (the client went away or sent a broken transfer).
+    #[error("Could not read the request body.")]
+    BodyUnreadable,
+    /// A malformed or invalid request.
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong.
+        message: String,
+        /// The offending field.
+        param: Option<String>,
+    },
+    /// The requested model is not configured.
+    #[error(
+        "Invalid model name passed in model={model}. Call /v1/models to view available models."
+    )]
+    UnknownModel {
+        /// The name the client asked for (already length-capped).
+        model: String,
+    },
+    /// No route.
+    #[error("Not found: {path}")]
+    NotFound {
+        /// The path asked for (length-capped).
+        path: String,
+    },
+    /// Route exists, method does not.
+    #[error("Method not allowed.")]
+    MethodNotAllowed,
+    /// The upstream answered with a client error about the request; relayed with its message.
+    #[error("{message}")]
+    UpstreamRejected {
+        /// The upstream's status (4xx other than 401/403/429).
+        status: StatusCode,
+        /// The upstream's message, scrubbed of our credentials.
+        message: String,
+        /// The upstream's `param`, if it named one.
+        param: Option<String>,
+    },
+    /// The upstream rate-limited us and retries did not help.
+    #[error("The upstream provider is rate limiting requests; retry later.")]
+    UpstreamRateLimited {
+        /// `retry-after` to pass on, in whole seconds.
+        retry_after: Option<u64>,
+    },
+    /// The upstream failed (5xx, refused our credentials, bad response, connection failure).
+    #[error("{0}")]
+    UpstreamFailed(String),
+    /// The upstream did not answer in time.
+    #[error("The upstream provider did not respond in time.")]
+    UpstreamTimeout,
+    /// The gateway is shutting down.
+    #[error("The gateway is shutting down; retry on another replica.")]
+    ShuttingDown,
+}
+
+impl ApiError {
+    /// The HTTP status. One exhaustive match: a new variant forces a decision here.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MissingKey | ApiError::InvalidKey => StatusCode::UNAUTHORIZED,
+            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::BodyUnreadable
+            | ApiError::BadRequest { .. }
+            | ApiError::UnknownModel { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UpstreamRejected { status, .. } => *status,
+            ApiError::UpstreamRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
+            ApiError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The `type` field of the body; also the low-cardinality label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::MissingKey | ApiError::InvalidKey => "auth_error",
+            ApiError::BodyTooLarge { .. }
+            | ApiError::BodyTimeout
+            | ApiError::BodyUnreadable
+            | ApiError::BadRequest { .. }
+            | ApiError::UnknownModel { .. }
+            | ApiError::MethodNotAllowed => "invalid_request_error",
+            ApiError::NotFound { .. } => "not_found_error",
+            ApiError::UpstreamRejected { status, .. } => match status.as_u16() {
+                404 => "not_found_error",
+                _ => "invalid_request_error",
+            },
+            ApiError::UpstreamRateLimited { .. } => "rate_limit_error",
+            ApiError::UpstreamFailed(_) => "upstream_error",
+            ApiError::UpstreamTimeout => "timeout_error",
+            ApiError::ShuttingDown => "service_unavailable",
+        }
+    }
+
+    fn param(&self) -> Option<&str> {
+        match self {
+            ApiError::BadRequest { param, .. } | ApiError::UpstreamRejected { param, .. } => {
+                param.as_deref()
+            }
+            ApiError::UnknownModel { .. } => Some("model"),
+            _ => None,
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Bytes {
+        let message = self.to_string();
+        let status = self.status();
+        ErrorBody {
+            message: &message,
+            kind: self.kind(),
+            param: self.param(),
+            code: status.as_str(),
+        }
+        .to_json()
+        .into()
+    }
+}
+
+/// Caps a client-supplied string before it is echoed in an error message or a log line.
+pub(crate) fn cap(s: &str) -> String {
+    const MAX: usize = 200;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status(), self.body()).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let ApiError::UpstreamRateLimited {
+            retry_after: Some(secs),
+        } = self
+        {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_the_openai_envelope_with_code_as_string() {
+        let e = ApiError::BadRequest {
+            message: "`messages` must not be empty".into(),
+            param: Some("messages".into()),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
+        assert_eq!(v["error"]["code"], "400");
+        assert_eq!(v["error"]["param"], "messages");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+    }
+
+    #[test]
+    fn caps_long_input() {
+        let long = "é".repeat(300);
+        assert!(cap(&long).chars().count() <= 101);
+    }
+}

@@ -1,0 +1,353 @@
+//! The request pipeline for proxied calls:
+//! auth → read body (bounded) → validate → route → upstream (with retries) → respond.
+//!
+//! Retries happen only before anything has been sent to the client: once an upstream
+//! answers 2xx, its response is committed, and a later failure ends a stream with an SSE
+//! error event instead.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use gatehouse_providers::Operation;
+use gatehouse_wire::{ChatRequest, EmbeddingsRequest, JsonObject, RequestError};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use serde::Deserialize;
+
+use crate::Gateway;
+use crate::error::{ApiError, cap};
+use crate::routing::{Tried, Upstream};
+use crate::stream::ForwardBody;
+use crate::upstream::{SendError, backoff, is_retryable, retry_after};
+
+/// Largest non-streamed upstream response body we read.
+const MAX_UPSTREAM_BODY: usize = 128 * 1024 * 1024;
+/// Largest upstream error body we read (only its message is used).
+const MAX_UPSTREAM_ERROR_BODY: usize = 64 * 1024;
+/// Longest `retry-after` we wait out inside one client request.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+static CALL_ID: HeaderName = HeaderName::from_static("x-litellm-call-id");
+static MODEL_ID: HeaderName = HeaderName::from_static("x-litellm-model-id");
+static DURATION_MS: HeaderName = HeaderName::from_static("x-litellm-response-duration-ms");
+static ATTEMPTED_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted-retries");
+
+/// A new call id: a random (v4) UUID. Not a secret, so a fast non-cryptographic generator does.
+fn new_call_id() -> String {
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    handle(gw, req, Operation::ChatCompletions).await
+}
+
+/// `POST /v1/embeddings`.
+pub async fn embeddings(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    handle(gw, req, Operation::Embeddings).await
+}
+
+async fn handle(gw: Arc<Gateway>, req: Request, op: Operation) -> Response {
+    let started = Instant::now();
+    let call_id = new_call_id();
+    let mut res = match proxy(&gw, req, op, &call_id, started).await {
+        Ok(res) => res,
+        Err(e) => {
+            tracing::debug!(call_id = %call_id, status = e.status().as_u16(), kind = e.kind(), "request refused");
+            e.into_response()
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&call_id) {
+        res.headers_mut().insert(CALL_ID.clone(), v);
+    }
+    res
+}
+
+/// Reads the whole request body, refusing (413) before reading when `content-length` is over
+/// the limit, and as soon as the limit is crossed otherwise.
+async fn read_body(gw: &Gateway, req: Request) -> Result<Bytes, ApiError> {
+    let limit = gw.limits.max_body_bytes;
+    let too_large = || ApiError::BodyTooLarge {
+        limit_mb: gw.limits.max_body_mb,
+    };
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large());
+    }
+    let body = Limited::new(req.into_body(), limit);
+    match tokio::time::timeout(gw.limits.body_timeout, body.collect()).await {
+        Err(_) => Err(ApiError::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(_)) => Err(ApiError::BodyUnreadable),
+    }
+}
+
+fn bad_request(e: RequestError) -> ApiError {
+    ApiError::BadRequest {
+        message: e.message,
+        param: e.param,
+    }
+}
+
+/// What the handler needs from a parsed body, whatever the operation.
+struct Parsed<'a> {
+    body: JsonObject<'a>,
+    model: Cow<'a, str>,
+    stream: bool,
+    dropped: Vec<&'static str>,
+}
+
+async fn proxy(
+    gw: &Gateway,
+    req: Request,
+    op: Operation,
+    call_id: &str,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    if gw.is_draining() {
+        return Err(ApiError::ShuttingDown);
+    }
+    if let Err(e) = gw.auth.check(req.headers()) {
+        tracing::warn!(call_id, reason = e.kind(), path = %req.uri().path(), "authentication failed");
+        return Err(e);
+    }
+    let bytes = read_body(gw, req).await?;
+    let parsed = match op {
+        Operation::ChatCompletions => {
+            let r = ChatRequest::parse(&bytes).map_err(bad_request)?;
+            Parsed {
+                body: r.body,
+                model: r.model,
+                stream: r.stream,
+                dropped: r.dropped,
+            }
+        }
+        Operation::Embeddings => {
+            let r = EmbeddingsRequest::parse(&bytes).map_err(bad_request)?;
+            Parsed {
+                body: r.body,
+                model: r.model,
+                stream: false,
+                dropped: r.dropped,
+            }
+        }
+    };
+    if !parsed.dropped.is_empty() {
+        tracing::warn!(call_id, fields = ?parsed.dropped, "request tried to set upstream connection fields; dropped");
+    }
+    let group = gw
+        .router
+        .group(&parsed.model)
+        .ok_or_else(|| ApiError::UnknownModel {
+            model: cap(&parsed.model),
+        })?;
+
+    let mut tried = Tried::default();
+    let mut attempt: u32 = 0;
+    let mut max_retries = None;
+    loop {
+        let Some((index, up)) = group.pick(tried) else {
+            return Err(ApiError::UnknownModel {
+                model: cap(&parsed.model),
+            });
+        };
+        tried.mark(index);
+        let retries = *max_retries.get_or_insert(up.max_retries);
+        let body = Bytes::from(parsed.body.to_vec_with(&[("model", &up.model_json)]));
+        let timeout = if parsed.stream {
+            up.stream_timeout
+        } else {
+            up.timeout
+        };
+        let can_retry = attempt < retries;
+
+        let failure = match gw.upstream.send(up, op, body, parsed.stream, timeout).await {
+            Ok(res) if res.status().is_success() => {
+                return respond(res, up, parsed.stream, timeout, call_id, started, attempt).await;
+            }
+            Ok(res) => {
+                let status = res.status();
+                let wait = retry_after(res.headers());
+                if can_retry && is_retryable(status) && wait.is_none_or(|w| w <= MAX_RETRY_AFTER) {
+                    tracing::debug!(
+                        call_id,
+                        status = status.as_u16(),
+                        attempt,
+                        "upstream error; retrying"
+                    );
+                    drop(res);
+                    Some(wait)
+                } else {
+                    return Err(upstream_error(res, up, wait).await);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(call_id, error = %e, attempt, "upstream request failed");
+                if can_retry {
+                    Some(None)
+                } else {
+                    return Err(match e {
+                        SendError::Timeout => ApiError::UpstreamTimeout,
+                        SendError::Connect | SendError::Transport => ApiError::UpstreamFailed(
+                            "Could not reach the upstream provider.".into(),
+                        ),
+                    });
+                }
+            }
+        };
+        if let Some(wait) = failure {
+            let delay = wait.unwrap_or_else(|| backoff(attempt));
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct UpstreamErrorBody {
+    error: Option<UpstreamErrorDetail>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UpstreamErrorDetail {
+    message: Option<String>,
+    param: Option<String>,
+}
+
+/// Turns a final non-2xx upstream answer into our error. Client errors about the request are
+/// relayed with the upstream's message (scrubbed of our key); a refusal of *our* credentials
+/// is a gateway failure (502) and its message is not relayed.
+async fn upstream_error(
+    res: http::Response<hyper::body::Incoming>,
+    up: &Upstream,
+    wait: Option<Duration>,
+) -> ApiError {
+    let status = res.status();
+    match status.as_u16() {
+        401 | 403 => {
+            tracing::error!(
+                status = status.as_u16(),
+                "upstream refused the configured credentials"
+            );
+            return ApiError::UpstreamFailed(
+                "The upstream provider refused the gateway's credentials for this model.".into(),
+            );
+        }
+        429 => {
+            return ApiError::UpstreamRateLimited {
+                retry_after: Some(wait.map_or(1, |w| w.as_secs().max(1))),
+            };
+        }
+        _ => {}
+    }
+    let body = tokio::time::timeout(
+        Duration::from_secs(5),
+        Limited::new(res.into_body(), MAX_UPSTREAM_ERROR_BODY).collect(),
+    )
+    .await;
+    let (message, param) = match body {
+        Ok(Ok(b)) => match serde_json::from_slice::<UpstreamErrorBody>(&b.to_bytes()) {
+            Ok(UpstreamErrorBody {
+                error: Some(detail),
+                ..
+            }) => (detail.message, detail.param),
+            Ok(UpstreamErrorBody { message, .. }) => (message, None),
+            Err(_) => (None, None),
+        },
+        _ => (None, None),
+    };
+    let message = message.map(|m| up.scrub(&cap(&m)));
+    if status.is_client_error() {
+        ApiError::UpstreamRejected {
+            status,
+            message: message.unwrap_or_else(|| {
+                format!("The upstream provider rejected the request ({status}).")
+            }),
+            param,
+        }
+    } else {
+        ApiError::UpstreamFailed(match message {
+            Some(m) => format!("The upstream provider failed ({}): {m}", status.as_u16()),
+            None => format!("The upstream provider failed ({}).", status.as_u16()),
+        })
+    }
+}
+
+fn gateway_headers(h: &mut HeaderMap, up: &Upstream, started: Instant, attempt: u32) {
+    h.insert(MODEL_ID.clone(), up.id.clone());
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = HeaderValue::from_str(&format!("{ms:.3}")) {
+        h.insert(DURATION_MS.clone(), v);
+    }
+    h.insert(ATTEMPTED_RETRIES.clone(), HeaderValue::from(attempt));
+}
+
+async fn respond(
+    res: http::Response<hyper::body::Incoming>,
+    up: &Upstream,
+    stream: bool,
+    timeout: Duration,
+    call_id: &str,
+    started: Instant,
+    attempt: u32,
+) -> Result<Response, ApiError> {
+    let content_type = res.headers().get(header::CONTENT_TYPE).cloned();
+    let body = if stream {
+        Body::new(ForwardBody::new(
+            res.into_body(),
+            timeout,
+            call_id.to_owned(),
+        ))
+    } else {
+        let remaining = timeout
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(1));
+        let collected = tokio::time::timeout(
+            remaining,
+            Limited::new(res.into_body(), MAX_UPSTREAM_BODY).collect(),
+        )
+        .await
+        .map_err(|_| ApiError::UpstreamTimeout)?
+        .map_err(|_| {
+            ApiError::UpstreamFailed("The upstream provider's response was cut off.".into())
+        })?;
+        Body::from(collected.to_bytes())
+    };
+    let mut out = Response::new(body);
+    *out.status_mut() = StatusCode::OK;
+    let h = out.headers_mut();
+    let default_type = if stream {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    h.insert(
+        header::CONTENT_TYPE,
+        content_type.unwrap_or(HeaderValue::from_static(default_type)),
+    );
+    if stream {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert(
+            HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        );
+    }
+    gateway_headers(h, up, started, attempt);
+    tracing::debug!(call_id, attempt, stream, "upstream answered");
+    Ok(out)
+}

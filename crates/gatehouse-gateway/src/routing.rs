@@ -1,0 +1,292 @@
+//! Model routing: from the public `model` name to one of its deployments.
+//!
+//! Simple weighted shuffle, as LiteLLM's default `simple-shuffle`: among the deployments of
+//! the lowest `order` not yet tried for this request, pick at random in proportion to
+//! `weight`. Retries prefer deployments not tried yet.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gatehouse_config::{Deployment, Secret};
+use gatehouse_providers::{AuthStyle, Endpoints};
+use gatehouse_wire::json_string;
+use http::{HeaderName, HeaderValue};
+
+/// One deployment, ready for the hot path: URLs parsed, auth header built, model name
+/// pre-encoded as JSON.
+#[derive(Debug)]
+pub struct Upstream {
+    /// `x-litellm-model-id`.
+    pub id: HeaderValue,
+    /// The upstream model as a JSON string literal, spliced into forwarded bodies.
+    pub model_json: String,
+    /// Fixed URLs.
+    pub endpoints: Endpoints,
+    /// The credential header, marked sensitive (never logged, never HPACK-indexed).
+    pub auth: Option<(HeaderName, HeaderValue)>,
+    /// The raw key, only to scrub it from upstream error messages.
+    pub key: Option<Secret>,
+    /// Non-streaming timeout.
+    pub timeout: Duration,
+    /// Streaming timeout: to first byte and between chunks.
+    pub stream_timeout: Duration,
+    /// Retries after this deployment fails.
+    pub max_retries: u32,
+    weight: f64,
+    order: u64,
+}
+
+impl Upstream {
+    fn new(d: &Deployment) -> Result<Self, String> {
+        let id = HeaderValue::from_str(&d.id).map_err(|_| {
+            format!(
+                "model_info.id of {} is not a valid header value",
+                d.model_name
+            )
+        })?;
+        let auth = match &d.api_key {
+            Some(key) if !key.is_empty() => {
+                let (name, value) = match d.provider.auth {
+                    AuthStyle::Bearer => (
+                        http::header::AUTHORIZATION,
+                        HeaderValue::from_str(&format!("Bearer {}", key.expose())),
+                    ),
+                    AuthStyle::ApiKeyHeader => (
+                        HeaderName::from_static("api-key"),
+                        HeaderValue::from_str(key.expose()),
+                    ),
+                };
+                let mut value = value.map_err(|_| {
+                    format!(
+                        "the api_key of {} holds characters a header cannot carry",
+                        d.model_name
+                    )
+                })?;
+                value.set_sensitive(true);
+                Some((name, value))
+            }
+            _ => None,
+        };
+        Ok(Self {
+            id,
+            model_json: json_string(&d.upstream_model),
+            endpoints: d.endpoints.clone(),
+            auth,
+            key: d.api_key.clone(),
+            timeout: d.timeout,
+            stream_timeout: d.stream_timeout,
+            max_retries: d.max_retries,
+            weight: d.weight,
+            order: d.order.unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Replaces every occurrence of this deployment's key in `text` with `***`.
+    pub fn scrub(&self, text: &str) -> String {
+        match &self.key {
+            Some(k) if k.expose().len() >= 4 && text.contains(k.expose()) => {
+                text.replace(k.expose(), "***")
+            }
+            _ => text.to_owned(),
+        }
+    }
+}
+
+/// The deployments behind one public model name.
+#[derive(Debug)]
+pub struct ModelGroup {
+    upstreams: Vec<Upstream>,
+}
+
+/// Which deployments of a group a request has tried (bit i = deployment i; groups larger
+/// than 64 deployments simply allow repeats beyond the 64th).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tried(u64);
+
+impl Tried {
+    /// Marks deployment `i` tried.
+    pub fn mark(&mut self, i: usize) {
+        if i < 64 {
+            self.0 |= 1 << i;
+        }
+    }
+
+    fn has(self, i: usize) -> bool {
+        i < 64 && self.0 & (1 << i) != 0
+    }
+}
+
+impl ModelGroup {
+    /// Picks a deployment, preferring those not in `tried`. `None` only for an empty group.
+    pub fn pick(&self, tried: Tried) -> Option<(usize, &Upstream)> {
+        let any_untried = (0..self.upstreams.len()).any(|i| !tried.has(i));
+        let eligible = |i: usize| !any_untried || !tried.has(i);
+        let best = self
+            .upstreams
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| eligible(*i))
+            .map(|(_, u)| u.order)
+            .min()?;
+        let tier = || {
+            self.upstreams
+                .iter()
+                .enumerate()
+                .filter(move |(i, u)| eligible(*i) && u.order == best)
+        };
+        let total: f64 = tier().map(|(_, u)| u.weight).sum();
+        let mut x = fastrand::f64() * total;
+        let mut chosen = None;
+        for (i, u) in tier() {
+            chosen = Some((i, u));
+            if x < u.weight {
+                break;
+            }
+            x -= u.weight;
+        }
+        chosen
+    }
+
+    /// How many deployments the group has.
+    pub fn len(&self) -> usize {
+        self.upstreams.len()
+    }
+
+    /// True when the group is empty (never, once built).
+    pub fn is_empty(&self) -> bool {
+        self.upstreams.is_empty()
+    }
+}
+
+/// Every model group, by public name, plus the prebuilt `/v1/models` answer.
+#[derive(Debug)]
+pub struct ModelRouter {
+    groups: HashMap<Box<str>, ModelGroup>,
+    models_json: Bytes,
+}
+
+impl ModelRouter {
+    /// Builds the router from validated deployments.
+    pub fn new(deployments: &[Deployment]) -> Result<Self, String> {
+        let mut groups: HashMap<Box<str>, ModelGroup> = HashMap::new();
+        let mut names: Vec<&str> = Vec::new();
+        for d in deployments {
+            let up = Upstream::new(d)?;
+            groups
+                .entry(d.model_name.as_str().into())
+                .or_insert_with(|| {
+                    names.push(&d.model_name);
+                    ModelGroup {
+                        upstreams: Vec::new(),
+                    }
+                })
+                .upstreams
+                .push(up);
+        }
+        let data: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| {
+                serde_json::json!({"id": n, "object": "model", "created": 1677610602, "owned_by": "openai"})
+            })
+            .collect();
+        let models_json = serde_json::to_vec(&serde_json::json!({"data": data, "object": "list"}))
+            .map_err(|e| e.to_string())?
+            .into();
+        Ok(Self {
+            groups,
+            models_json,
+        })
+    }
+
+    /// The group for a public model name.
+    pub fn group(&self, model: &str) -> Option<&ModelGroup> {
+        self.groups.get(model)
+    }
+
+    /// The `GET /v1/models` body.
+    pub fn models_json(&self) -> Bytes {
+        self.models_json.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router(yaml: &str) -> ModelRouter {
+        let loaded = gatehouse_config::load_str(yaml, &|_| None).unwrap();
+        ModelRouter::new(&loaded.config.deployments).unwrap()
+    }
+
+    #[test]
+    fn weighted_shuffle_follows_weights() {
+        let r = router(
+            r#"
+model_list:
+  - model_name: m
+    litellm_params: { model: openai/a, api_base: "http://127.0.0.1:1/v1", weight: 9 }
+  - model_name: m
+    litellm_params: { model: openai/b, api_base: "http://127.0.0.1:2/v1", weight: 1 }
+"#,
+        );
+        let g = r.group("m").unwrap();
+        let mut counts = [0u32; 2];
+        fastrand::seed(7);
+        for _ in 0..10_000 {
+            counts[g.pick(Tried::default()).unwrap().0] += 1;
+        }
+        assert!((8_700..9_300).contains(&counts[0]), "{counts:?}");
+    }
+
+    #[test]
+    fn retries_prefer_untried_and_order_comes_first() {
+        let r = router(
+            r#"
+model_list:
+  - model_name: m
+    litellm_params: { model: openai/a, api_base: "http://127.0.0.1:1/v1", order: 2 }
+  - model_name: m
+    litellm_params: { model: openai/b, api_base: "http://127.0.0.1:2/v1", order: 1 }
+"#,
+        );
+        let g = r.group("m").unwrap();
+        for _ in 0..100 {
+            assert_eq!(g.pick(Tried::default()).unwrap().0, 1);
+        }
+        let mut tried = Tried::default();
+        tried.mark(1);
+        assert_eq!(g.pick(tried).unwrap().0, 0);
+        tried.mark(0);
+        assert_eq!(g.pick(tried).unwrap().0, 1);
+    }
+
+    #[test]
+    fn auth_header_is_sensitive_and_models_list_is_names() {
+        let r = router(
+            r#"
+model_list:
+  - model_name: m
+    litellm_params: { model: openai/a, api_base: "http://127.0.0.1:1/v1", api_key: sk-x }
+  - model_name: az
+    litellm_params: { model: azure/dep, api_base: "https://r.example", api_key: az-x }
+"#,
+        );
+        let (_, up) = r.group("m").unwrap().pick(Tried::default()).unwrap();
+        let (name, value) = up.auth.as_ref().unwrap();
+        assert_eq!(name, "authorization");
+        assert!(value.is_sensitive());
+        assert_eq!(format!("{value:?}"), "Sensitive");
+        let (_, az) = r.group("az").unwrap().pick(Tried::default()).unwrap();
+        assert_eq!(az.auth.as_ref().unwrap().0, "api-key");
+        assert_eq!(up.scrub("bad key sk-x here"), "bad key *** here");
+        let v: serde_json::Value = serde_json::from_slice(&r.models_json()).unwrap();
+        let ids: Vec<&str> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["m", "az"]);
+    }
+}

@@ -1,0 +1,175 @@
+//! The pooled HTTP client that talks to providers, and what counts as retryable.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use gatehouse_config::GatehouseSettings;
+use gatehouse_providers::Operation;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::routing::Upstream;
+
+const USER_AGENT: HeaderValue =
+    HeaderValue::from_static(concat!("gatehouse/", env!("CARGO_PKG_VERSION")));
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+
+/// Why a request to an upstream produced no response.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No answer (response headers) within the deployment's timeout.
+    #[error("timed out waiting for the upstream")]
+    Timeout,
+    /// Could not connect (refused, DNS, TLS).
+    #[error("could not connect to the upstream")]
+    Connect,
+    /// The connection failed after it was made.
+    #[error("the upstream connection failed")]
+    Transport,
+}
+
+/// Pooled keep-alive HTTP/1.1 and HTTP/2 client over rustls. Follows no redirects: a
+/// request goes to the URL from config, and nowhere else.
+#[derive(Debug, Clone)]
+pub struct UpstreamClient {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+/// Builds rustls' client config: ring, Mozilla's roots compiled in, TLS 1.2 and 1.3.
+fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    Ok(
+        rustls::ClientConfig::builder_with_provider(
+            rustls::crypto::ring::default_provider().into(),
+        )
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
+
+impl UpstreamClient {
+    /// Builds the client from gatehouse's settings.
+    pub fn new(settings: &GatehouseSettings) -> Result<Self, rustls::Error> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(settings.upstream_connect_timeout));
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config()?)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(settings.upstream_pool_idle_timeout)
+            .build(https);
+        Ok(Self { client })
+    }
+
+    /// Sends `body` to the deployment's URL for `op` and waits (at most `timeout`) for the
+    /// response headers. Only config-derived values decide the URL and credentials.
+    pub async fn send(
+        &self,
+        up: &Upstream,
+        op: Operation,
+        body: Bytes,
+        stream: bool,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, SendError> {
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = up.endpoints.uri(op).clone();
+        let h = req.headers_mut();
+        h.insert(header::CONTENT_TYPE, JSON);
+        h.insert(header::ACCEPT, if stream { EVENT_STREAM } else { JSON });
+        h.insert(header::USER_AGENT, USER_AGENT);
+        if let Some((name, value)) = &up.auth {
+            h.insert(name.clone(), value.clone());
+        }
+        match tokio::time::timeout(timeout, self.client.request(req)).await {
+            Err(_) => Err(SendError::Timeout),
+            Ok(Ok(res)) => Ok(res),
+            Ok(Err(e)) if e.is_connect() => Err(SendError::Connect),
+            Ok(Err(_)) => Err(SendError::Transport),
+        }
+    }
+}
+
+/// Statuses worth another attempt: rate limits, timeouts and server errors.
+pub fn is_retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 409 | 429 | 500..=599)
+}
+
+/// The upstream's `retry-after-ms` or `retry-after` (seconds; HTTP dates are not honoured
+/// and fall back to backoff).
+pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let get = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    if let Some(ms) = get("retry-after-ms")
+        && ms.is_finite()
+        && ms >= 0.0
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    get("retry-after")
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// Exponential backoff with full jitter: up to 100 ms × 2^attempt, capped at 8 s.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = 100u64.saturating_mul(1 << attempt.min(7)).min(8_000);
+    Duration::from_millis(fastrand::u64(cap / 2..=cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_retry_after() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", HeaderValue::from_static("150"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
+        let mut bad = http::HeaderMap::new();
+        bad.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&bad), None);
+        bad.insert("retry-after", HeaderValue::from_static("-1"));
+        assert_eq!(retry_after(&bad), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 0..20 {
+            let d = backoff(attempt);
+            assert!(d <= Duration::from_secs(8));
+        }
+        assert!(backoff(0) <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [429, 500, 502, 503, 504, 408] {
+            assert!(is_retryable(StatusCode::from_u16(s).unwrap()));
+        }
+        for s in [400, 401, 403, 404, 413, 422] {
+            assert!(!is_retryable(StatusCode::from_u16(s).unwrap()));
+        }
+    }
+}

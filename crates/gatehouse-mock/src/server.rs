@@ -1,0 +1,264 @@
+//! Accept loop, routing and request recording.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::body::MockBody;
+use crate::state::MockState;
+use crate::{MockOptions, RecordedRequest, chat, embeddings, reply};
+
+/// `GET /v1/models`, prebuilt.
+const MODELS: &[u8] = br#"{"object":"list","data":[{"id":"mock-model","object":"model","created":1700000000,"owned_by":"mock"}]}"#;
+
+/// Path of the control endpoint (`GET` lists recorded requests, `DELETE` clears).
+const CONTROL_REQUESTS: &str = "/_mock/requests";
+
+struct Ctx {
+    state: Arc<MockState>,
+    record: bool,
+}
+
+/// Serves the mock on an already-bound listener until the future is dropped;
+/// dropping it also closes every open connection. Each connection speaks
+/// HTTP/1.1 (keep-alive) or HTTP/2 (prior knowledge). `state` holds the request
+/// log and counters; keep a clone to read [`MockState::requests`].
+///
+/// Accept errors (e.g. out of file descriptors) are retried after a short
+/// pause, so this only returns if it is dropped.
+pub async fn serve(listener: TcpListener, opts: MockOptions, state: Arc<MockState>) -> io::Result<()> {
+    let ctx = Arc::new(Ctx {
+        state,
+        record: opts.record,
+    });
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    // Small SSE frames must not wait for Nagle.
+                    let _ = stream.set_nodelay(true);
+                    let ctx = Arc::clone(&ctx);
+                    let builder = Arc::clone(&builder);
+                    connections.spawn(async move {
+                        let service = service_fn(move |req| {
+                            let ctx = Arc::clone(&ctx);
+                            async move { Ok::<_, Infallible>(handle(req, &ctx).await) }
+                        });
+                        // Connection errors (client went away, aborted stream) are normal here.
+                        let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    });
+                }
+                Err(e) => {
+                    if !matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::Interrupted
+                    ) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Where a request goes.
+#[derive(Debug, PartialEq)]
+enum Route<'a> {
+    Chat(Option<&'a str>),
+    Embeddings(Option<&'a str>),
+    Models,
+    NotFound,
+}
+
+fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
+    let post = method == Method::POST;
+    match path {
+        "/v1/chat/completions" | "/chat/completions" if post => Route::Chat(None),
+        "/v1/embeddings" | "/embeddings" if post => Route::Embeddings(None),
+        "/v1/models" | "/models" if method == Method::GET => Route::Models,
+        _ if post => {
+            let Some((deployment, op)) = path
+                .strip_prefix("/openai/deployments/")
+                .and_then(|rest| rest.split_once('/'))
+                .filter(|(d, _)| !d.is_empty())
+            else {
+                return Route::NotFound;
+            };
+            match op {
+                "chat/completions" => Route::Chat(Some(deployment)),
+                "embeddings" => Route::Embeddings(Some(deployment)),
+                _ => Route::NotFound,
+            }
+        }
+        _ => Route::NotFound,
+    }
+}
+
+/// True if the query has a non-empty `api-version`.
+fn has_api_version(query: Option<&str>) -> bool {
+    query
+        .unwrap_or("")
+        .split('&')
+        .any(|kv| kv.strip_prefix("api-version=").is_some_and(|v| !v.is_empty()))
+}
+
+async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
+    let (parts, body) = req.into_parts();
+    if parts.uri.path() == CONTROL_REQUESTS {
+        return control(&parts.method, ctx);
+    }
+    let id = ctx.state.next_id();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return reply::bad_request(&format!("could not read the request body: {e}"), None, id),
+    };
+    if ctx.record {
+        ctx.state.record(recorded(&parts, &bytes));
+    }
+    let path = parts.uri.path();
+    match route(&parts.method, path) {
+        Route::Chat(deployment) | Route::Embeddings(deployment)
+            if deployment.is_some() && !has_api_version(parts.uri.query()) =>
+        {
+            reply::bad_request(
+                "Missing required query parameter 'api-version'",
+                Some("api-version"),
+                id,
+            )
+        }
+        Route::Chat(deployment) => chat::handle(&bytes, deployment, id, &ctx.state).await,
+        Route::Embeddings(deployment) => embeddings::handle(&bytes, deployment, id, &ctx.state).await,
+        Route::Models => reply::json_bytes(Bytes::from_static(MODELS), id),
+        Route::NotFound => reply::not_found(parts.method.as_str(), path, id),
+    }
+}
+
+/// `GET /_mock/requests` lists, `DELETE` clears; not recorded.
+fn control(method: &Method, ctx: &Ctx) -> Response<MockBody> {
+    let id = ctx.state.next_id();
+    match *method {
+        Method::GET => reply::json(&ctx.state.requests(), id),
+        Method::DELETE => reply::json(&serde_json::json!({ "cleared": ctx.state.clear() }), id),
+        _ => reply::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("{method} is not supported on {CONTROL_REQUESTS}"),
+            "invalid_request_error",
+            None,
+            id,
+        ),
+    }
+}
+
+fn recorded(parts: &Parts, body: &Bytes) -> RecordedRequest {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        headers
+            .entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    // HTTP/2 carries the host in the `:authority` pseudo-header.
+    if let Some(authority) = parts.uri.authority() {
+        headers
+            .entry("host".to_owned())
+            .or_insert_with(|| authority.to_string());
+    }
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let body = serde_json::from_slice(body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()));
+    RecordedRequest {
+        method: parts.method.to_string(),
+        path,
+        headers,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let post = Method::POST;
+        assert_eq!(route(&post, "/v1/chat/completions"), Route::Chat(None));
+        assert_eq!(route(&post, "/chat/completions"), Route::Chat(None));
+        assert_eq!(
+            route(&post, "/openai/deployments/gpt4o/chat/completions"),
+            Route::Chat(Some("gpt4o"))
+        );
+        assert_eq!(route(&post, "/v1/embeddings"), Route::Embeddings(None));
+        assert_eq!(
+            route(&post, "/openai/deployments/emb/embeddings"),
+            Route::Embeddings(Some("emb"))
+        );
+        assert_eq!(route(&Method::GET, "/v1/models"), Route::Models);
+        assert_eq!(route(&Method::GET, "/models"), Route::Models);
+        assert_eq!(route(&Method::GET, "/v1/chat/completions"), Route::NotFound);
+        assert_eq!(route(&post, "/openai/deployments//chat/completions"), Route::NotFound);
+        assert_eq!(route(&post, "/openai/deployments/x/completions"), Route::NotFound);
+        assert_eq!(route(&post, "/v2/chat/completions"), Route::NotFound);
+    }
+
+    #[test]
+    fn api_version() {
+        assert!(has_api_version(Some("api-version=2024-10-21")));
+        assert!(has_api_version(Some("a=b&api-version=1")));
+        assert!(!has_api_version(Some("api-version=")));
+        assert!(!has_api_version(Some("xapi-version=1")));
+        assert!(!has_api_version(None));
+    }
+
+    #[test]
+    fn models_body_is_valid() {
+        let v: serde_json::Value = serde_json::from_slice(MODELS).unwrap();
+        assert_eq!(v["data"][0]["id"], "mock-model");
+    }
+
+    #[test]
+    fn records_headers_and_body() {
+        let req = Request::builder()
+            .method("POST")
+            .uri("http://127.0.0.1:1/v1/embeddings?x=1")
+            .header("Authorization", "Bearer k")
+            .header("x-multi", "a")
+            .header("x-multi", "b")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let r = recorded(&parts, &Bytes::from_static(br#"{"a":1}"#));
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path, "/v1/embeddings?x=1");
+        assert_eq!(r.headers["authorization"], "Bearer k");
+        assert_eq!(r.headers["x-multi"], "a, b");
+        assert_eq!(r.headers["host"], "127.0.0.1:1");
+        assert_eq!(r.body, serde_json::json!({"a": 1}));
+        let r = recorded(&parts, &Bytes::from_static(b"not json"));
+        assert_eq!(r.body, serde_json::json!("not json"));
+    }
+}

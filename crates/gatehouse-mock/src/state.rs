@@ -1,0 +1,131 @@
+//! State shared by every connection of one mock server.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::RecordedRequest;
+
+/// How many requests the log keeps.
+const MAX_RECORDED: usize = 1000;
+/// How many `fail_times` keys are tracked before the map is reset.
+const MAX_FAIL_KEYS: usize = 10_000;
+
+/// Shared state of a mock server: the request counter (ids), the request log and
+/// the per-key `fail_times` counters. Create one, pass an `Arc` of it to
+/// [`serve`](crate::serve), and keep a clone to read the log.
+#[derive(Debug)]
+pub struct MockState {
+    counter: AtomicU64,
+    log: Mutex<VecDeque<RecordedRequest>>,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Default for MockState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl MockState {
+    /// Empty state; the first request gets number 1.
+    pub fn new() -> Self {
+        MockState {
+            counter: AtomicU64::new(1),
+            log: Mutex::new(VecDeque::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Every recorded request (the last 1000), oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.log).iter().cloned().collect()
+    }
+
+    /// Forgets the recorded requests; returns how many there were.
+    pub fn clear(&self) -> usize {
+        let mut log = lock(&self.log);
+        let n = log.len();
+        log.clear();
+        n
+    }
+
+    /// The next request number (used in `chatcmpl-mock-N`, `req-mock-N`, …).
+    pub(crate) fn next_id(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn record(&self, req: RecordedRequest) {
+        let mut log = lock(&self.log);
+        if log.len() >= MAX_RECORDED {
+            log.pop_front();
+        }
+        log.push_back(req);
+    }
+
+    /// Counts one request carrying `key`; true while fewer than `times` requests
+    /// with that key have been failed.
+    pub(crate) fn should_fail(&self, key: &str, times: u32) -> bool {
+        let mut map = lock(&self.failures);
+        if !map.contains_key(key) && map.len() >= MAX_FAIL_KEYS {
+            map.clear();
+        }
+        let seen = map.entry(key.to_owned()).or_insert(0);
+        if *seen < times {
+            *seen += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(path: &str) -> RecordedRequest {
+        RecordedRequest {
+            method: "GET".into(),
+            path: path.into(),
+            headers: Default::default(),
+            body: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn log_is_bounded_and_ordered() {
+        let s = MockState::new();
+        for i in 0..(MAX_RECORDED + 5) {
+            s.record(req(&format!("/{i}")));
+        }
+        let all = s.requests();
+        assert_eq!(all.len(), MAX_RECORDED);
+        assert_eq!(all[0].path, "/5");
+        assert_eq!(all[MAX_RECORDED - 1].path, format!("/{}", MAX_RECORDED + 4));
+        assert_eq!(s.clear(), MAX_RECORDED);
+        assert!(s.requests().is_empty());
+    }
+
+    #[test]
+    fn fail_times_per_key() {
+        let s = MockState::new();
+        assert!(s.should_fail("a", 2));
+        assert!(s.should_fail("b", 1));
+        assert!(s.should_fail("a", 2));
+        assert!(!s.should_fail("a", 2));
+        assert!(!s.should_fail("b", 1));
+        assert!(!s.should_fail("c", 0));
+    }
+
+    #[test]
+    fn ids_increase() {
+        let s = MockState::new();
+        assert_eq!(s.next_id(), 1);
+        assert_eq!(s.next_id(), 2);
+    }
+}

@@ -1,0 +1,205 @@
+//! End-to-end: retries, upstream errors and timeouts, mid-stream failures.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use gatehouse_mock::MockServer;
+use http::Method;
+use serde_json::json;
+
+async fn setup() -> (MockServer, Gatehouse) {
+    let mock = MockServer::start().await.unwrap();
+    let gh = Gatehouse::start(&config_for(&mock.base_url(), ""), "info");
+    (mock, gh)
+}
+
+fn key() -> String {
+    format!("k{}", std::process::id() as u128 * 1_000_003 + fastish())
+}
+
+fn fastish() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_5xx_then_succeeds() {
+    let (mock, gh) = setup().await;
+    let body = chat_body(
+        "gpt-mock",
+        json!({"mock": {"status": 500, "fail_times": 2, "key": key()}}),
+    );
+    let r = post(&gh.url("/v1/chat/completions"), &[], body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.headers["x-litellm-attempted-retries"], "2");
+    assert_eq!(mock.requests().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_errors_are_relayed_not_retried() {
+    let (mock, gh) = setup().await;
+    let r = post(
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body("gpt-mock", json!({"mock": {"status": 400}})),
+    )
+    .await;
+    let e = r.assert_error(400);
+    assert!(
+        e["message"].as_str().unwrap().contains("mock error 400"),
+        "{e}"
+    );
+    assert_eq!(mock.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_5xx_becomes_502_after_retries() {
+    let (mock, gh) = setup().await;
+    let r = post(
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body("gpt-mock", json!({"mock": {"status": 503}})),
+    )
+    .await;
+    r.assert_error(502);
+    assert_eq!(mock.requests().len(), 3, "1 try + max_retries 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_refusing_our_key_is_502_without_its_message() {
+    let (_mock, gh) = setup().await;
+    let r = post(
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body("gpt-mock", json!({"mock": {"status": 401}})),
+    )
+    .await;
+    let e = r.assert_error(502);
+    assert!(!e["message"].as_str().unwrap().contains("mock error"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_429_honours_retry_after_then_passes_it_on() {
+    let (mock, gh) = setup().await;
+    let started = std::time::Instant::now();
+    let r = post(
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body(
+            "gpt-mock",
+            json!({"mock": {"status": 429, "retry_after": "1"}}),
+        ),
+    )
+    .await;
+    r.assert_error(429);
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(mock.requests().len(), 3);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "retry-after was not honoured"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_upstream_times_out_with_504() {
+    let (_mock, gh) = setup().await;
+    // timeout: 2 s per attempt in the test config; the mock waits 5 s.
+    let cfg_timeout_body = chat_body("gpt-mock", json!({"mock": {"delay_ms": 5000}}));
+    let started = std::time::Instant::now();
+    let r = post(&gh.url("/v1/chat/completions"), &[], cfg_timeout_body).await;
+    r.assert_error(504);
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_upstream_is_502() {
+    // A port nothing listens on: bind, note the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gh = Gatehouse::start(
+        &config_for(&format!("http://127.0.0.1:{port}/v1"), ""),
+        "info",
+    );
+    post(
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body("gpt-mock", json!({})),
+    )
+    .await
+    .assert_error(502);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mid_stream_failure_ends_with_an_sse_error_event() {
+    let (_mock, gh) = setup().await;
+    let res = send(
+        Method::POST,
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body(
+            "gpt-mock",
+            json!({"stream": true, "mock": {"chunks": 5, "fail_after_chunks": 2}}),
+        )
+        .into(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let chunks = stream_chunks(res, Duration::from_secs(10)).await;
+    let text: String = chunks
+        .iter()
+        .map(|(_, c)| String::from_utf8_lossy(c))
+        .collect();
+    let last_event = text.trim_end().rsplit("\n\n").next().unwrap();
+    let data = last_event.strip_prefix("data: ").expect(&text);
+    let v: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(v["error"]["code"], "502", "{text}");
+    assert!(!text.contains("[DONE]"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_forwarded_chunk_by_chunk() {
+    let (_mock, gh) = setup().await;
+    let res = send(
+        Method::POST,
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body(
+            "gpt-mock",
+            json!({"stream": true, "stream_options": {"include_usage": true},
+                   "mock": {"chunks": 4, "chunk_delay_ms": 300}}),
+        )
+        .into(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let chunks = stream_chunks(res, Duration::from_secs(10)).await;
+    let first_content = chunks
+        .iter()
+        .find(|(_, c)| String::from_utf8_lossy(c).contains("\"content\":\"Hello"))
+        .expect("no content chunk")
+        .0;
+    let end = chunks.last().unwrap().0;
+    assert!(
+        end >= Duration::from_millis(1200),
+        "stream ended too early: {end:?}"
+    );
+    assert!(
+        first_content < end - Duration::from_millis(600),
+        "first content at {first_content:?}, end {end:?}: buffered?"
+    );
+    let text: String = chunks
+        .iter()
+        .map(|(_, c)| String::from_utf8_lossy(c))
+        .collect();
+    assert!(text.trim_end().ends_with("data: [DONE]"));
+    assert!(text.contains("\"usage\":{"), "usage chunk missing");
+}
