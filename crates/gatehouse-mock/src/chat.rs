@@ -244,7 +244,10 @@ pub(crate) fn plan_reply(
 /// are no tools or `tool_choice` is `"none"`; the named one for a named
 /// `tool_choice`; else the first — or the first two when `mock.parallel` is set,
 /// `parallel_tool_calls` is not false and there are at least two.
-fn select_tools<'a>(req: &'a ChatRequest, script: &MockScript) -> Vec<(&'a str, Option<&'a Value>)> {
+fn select_tools<'a>(
+    req: &'a ChatRequest,
+    script: &MockScript,
+) -> Vec<(&'a str, Option<&'a Value>)> {
     let Some(tools) = req.tools.as_deref().filter(|t| !t.is_empty()) else {
         return Vec::new();
     };
@@ -276,7 +279,10 @@ fn select_tools<'a>(req: &'a ChatRequest, script: &MockScript) -> Vec<(&'a str, 
     let parallel = req.parallel_tool_calls != Some(false)
         && script.parallel == Some(true)
         && functions.len() >= 2;
-    functions.into_iter().take(if parallel { 2 } else { 1 }).collect()
+    functions
+        .into_iter()
+        .take(if parallel { 2 } else { 1 })
+        .collect()
 }
 
 /// Arguments JSON for a function: one entry per `required` property of the
@@ -675,13 +681,17 @@ mod tests {
 
     #[test]
     fn content_override() {
-        let r = plan(json!({"messages": [{"role": "user", "content": "x"}], "mock": {"content": "custom"}}));
+        let r = plan(
+            json!({"messages": [{"role": "user", "content": "x"}], "mock": {"content": "custom"}}),
+        );
         assert_eq!(r, Reply::Text("custom".into()));
     }
 
     #[test]
     fn calls_first_tool_with_synthesised_arguments() {
-        let r = plan(json!({"messages": [{"role": "user", "content": "weather?"}], "tools": weather_tools()}));
+        let r = plan(
+            json!({"messages": [{"role": "user", "content": "weather?"}], "tools": weather_tools()}),
+        );
         assert_eq!(
             r,
             Reply::Tools(vec![ToolCall {
@@ -712,7 +722,9 @@ mod tests {
     #[test]
     fn parallel_calls() {
         let msgs = json!([{"role": "user", "content": "q"}]);
-        let Reply::Tools(calls) = plan(json!({"messages": msgs, "tools": weather_tools(), "mock": {"parallel": true}})) else {
+        let Reply::Tools(calls) =
+            plan(json!({"messages": msgs, "tools": weather_tools(), "mock": {"parallel": true}}))
+        else {
             panic!()
         };
         assert_eq!(calls.len(), 2);
@@ -721,7 +733,8 @@ mod tests {
         assert_eq!(calls[1].name, "get_time");
 
         let Reply::Tools(calls) = plan(json!({"messages": msgs, "tools": weather_tools(),
-            "parallel_tool_calls": false, "mock": {"parallel": true}})) else {
+            "parallel_tool_calls": false, "mock": {"parallel": true}}))
+        else {
             panic!()
         };
         assert_eq!(calls.len(), 1);
@@ -768,7 +781,10 @@ mod tests {
         assert_eq!(prompt_tokens(req.messages.as_deref().unwrap()), 5);
         let empty = request(json!({"messages": [{"role": "user", "content": ""}]}));
         assert_eq!(prompt_tokens(empty.messages.as_deref().unwrap()), 1);
-        assert_eq!(completion_tokens(&Reply::Text("Hello from mock: x".into())), 4);
+        assert_eq!(
+            completion_tokens(&Reply::Text("Hello from mock: x".into())),
+            4
+        );
     }
 
     fn env() -> Envelope<'static> {
@@ -802,7 +818,9 @@ mod tests {
             name: "f".into(),
             arguments: "{}".into(),
         }]);
-        let v: Value = serde_json::from_slice(&render_completion(&env(), &reply, Usage::new(1, 1)).unwrap()).unwrap();
+        let v: Value =
+            serde_json::from_slice(&render_completion(&env(), &reply, Usage::new(1, 1)).unwrap())
+                .unwrap();
         assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(
             v["choices"][0]["message"],
@@ -819,7 +837,11 @@ mod tests {
             .take(frames.len() - 1)
             .map(|f| {
                 let s = std::str::from_utf8(f).unwrap();
-                let json = s.strip_prefix("data: ").unwrap().strip_suffix("\n\n").unwrap();
+                let json = s
+                    .strip_prefix("data: ")
+                    .unwrap()
+                    .strip_suffix("\n\n")
+                    .unwrap();
                 serde_json::from_str(json).unwrap()
             })
             .collect()
@@ -831,9 +853,16 @@ mod tests {
         let frames = render_stream(&env(), &reply, Usage::new(3, 6), false, 3).unwrap();
         let chunks = parse_frames(&frames);
         assert_eq!(chunks.len(), 1 + 3 + 1);
-        assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk" && c["id"] == "chatcmpl-mock-9"));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c["object"] == "chat.completion.chunk" && c["id"] == "chatcmpl-mock-9")
+        );
         assert!(chunks.iter().all(|c| c.get("usage").is_none()));
-        assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
+        assert_eq!(
+            chunks[0]["choices"][0]["delta"],
+            json!({"role": "assistant", "content": ""})
+        );
         let text: String = chunks[1..4]
             .iter()
             .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap())
@@ -841,7 +870,11 @@ mod tests {
         assert_eq!(text, "Hello from mock: a b c");
         assert_eq!(chunks[4]["choices"][0]["delta"], json!({}));
         assert_eq!(chunks[4]["choices"][0]["finish_reason"], "stop");
-        assert!(chunks[..4].iter().all(|c| c["choices"][0]["finish_reason"].is_null()));
+        assert!(
+            chunks[..4]
+                .iter()
+                .all(|c| c["choices"][0]["finish_reason"].is_null())
+        );
     }
 
     #[test]
@@ -851,9 +884,16 @@ mod tests {
         let chunks = parse_frames(&frames);
         // role, 2 content (only 2 words), finish, usage
         assert_eq!(chunks.len(), 5);
-        assert!(chunks[..4].iter().all(|c| c["usage"].is_null() && c.get("usage").is_some()));
+        assert!(
+            chunks[..4]
+                .iter()
+                .all(|c| c["usage"].is_null() && c.get("usage").is_some())
+        );
         assert_eq!(chunks[4]["choices"], json!([]));
-        assert_eq!(chunks[4]["usage"], json!({"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}));
+        assert_eq!(
+            chunks[4]["usage"],
+            json!({"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
+        );
     }
 
     #[test]
@@ -865,7 +905,10 @@ mod tests {
         }]);
         let frames = render_stream(&env(), &reply, Usage::new(1, 2), false, 3).unwrap();
         let chunks = parse_frames(&frames);
-        assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant", "content": null}));
+        assert_eq!(
+            chunks[0]["choices"][0]["delta"],
+            json!({"role": "assistant", "content": null})
+        );
         assert_eq!(
             chunks[1]["choices"][0]["delta"]["tool_calls"],
             json!([{"index": 0, "id": "call_mock_9", "type": "function", "function": {"name": "get_weather", "arguments": ""}}])

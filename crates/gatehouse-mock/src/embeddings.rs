@@ -217,15 +217,29 @@ mod tests {
         let one = json!("hello world");
         assert_eq!(parse_input(&one).unwrap(), vec![Input::Text("hello world")]);
         let many = json!(["a", "b"]);
-        assert_eq!(parse_input(&many).unwrap(), vec![Input::Text("a"), Input::Text("b")]);
+        assert_eq!(
+            parse_input(&many).unwrap(),
+            vec![Input::Text("a"), Input::Text("b")]
+        );
         let toks = json!([1, 2, 3]);
-        assert_eq!(parse_input(&toks).unwrap(), vec![Input::Tokens(vec![1, 2, 3])]);
+        assert_eq!(
+            parse_input(&toks).unwrap(),
+            vec![Input::Tokens(vec![1, 2, 3])]
+        );
         let nested = json!([[1, 2], [3]]);
         assert_eq!(
             parse_input(&nested).unwrap(),
             vec![Input::Tokens(vec![1, 2]), Input::Tokens(vec![3])]
         );
-        for bad in [json!(""), json!([]), json!(["a", 1]), json!([[]]), json!(3), json!({"a": 1}), json!([1.5])] {
+        for bad in [
+            json!(""),
+            json!([]),
+            json!(["a", 1]),
+            json!([[]]),
+            json!(3),
+            json!({"a": 1}),
+            json!([1.5]),
+        ] {
             assert!(parse_input(&bad).is_err(), "{bad}");
         }
     }

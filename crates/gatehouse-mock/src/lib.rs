@@ -11,10 +11,10 @@
 //! | field | effect |
 //! |---|---|
 //! | `status` | reply with this HTTP status and an OpenAI error body (`mock error <status>`) |
-//! | `fail_times`, `key` | only the first `fail_times` requests carrying `key` fail (status default 500) |
+//! | `fail_times`, `key` | only the first `fail_times` requests carrying `key` (default `""`) fail (status default 500) |
 //! | `retry_after` | `retry-after` header on error replies |
 //! | `delay_ms` | wait before sending response headers |
-//! | `chunks`, `chunk_delay_ms` | streamed content pieces (default 3) and the delay between frames |
+//! | `chunks`, `chunk_delay_ms` | streamed content pieces (default 3) and the delay between frames; with a delay each frame is its own socket write |
 //! | `fail_after_chunks` | break the stream (abort the transfer) after this many frames |
 //! | `content` | reply text override |
 //! | `parallel` | call the first two tools (unless `parallel_tool_calls` is false) |

@@ -211,7 +211,11 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert!(parse(&["--host", "0.0.0.0"]).unwrap_err().contains("non-loopback"));
+        assert!(
+            parse(&["--host", "0.0.0.0"])
+                .unwrap_err()
+                .contains("non-loopback")
+        );
         assert!(parse(&["--host", "10.1.2.3"]).is_err());
         assert!(parse(&["--host", "example.com"]).is_err());
         assert!(parse(&["--port", "70000"]).is_err());

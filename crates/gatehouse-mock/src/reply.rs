@@ -13,7 +13,12 @@ const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
 /// A response with `content-type` and `x-request-id: req-mock-<id>`.
-fn response(status: StatusCode, content_type: HeaderValue, body: MockBody, id: u64) -> Response<MockBody> {
+fn response(
+    status: StatusCode,
+    content_type: HeaderValue,
+    body: MockBody,
+    id: u64,
+) -> Response<MockBody> {
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
@@ -137,7 +142,11 @@ pub(crate) fn error_type(status: StatusCode) -> &'static str {
 }
 
 /// The reply to a scripted failure: `mock error <status>`, plus `retry-after`.
-pub(crate) fn scripted_error(status: StatusCode, retry_after: Option<&str>, id: u64) -> Response<MockBody> {
+pub(crate) fn scripted_error(
+    status: StatusCode,
+    retry_after: Option<&str>,
+    id: u64,
+) -> Response<MockBody> {
     let mut resp = error(
         status,
         &format!("mock error {}", status.as_u16()),

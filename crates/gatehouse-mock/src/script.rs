@@ -71,7 +71,11 @@ impl MockScript {
         let status = status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         // A success status scripts nothing.
         if failing && status.as_u16() >= 400 {
-            Err(reply::scripted_error(status, self.retry_after.as_deref(), id))
+            Err(reply::scripted_error(
+                status,
+                self.retry_after.as_deref(),
+                id,
+            ))
         } else {
             Ok(())
         }

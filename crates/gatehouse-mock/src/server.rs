@@ -39,7 +39,11 @@ struct Ctx {
 ///
 /// Accept errors (e.g. out of file descriptors) are retried after a short
 /// pause, so this only returns if it is dropped.
-pub async fn serve(listener: TcpListener, opts: MockOptions, state: Arc<MockState>) -> io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    opts: MockOptions,
+    state: Arc<MockState>,
+) -> io::Result<()> {
     let ctx = Arc::new(Ctx {
         state,
         record: opts.record,
@@ -114,10 +118,10 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
 
 /// True if the query has a non-empty `api-version`.
 fn has_api_version(query: Option<&str>) -> bool {
-    query
-        .unwrap_or("")
-        .split('&')
-        .any(|kv| kv.strip_prefix("api-version=").is_some_and(|v| !v.is_empty()))
+    query.unwrap_or("").split('&').any(|kv| {
+        kv.strip_prefix("api-version=")
+            .is_some_and(|v| !v.is_empty())
+    })
 }
 
 async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
@@ -128,7 +132,9 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
     let id = ctx.state.next_id();
     let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) => return reply::bad_request(&format!("could not read the request body: {e}"), None, id),
+        Err(e) => {
+            return reply::bad_request(&format!("could not read the request body: {e}"), None, id);
+        }
     };
     if ctx.record {
         ctx.state.record(recorded(&parts, &bytes));
@@ -145,15 +151,18 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
             )
         }
         Route::Chat(deployment) => chat::handle(&bytes, deployment, id, &ctx.state).await,
-        Route::Embeddings(deployment) => embeddings::handle(&bytes, deployment, id, &ctx.state).await,
+        Route::Embeddings(deployment) => {
+            embeddings::handle(&bytes, deployment, id, &ctx.state).await
+        }
         Route::Models => reply::json_bytes(Bytes::from_static(MODELS), id),
         Route::NotFound => reply::not_found(parts.method.as_str(), path, id),
     }
 }
 
-/// `GET /_mock/requests` lists, `DELETE` clears; not recorded.
+/// `GET /_mock/requests` lists, `DELETE` clears. Control calls are not recorded
+/// and do not advance the request counter (their `x-request-id` is `req-mock-0`).
 fn control(method: &Method, ctx: &Ctx) -> Response<MockBody> {
-    let id = ctx.state.next_id();
+    let id = 0;
     match *method {
         Method::GET => reply::json(&ctx.state.requests(), id),
         Method::DELETE => reply::json(&serde_json::json!({ "cleared": ctx.state.clear() }), id),
@@ -220,8 +229,14 @@ mod tests {
         assert_eq!(route(&Method::GET, "/v1/models"), Route::Models);
         assert_eq!(route(&Method::GET, "/models"), Route::Models);
         assert_eq!(route(&Method::GET, "/v1/chat/completions"), Route::NotFound);
-        assert_eq!(route(&post, "/openai/deployments//chat/completions"), Route::NotFound);
-        assert_eq!(route(&post, "/openai/deployments/x/completions"), Route::NotFound);
+        assert_eq!(
+            route(&post, "/openai/deployments//chat/completions"),
+            Route::NotFound
+        );
+        assert_eq!(
+            route(&post, "/openai/deployments/x/completions"),
+            Route::NotFound
+        );
         assert_eq!(route(&post, "/v2/chat/completions"), Route::NotFound);
     }
 

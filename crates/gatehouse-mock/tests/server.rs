@@ -1,5 +1,7 @@
 //! End-to-end tests: start a `MockServer` and talk to it with a raw hyper client.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -46,7 +48,10 @@ async fn json_of(resp: http::Response<Incoming>) -> Value {
 
 /// Splits an SSE body into its `data:` payloads.
 fn sse_data(body: &str) -> Vec<&str> {
-    assert!(body.ends_with("\n\n"), "body must end with a blank line: {body:?}");
+    assert!(
+        body.ends_with("\n\n"),
+        "body must end with a blank line: {body:?}"
+    );
     body.split("\n\n")
         .filter(|f| !f.is_empty())
         .map(|f| f.strip_prefix("data: ").unwrap())
@@ -94,7 +99,10 @@ async fn plain_chat() {
     assert!(rid.starts_with("req-mock-"));
     let v = json_of(resp).await;
     assert_eq!(v["object"], "chat.completion");
-    assert_eq!(v["id"], format!("chatcmpl-mock-{}", &rid["req-mock-".len()..]));
+    assert_eq!(
+        v["id"],
+        format!("chatcmpl-mock-{}", &rid["req-mock-".len()..])
+    );
     assert_eq!(v["model"], "gpt-4o-mini");
     assert!(v["created"].as_u64().unwrap() > 1_700_000_000);
     assert_eq!(
@@ -205,7 +213,11 @@ async fn stream_framing() {
     assert_eq!(chunks.len(), 5);
     let id = chunks[0]["id"].as_str().unwrap();
     assert!(id.starts_with("chatcmpl-mock-"));
-    assert!(chunks.iter().all(|c| c["id"] == id && c.get("usage").is_none()));
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["id"] == id && c.get("usage").is_none())
+    );
     let text: String = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
@@ -299,7 +311,10 @@ async fn stream_pacing_is_observable() {
     assert_eq!(arrivals.len(), 6);
     assert!(arrivals[0] < Duration::from_millis(50), "{arrivals:?}");
     for pair in arrivals.windows(2) {
-        assert!(pair[1] - pair[0] >= Duration::from_millis(40), "{arrivals:?}");
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(40),
+            "{arrivals:?}"
+        );
     }
 }
 
@@ -397,10 +412,7 @@ async fn embeddings_float_and_base64() {
     let v = json_of(resp).await;
     assert_eq!(v["object"], "list");
     assert_eq!(v["model"], "text-embedding-3-small");
-    assert_eq!(
-        v["usage"],
-        json!({"prompt_tokens": 3, "total_tokens": 3})
-    );
+    assert_eq!(v["usage"], json!({"prompt_tokens": 3, "total_tokens": 3}));
     let data = v["data"].as_array().unwrap();
     assert_eq!(data.len(), 2);
     assert_eq!(data[1]["index"], 1);
@@ -481,7 +493,12 @@ async fn recorded_requests() {
     assert_eq!(resp.status(), 200);
     assert!(server.requests().is_empty());
 
-    post(&c, &format!("{base}/embeddings"), json!({"model": "e", "input": "x"})).await;
+    post(
+        &c,
+        &format!("{base}/embeddings"),
+        json!({"model": "e", "input": "x"}),
+    )
+    .await;
     assert_eq!(server.requests().len(), 1);
     server.clear();
     assert!(server.requests().is_empty());
@@ -516,8 +533,15 @@ async fn http2_prior_knowledge() {
     .await;
     assert_eq!(resp.version(), http::Version::HTTP_2);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert!(std::str::from_utf8(&body).unwrap().ends_with("data: [DONE]\n\n"));
-    assert_eq!(server.requests()[0].headers["host"], server.addr().to_string());
+    assert!(
+        std::str::from_utf8(&body)
+            .unwrap()
+            .ends_with("data: [DONE]\n\n")
+    );
+    assert_eq!(
+        server.requests()[0].headers["host"],
+        server.addr().to_string()
+    );
 }
 
 #[tokio::test]

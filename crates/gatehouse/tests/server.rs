@@ -85,26 +85,12 @@ async fn slow_and_idle_clients_are_timed_out() {
 async fn sigterm_drains_in_flight_streams_then_exits() {
     let mock = MockServer::start().await.unwrap();
     let mut gh = Gatehouse::start(&config_for(&mock.base_url(), ""), "info");
-    let res = send(
-        Method::POST,
-        &gh.url("/v1/chat/completions"),
-        &[],
-        chat_body(
-            "gpt-mock",
-            json!({"stream": true, "mock": {"chunks": 5, "chunk_delay_ms": 300}}),
-        )
-        .into(),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
+    let res = start_stream(&gh, json!({"mock": {"chunks": 5, "chunk_delay_ms": 300}})).await;
     let reader = tokio::spawn(stream_chunks(res, Duration::from_secs(15)));
     tokio::time::sleep(Duration::from_millis(400)).await;
     gh.terminate();
     let chunks = reader.await.unwrap();
-    let text: String = chunks
-        .iter()
-        .map(|(_, c)| String::from_utf8_lossy(c))
-        .collect();
+    let text = chunks_text(&chunks);
     assert!(
         text.trim_end().ends_with("data: [DONE]"),
         "stream was cut: {text}"

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use common::*;
 use gatehouse_mock::MockServer;
-use http::Method;
 use serde_json::json;
 
 async fn setup() -> (MockServer, Gatehouse) {
@@ -16,15 +15,13 @@ async fn setup() -> (MockServer, Gatehouse) {
     (mock, gh)
 }
 
+/// A key unique to this run, so scripted failure counters in the mock never collide.
 fn key() -> String {
-    format!("k{}", std::process::id() as u128 * 1_000_003 + fastish())
-}
-
-fn fastish() -> u128 {
-    std::time::SystemTime::now()
+    let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_nanos()
+        .as_nanos();
+    format!("k{}-{nanos}", std::process::id())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,23 +137,9 @@ async fn unreachable_upstream_is_502() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mid_stream_failure_ends_with_an_sse_error_event() {
     let (_mock, gh) = setup().await;
-    let res = send(
-        Method::POST,
-        &gh.url("/v1/chat/completions"),
-        &[],
-        chat_body(
-            "gpt-mock",
-            json!({"stream": true, "mock": {"chunks": 5, "fail_after_chunks": 2}}),
-        )
-        .into(),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
+    let res = start_stream(&gh, json!({"mock": {"chunks": 5, "fail_after_chunks": 2}})).await;
     let chunks = stream_chunks(res, Duration::from_secs(10)).await;
-    let text: String = chunks
-        .iter()
-        .map(|(_, c)| String::from_utf8_lossy(c))
-        .collect();
+    let text = chunks_text(&chunks);
     let last_event = text.trim_end().rsplit("\n\n").next().unwrap();
     let data = last_event.strip_prefix("data: ").expect(&text);
     let v: serde_json::Value = serde_json::from_str(data).unwrap();
@@ -167,19 +150,12 @@ async fn mid_stream_failure_ends_with_an_sse_error_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_are_forwarded_chunk_by_chunk() {
     let (_mock, gh) = setup().await;
-    let res = send(
-        Method::POST,
-        &gh.url("/v1/chat/completions"),
-        &[],
-        chat_body(
-            "gpt-mock",
-            json!({"stream": true, "stream_options": {"include_usage": true},
+    let res = start_stream(
+        &gh,
+        json!({"stream_options": {"include_usage": true},
                    "mock": {"chunks": 4, "chunk_delay_ms": 300}}),
-        )
-        .into(),
     )
     .await;
-    assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let chunks = stream_chunks(res, Duration::from_secs(10)).await;
     let first_content = chunks
@@ -196,10 +172,7 @@ async fn streams_are_forwarded_chunk_by_chunk() {
         first_content < end - Duration::from_millis(600),
         "first content at {first_content:?}, end {end:?}: buffered?"
     );
-    let text: String = chunks
-        .iter()
-        .map(|(_, c)| String::from_utf8_lossy(c))
-        .collect();
+    let text = chunks_text(&chunks);
     assert!(text.trim_end().ends_with("data: [DONE]"));
     assert!(text.contains("\"usage\":{"), "usage chunk missing");
 }

@@ -263,6 +263,34 @@ pub fn chat_body(model: &str, extra: serde_json::Value) -> String {
     v.to_string()
 }
 
+/// Starts a streamed chat completion for `gpt-mock` with `extra` body fields; asserts 200.
+pub async fn start_stream(
+    gh: &Gatehouse,
+    extra: serde_json::Value,
+) -> http::Response<hyper::body::Incoming> {
+    let mut extra = extra;
+    if let Some(o) = extra.as_object_mut() {
+        o.insert("stream".into(), serde_json::Value::Bool(true));
+    }
+    let res = send(
+        Method::POST,
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body("gpt-mock", extra).into(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    res
+}
+
+/// The concatenated text of streamed chunks.
+pub fn chunks_text(chunks: &[(Duration, Bytes)]) -> String {
+    chunks
+        .iter()
+        .map(|(_, c)| String::from_utf8_lossy(c))
+        .collect()
+}
+
 /// Streams a response, returning each body chunk with the time it arrived.
 pub async fn stream_chunks(
     res: http::Response<hyper::body::Incoming>,
