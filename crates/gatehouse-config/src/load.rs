@@ -557,7 +557,7 @@ impl Walker<'_> {
             ProviderLookup::Unknown => {
                 self.problem(
                     &model_path,
-                    format!("unknown provider prefix in {full_model:?} (expected e.g. openai/, azure/, hosted_vllm/, ollama/)"),
+                    format!("unknown provider prefix in {full_model:?} (expected e.g. openai/, azure/, anthropic/, hosted_vllm/, ollama/)"),
                 );
                 return None;
             }

@@ -7,6 +7,17 @@ pub enum AuthStyle {
     Bearer,
     /// `api-key: <key>` (Azure OpenAI).
     ApiKeyHeader,
+    /// `x-api-key: <key>` (Anthropic).
+    XApiKey,
+}
+
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    /// OpenAI Chat Completions / Embeddings: forwarded as-is.
+    OpenAi,
+    /// Anthropic Messages: translated both ways (`crate::anthropic`).
+    Anthropic,
 }
 
 /// How operation paths hang off `api_base`.
@@ -19,9 +30,11 @@ pub enum PathStyle {
     /// `api_base` is the host root (`http://localhost:11434`): append `/v1/chat/completions`,
     /// unless the base already ends in `/v1`.
     HostRoot,
+    /// Anthropic: `api_base` is the host root; chat goes to `/v1/messages`, no embeddings.
+    Anthropic,
 }
 
-/// A provider gatehouse serves through the OpenAI-compatible upstream path.
+/// A provider gatehouse serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Provider {
     /// The LiteLLM prefix, without the slash (`openai`, `azure`, …).
@@ -36,12 +49,14 @@ pub struct Provider {
     pub auth: AuthStyle,
     /// How paths are built.
     pub paths: PathStyle,
+    /// What the provider speaks.
+    pub wire: WireFormat,
 }
 
 /// The result of looking up a model string's prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderLookup {
-    /// Served now through the OpenAI-compatible path.
+    /// Served now.
     Served(Provider),
     /// A LiteLLM provider gatehouse does not serve yet; the deployment is skipped with a warning.
     NotYetSupported(&'static str),
@@ -62,6 +77,7 @@ const fn openai_style(
         base_env,
         auth: AuthStyle::Bearer,
         paths: PathStyle::OpenAi,
+        wire: WireFormat::OpenAi,
     }
 }
 
@@ -86,6 +102,7 @@ const SERVED: &[Provider] = &[
         base_env: Some("AZURE_API_BASE"),
         auth: AuthStyle::ApiKeyHeader,
         paths: PathStyle::Azure,
+        wire: WireFormat::OpenAi,
     },
     openai_style(
         "hosted_vllm",
@@ -101,6 +118,7 @@ const SERVED: &[Provider] = &[
         base_env: Some("OLLAMA_API_BASE"),
         auth: AuthStyle::Bearer,
         paths: PathStyle::HostRoot,
+        wire: WireFormat::OpenAi,
     },
     Provider {
         prefix: "ollama_chat",
@@ -109,6 +127,16 @@ const SERVED: &[Provider] = &[
         base_env: Some("OLLAMA_API_BASE"),
         auth: AuthStyle::Bearer,
         paths: PathStyle::HostRoot,
+        wire: WireFormat::OpenAi,
+    },
+    Provider {
+        prefix: "anthropic",
+        default_api_base: Some("https://api.anthropic.com"),
+        key_env: Some("ANTHROPIC_API_KEY"),
+        base_env: Some("ANTHROPIC_API_BASE"),
+        auth: AuthStyle::XApiKey,
+        paths: PathStyle::Anthropic,
+        wire: WireFormat::Anthropic,
     },
     openai_style(
         "lm_studio",
@@ -186,7 +214,6 @@ const SERVED: &[Provider] = &[
 
 /// LiteLLM providers with their own wire formats, not yet translated by gatehouse.
 const NOT_YET: &[&str] = &[
-    "anthropic",
     "gemini",
     "vertex_ai",
     "vertex_ai_beta",
@@ -265,9 +292,16 @@ mod tests {
     #[test]
     fn known_but_not_served_and_unknown() {
         assert_eq!(
-            lookup_provider("anthropic/claude-sonnet-4").0,
-            ProviderLookup::NotYetSupported("anthropic")
+            lookup_provider("gemini/gemini-2.5-pro").0,
+            ProviderLookup::NotYetSupported("gemini")
         );
+        assert!(matches!(
+            lookup_provider("anthropic/claude-sonnet-4").0,
+            ProviderLookup::Served(Provider {
+                wire: WireFormat::Anthropic,
+                ..
+            })
+        ));
         assert_eq!(lookup_provider("nonsense/x").0, ProviderLookup::Unknown);
     }
 }

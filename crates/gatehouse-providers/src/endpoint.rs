@@ -21,16 +21,16 @@ pub enum Operation {
 pub struct Endpoints {
     /// Chat completions URL.
     pub chat_completions: Uri,
-    /// Embeddings URL.
-    pub embeddings: Uri,
+    /// Embeddings URL, for providers that have embeddings.
+    pub embeddings: Option<Uri>,
 }
 
 impl Endpoints {
-    /// The URL for an operation.
-    pub fn uri(&self, op: Operation) -> &Uri {
+    /// The URL for an operation; `None` when the provider does not offer it.
+    pub fn uri(&self, op: Operation) -> Option<&Uri> {
         match op {
-            Operation::ChatCompletions => &self.chat_completions,
-            Operation::Embeddings => &self.embeddings,
+            Operation::ChatCompletions => Some(&self.chat_completions),
+            Operation::Embeddings => self.embeddings.as_ref(),
         }
     }
 }
@@ -103,13 +103,17 @@ pub fn build_endpoints(
     let (chat, embeddings) = match provider.paths {
         PathStyle::OpenAi => (
             format!("{base}/chat/completions"),
-            format!("{base}/embeddings"),
+            Some(format!("{base}/embeddings")),
         ),
+        PathStyle::Anthropic => {
+            let root = base.strip_suffix("/v1").unwrap_or(&base);
+            (format!("{root}/v1/messages"), None)
+        }
         PathStyle::HostRoot => {
             let root = base.strip_suffix("/v1").unwrap_or(&base);
             (
                 format!("{root}/v1/chat/completions"),
-                format!("{root}/v1/embeddings"),
+                Some(format!("{root}/v1/embeddings")),
             )
         }
         PathStyle::Azure => {
@@ -130,13 +134,15 @@ pub fn build_endpoints(
             let root = base.strip_suffix("/openai").unwrap_or(&base);
             (
                 format!("{root}/openai/deployments/{model}/chat/completions?api-version={version}"),
-                format!("{root}/openai/deployments/{model}/embeddings?api-version={version}"),
+                Some(format!(
+                    "{root}/openai/deployments/{model}/embeddings?api-version={version}"
+                )),
             )
         }
     };
     Ok(Endpoints {
         chat_completions: parse(chat)?,
-        embeddings: parse(embeddings)?,
+        embeddings: embeddings.map(parse).transpose()?,
     })
 }
 
@@ -162,7 +168,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.chat_completions, "http://127.0.0.1:9/v1/chat/completions");
-        assert_eq!(e.embeddings, "http://127.0.0.1:9/v1/embeddings");
+        assert_eq!(e.embeddings.unwrap(), "http://127.0.0.1:9/v1/embeddings");
     }
 
     #[test]
@@ -181,6 +187,16 @@ mod tests {
         assert!(
             build_endpoints(&provider("azure/x"), "https://r.example", None, "a/../b").is_err()
         );
+    }
+
+    #[test]
+    fn anthropic_base_is_host_root_and_has_no_embeddings() {
+        let p = provider("anthropic/claude");
+        for base in ["https://api.anthropic.com", "https://api.anthropic.com/v1/"] {
+            let e = build_endpoints(&p, base, None, "claude").unwrap();
+            assert_eq!(e.chat_completions, "https://api.anthropic.com/v1/messages");
+            assert!(e.embeddings.is_none());
+        }
     }
 
     #[test]

@@ -116,7 +116,7 @@ gatehouse:
         "model_list[0].litellm_params.colour: unknown key",
         "model_list[0].litellm_params.rpm: expected a number, found \"lots\"",
         "model_list[1].model_name: missing (the name clients ask for)",
-        "model_list[1].litellm_params.model: unknown provider prefix in \"nonsense/x\" (expected e.g. openai/, azure/, hosted_vllm/, ollama/)",
+        "model_list[1].litellm_params.model: unknown provider prefix in \"nonsense/x\" (expected e.g. openai/, azure/, anthropic/, hosted_vllm/, ollama/)",
         "model_list[2].litellm_params.api_base: required for hosted_vllm/ deployments",
     ];
     for e in expected {
@@ -131,7 +131,7 @@ fn not_yet_served_providers_are_skipped_with_a_warning() {
         r#"
 model_list:
   - model_name: claude
-    litellm_params: { model: anthropic/claude-sonnet-4, api_key: x }
+    litellm_params: { model: gemini/gemini-2.5-pro, api_key: x }
   - model_name: gpt
     litellm_params: { model: gpt-4o-mini }
 "#,

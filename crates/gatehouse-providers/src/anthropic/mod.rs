@@ -1,0 +1,120 @@
+//! OpenAI Chat Completions ↔ Anthropic Messages, the upstream direction: a client speaks
+//! OpenAI to gatehouse, an `anthropic/…` deployment is served by Anthropic's Messages API.
+//!
+//! Pure functions over `serde_json::Value`; no I/O and no panics on any input.
+//!
+//! - [`chat_request_to_messages`]: OpenAI request → Anthropic `POST /v1/messages` body.
+//! - [`messages_response_to_chat`]: Anthropic message → OpenAI `chat.completion`.
+//! - [`StreamTranslator`]: Anthropic SSE events → OpenAI `chat.completion.chunk` frames.
+//! - [`error_message`]: Anthropic error body → message and error type.
+
+mod request;
+mod response;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+use serde_json::{Value, json};
+
+pub use request::{OPENAI_CHAT_FIELDS, chat_request_to_messages};
+pub use response::{error_message, messages_response_to_chat};
+pub use stream::StreamTranslator;
+
+/// `anthropic-version` header value we send.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// `max_tokens` when the OpenAI request has none (Anthropic requires it).
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// A request gatehouse cannot translate: a client-facing 400 (`invalid_request_error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranslateError {
+    /// Human-readable reason, safe to show to the client.
+    pub message: String,
+    /// The offending request field, OpenAI style (`messages[2].tool_calls[0].function.arguments`).
+    pub param: Option<String>,
+}
+
+impl TranslateError {
+    pub(crate) fn new(message: impl Into<String>, param: Option<String>) -> Self {
+        Self {
+            message: message.into(),
+            param,
+        }
+    }
+
+    pub(crate) fn at(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(message, Some(param.into()))
+    }
+}
+
+impl std::fmt::Display for TranslateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.param {
+            Some(param) => write!(f, "{} (param: {param})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for TranslateError {}
+
+/// Anthropic `stop_reason` → OpenAI `finish_reason`. Unknown or missing reasons are "stop".
+pub(crate) fn finish_reason(stop_reason: Option<&str>) -> &'static str {
+    match stop_reason {
+        Some("max_tokens") | Some("model_context_window_exceeded") => "length",
+        Some("tool_use") => "tool_calls",
+        Some("refusal") => "content_filter",
+        // end_turn, stop_sequence, pause_turn, and anything new.
+        _ => "stop",
+    }
+}
+
+/// Token counts reported by Anthropic, accumulated over a response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    pub input: u64,
+    pub cache_read: u64,
+    pub cache_creation: u64,
+    pub output: u64,
+}
+
+impl Usage {
+    /// Overwrites the counts present in an Anthropic `usage` object (missing ones are kept).
+    pub fn update(&mut self, usage: &Value) {
+        let get = |key: &str| usage.get(key).and_then(Value::as_u64);
+        if let Some(n) = get("input_tokens") {
+            self.input = n;
+        }
+        if let Some(n) = get("cache_read_input_tokens") {
+            self.cache_read = n;
+        }
+        if let Some(n) = get("cache_creation_input_tokens") {
+            self.cache_creation = n;
+        }
+        if let Some(n) = get("output_tokens") {
+            self.output = n;
+        }
+    }
+
+    /// The OpenAI `usage` object, LiteLLM-compatible (cache counts also at the top level).
+    pub fn to_openai(self) -> Value {
+        let prompt = self
+            .input
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_creation);
+        json!({
+            "prompt_tokens": prompt,
+            "completion_tokens": self.output,
+            "total_tokens": prompt.saturating_add(self.output),
+            "prompt_tokens_details": { "cached_tokens": self.cache_read },
+            "cache_creation_input_tokens": self.cache_creation,
+            "cache_read_input_tokens": self.cache_read,
+        })
+    }
+}
+
+/// A non-null field of a JSON object.
+pub(crate) fn field<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}

@@ -1,0 +1,691 @@
+//! OpenAI `CreateChatCompletionRequest` → Anthropic Messages request body.
+//!
+//! Translated:
+//!
+//! | OpenAI | Anthropic |
+//! |---|---|
+//! | `system` / `developer` messages (anywhere) | top-level `system`: a string (texts joined by `\n\n`), or text blocks when any part carries `cache_control` |
+//! | `user` content: string, `text`, `image_url` (`data:` → base64 source, http(s) → url source), `file` with a `data:` PDF → `document` | `user` content blocks |
+//! | `assistant` `thinking_blocks` (LiteLLM), content, `tool_calls` | `thinking` / `redacted_thinking` first (signatures kept), `text`, `tool_use` (`input` = parsed `arguments`) |
+//! | `tool` messages | `user` message of `tool_result` blocks (`tool_use_id` = `tool_call_id`) |
+//! | consecutive messages of the same Anthropic role | merged into one message (Anthropic requires alternation) |
+//! | message-level `cache_control` (LiteLLM) | on the message's last block; part-level `cache_control` is kept |
+//! | `tools` (function) | `{name, description, input_schema}` (`parameters`, default empty object schema), `cache_control` kept |
+//! | `tool_choice` auto / required / none / named function | `{type: auto}` / `{type: any}` / `{type: none}` / `{type: tool, name}` |
+//! | `parallel_tool_calls: false` | `tool_choice.disable_parallel_tool_use: true` (auto if no tool_choice) |
+//! | `max_completion_tokens`, else `max_tokens` | `max_tokens`, default [`DEFAULT_MAX_TOKENS`] |
+//! | `stop` (string or array) | `stop_sequences` |
+//! | `temperature`, `top_p`, `top_k` | same (passed through; Anthropic's temperature range is 0–1) |
+//! | `stream` (the argument) | `stream: true` |
+//! | `user` | `metadata.user_id` |
+//! | `thinking` (LiteLLM/Anthropic object) | passed through |
+//! | `reasoning_effort` minimal/low → 1024, medium → 2048, high → 4096 (none → off) | `thinking: {type: enabled, budget_tokens}` |
+//!
+//! With thinking enabled, `max_tokens` must exceed the budget: when it does not, it becomes
+//! `budget_tokens + max_tokens` (the budget is added on top of the requested answer length).
+//!
+//! Refused with a [`TranslateError`]: `n > 1` (one completion per request),
+//! `logprobs: true` / `top_logprobs` (Anthropic has no token log-probabilities), `function`
+//! role messages and `functions`-era content, unknown roles and content part types, non-base64
+//! `data:` URLs, images in system messages, tool call `arguments` that are not a JSON object.
+//!
+//! Dropped (no Anthropic equivalent):
+//!
+//! - `presence_penalty`, `frequency_penalty`, `logit_bias`: no sampling penalties upstream.
+//! - `seed`: no deterministic sampling upstream.
+//! - `response_format`: Anthropic has no JSON mode; `json_schema` could be emulated with a
+//!   forced tool, which is not done yet.
+//! - `stream_options`: usage is always reported by Anthropic; [`super::StreamTranslator`]
+//!   decides whether to forward it.
+//! - `metadata`, `store`, `service_tier`, `prediction`, `modalities`, `audio`,
+//!   `web_search_options`, `verbosity`: OpenAI-platform features with no counterpart.
+//! - `functions`, `function_call` (deprecated): use `tools` / `tool_choice`.
+//! - `tools[].function.strict`: no strict mode upstream.
+//! - assistant `reasoning_content` without `thinking_blocks`: Anthropic needs the signature.
+//! - `tool_choice` when the request has no `tools` (Anthropic would refuse it).
+//!
+//! Passed through untouched: top-level fields that are not OpenAI Chat Completions fields at
+//! all ([`OPENAI_CHAT_FIELDS`]) — provider-specific parameters such as Anthropic's
+//! `context_management` or `container`, as LiteLLM forwards them. A translated field is never
+//! overwritten by a pass-through one.
+
+use serde_json::{Map, Value, json};
+
+use super::{DEFAULT_MAX_TOKENS, TranslateError, field};
+
+/// OpenAI chat request (already validated JSON) → Anthropic Messages request body bytes.
+///
+/// `upstream_model` is the deployment's Anthropic model name; `stream` sets `stream: true`.
+pub fn chat_request_to_messages(
+    openai: &Value,
+    upstream_model: &str,
+    stream: bool,
+) -> Result<Vec<u8>, TranslateError> {
+    let req = openai
+        .as_object()
+        .ok_or_else(|| TranslateError::new("the request body must be a JSON object", None))?;
+    refuse_unsupported(req)?;
+
+    let mut out = Map::new();
+    out.insert("model".into(), Value::String(upstream_model.to_owned()));
+
+    let (system, messages) = convert_messages(field(req, "messages"))?;
+    if let Some(system) = system {
+        out.insert("system".into(), system);
+    }
+    out.insert("messages".into(), Value::Array(messages));
+
+    let mut max_tokens = match field(req, "max_completion_tokens") {
+        Some(v) => positive_int(v, "max_completion_tokens")?,
+        None => match field(req, "max_tokens") {
+            Some(v) => positive_int(v, "max_tokens")?,
+            None => DEFAULT_MAX_TOKENS,
+        },
+    };
+
+    let thinking = match field(req, "thinking") {
+        Some(t) => Some(t.clone()),
+        None => reasoning_effort(field(req, "reasoning_effort"))?,
+    };
+    if let Some(thinking) = thinking {
+        let budget = thinking
+            .get("type")
+            .and_then(Value::as_str)
+            .filter(|t| *t == "enabled")
+            .and_then(|_| thinking.get("budget_tokens"))
+            .and_then(Value::as_u64);
+        if let Some(budget) = budget
+            && max_tokens <= budget
+        {
+            max_tokens = budget.saturating_add(max_tokens);
+        }
+        out.insert("thinking".into(), thinking);
+    }
+    out.insert("max_tokens".into(), Value::from(max_tokens));
+
+    if let Some(stop) = stop_sequences(field(req, "stop"))? {
+        out.insert("stop_sequences".into(), stop);
+    }
+    for key in ["temperature", "top_p", "top_k"] {
+        if let Some(v) = field(req, key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    if stream {
+        out.insert("stream".into(), Value::Bool(true));
+    }
+    if let Some(user) = field(req, "user").and_then(Value::as_str) {
+        out.insert("metadata".into(), json!({ "user_id": user }));
+    }
+
+    let tools = convert_tools(field(req, "tools"))?;
+    if !tools.is_empty() {
+        let parallel = field(req, "parallel_tool_calls").and_then(Value::as_bool);
+        if let Some(choice) = convert_tool_choice(field(req, "tool_choice"), parallel)? {
+            out.insert("tool_choice".into(), choice);
+        }
+        out.insert("tools".into(), Value::Array(tools));
+    }
+
+    for (key, value) in req {
+        if !OPENAI_CHAT_FIELDS.contains(&key.as_str()) && !out.contains_key(key) {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+
+    serde_json::to_vec(&Value::Object(out))
+        .map_err(|e| TranslateError::new(format!("could not encode the request: {e}"), None))
+}
+
+/// Every top-level field of OpenAI's `CreateChatCompletionRequest` (plus LiteLLM's
+/// `thinking`): translated, refused or dropped above. Anything else is provider-specific and
+/// passes through.
+pub const OPENAI_CHAT_FIELDS: &[&str] = &[
+    "messages",
+    "model",
+    "audio",
+    "frequency_penalty",
+    "function_call",
+    "functions",
+    "logit_bias",
+    "logprobs",
+    "max_completion_tokens",
+    "max_tokens",
+    "metadata",
+    "modalities",
+    "n",
+    "parallel_tool_calls",
+    "prediction",
+    "presence_penalty",
+    "prompt_cache_key",
+    "reasoning_effort",
+    "response_format",
+    "safety_identifier",
+    "seed",
+    "service_tier",
+    "stop",
+    "store",
+    "stream",
+    "stream_options",
+    "temperature",
+    "thinking",
+    "tool_choice",
+    "tools",
+    "top_k",
+    "top_logprobs",
+    "top_p",
+    "user",
+    "verbosity",
+    "web_search_options",
+];
+
+/// Fields whose meaning Anthropic cannot honour: refusing beats silently ignoring them.
+fn refuse_unsupported(req: &Map<String, Value>) -> Result<(), TranslateError> {
+    if let Some(n) = field(req, "n")
+        && n.as_u64() != Some(1)
+    {
+        return Err(TranslateError::at(
+            "n",
+            "n must be 1: Anthropic models return one completion per request",
+        ));
+    }
+    if field(req, "logprobs").and_then(Value::as_bool) == Some(true)
+        || field(req, "top_logprobs").is_some()
+    {
+        let param = if field(req, "top_logprobs").is_some() {
+            "top_logprobs"
+        } else {
+            "logprobs"
+        };
+        return Err(TranslateError::at(
+            param,
+            "logprobs are not supported by Anthropic models",
+        ));
+    }
+    Ok(())
+}
+
+fn positive_int(v: &Value, param: &str) -> Result<u64, TranslateError> {
+    v.as_u64()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| TranslateError::at(param, format!("{param} must be a positive integer")))
+}
+
+fn reasoning_effort(effort: Option<&Value>) -> Result<Option<Value>, TranslateError> {
+    let Some(effort) = effort else {
+        return Ok(None);
+    };
+    let budget: u64 = match effort.as_str() {
+        Some("none") => return Ok(None),
+        Some("minimal") | Some("low") => 1024,
+        Some("medium") => 2048,
+        Some("high") => 4096,
+        _ => {
+            return Err(TranslateError::at(
+                "reasoning_effort",
+                "reasoning_effort must be one of none, minimal, low, medium, high",
+            ));
+        }
+    };
+    Ok(Some(json!({ "type": "enabled", "budget_tokens": budget })))
+}
+
+fn stop_sequences(stop: Option<&Value>) -> Result<Option<Value>, TranslateError> {
+    let list: Vec<Value> = match stop {
+        None => return Ok(None),
+        Some(Value::String(s)) => vec![Value::String(s.clone())],
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if !item.is_string() {
+                    return Err(TranslateError::at(
+                        format!("stop[{i}]"),
+                        "stop sequences must be strings",
+                    ));
+                }
+            }
+            items.clone()
+        }
+        Some(_) => {
+            return Err(TranslateError::at(
+                "stop",
+                "stop must be a string or an array of strings",
+            ));
+        }
+    };
+    Ok((!list.is_empty()).then_some(Value::Array(list)))
+}
+
+/// Returns the `system` value and the alternating Anthropic messages.
+fn convert_messages(
+    messages: Option<&Value>,
+) -> Result<(Option<Value>, Vec<Value>), TranslateError> {
+    let messages = messages
+        .and_then(Value::as_array)
+        .ok_or_else(|| TranslateError::at("messages", "messages must be an array"))?;
+
+    let mut system: Vec<Value> = Vec::new();
+    let mut out: Vec<(&'static str, Vec<Value>)> = Vec::new();
+
+    for (i, message) in messages.iter().enumerate() {
+        let path = format!("messages[{i}]");
+        let obj = message
+            .as_object()
+            .ok_or_else(|| TranslateError::at(path.clone(), "each message must be an object"))?;
+        let role = field(obj, "role")
+            .and_then(Value::as_str)
+            .ok_or_else(|| TranslateError::at(format!("{path}.role"), "role is required"))?;
+
+        let (anthropic_role, mut blocks) = match role {
+            "system" | "developer" => {
+                let mut blocks = content_blocks(field(obj, "content"), &path, Parts::TextOnly)?;
+                attach_cache_control(obj, &mut blocks);
+                system.extend(blocks);
+                continue;
+            }
+            "user" => (
+                "user",
+                content_blocks(field(obj, "content"), &path, Parts::User)?,
+            ),
+            "assistant" => ("assistant", assistant_blocks(obj, &path)?),
+            "tool" => ("user", vec![tool_result(obj, &path)?]),
+            other => {
+                return Err(TranslateError::at(
+                    format!("{path}.role"),
+                    format!("role '{other}' is not supported for Anthropic models"),
+                ));
+            }
+        };
+        attach_cache_control(obj, &mut blocks);
+        if blocks.is_empty() {
+            continue;
+        }
+        match out.last_mut() {
+            Some((last_role, last_blocks)) if *last_role == anthropic_role => {
+                last_blocks.extend(blocks);
+            }
+            _ => out.push((anthropic_role, blocks)),
+        }
+    }
+
+    if out.is_empty() {
+        return Err(TranslateError::at(
+            "messages",
+            "messages must contain at least one user or assistant message",
+        ));
+    }
+
+    let system = if system.is_empty() {
+        None
+    } else if system.iter().any(|b| b.get("cache_control").is_some()) {
+        Some(Value::Array(system))
+    } else {
+        let texts: Vec<&str> = system
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect();
+        Some(Value::String(texts.join("\n\n")))
+    };
+    let messages = out
+        .into_iter()
+        .map(|(role, content)| json!({ "role": role, "content": content }))
+        .collect();
+    Ok((system, messages))
+}
+
+/// LiteLLM's message-level `cache_control` goes on the message's last block.
+fn attach_cache_control(msg: &Map<String, Value>, blocks: &mut [Value]) {
+    if let Some(cc) = field(msg, "cache_control")
+        && let Some(last) = blocks.last_mut().and_then(Value::as_object_mut)
+    {
+        last.insert("cache_control".into(), cc.clone());
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    /// system messages: text only.
+    TextOnly,
+    /// assistant messages: text and refusal.
+    Assistant,
+    /// user messages: text, images, files.
+    User,
+    /// tool results: text and images.
+    ToolResult,
+}
+
+/// OpenAI message `content` (string or parts) → Anthropic content blocks. Empty texts are skipped.
+fn content_blocks(
+    content: Option<&Value>,
+    path: &str,
+    allowed: Parts,
+) -> Result<Vec<Value>, TranslateError> {
+    let parts = match content {
+        None => return Ok(Vec::new()),
+        Some(Value::String(s)) if s.is_empty() => return Ok(Vec::new()),
+        Some(Value::String(s)) => return Ok(vec![json!({ "type": "text", "text": s })]),
+        Some(Value::Array(parts)) => parts,
+        Some(_) => {
+            return Err(TranslateError::at(
+                format!("{path}.content"),
+                "content must be a string or an array of content parts",
+            ));
+        }
+    };
+    let mut blocks = Vec::with_capacity(parts.len());
+    for (j, part) in parts.iter().enumerate() {
+        let part_path = format!("{path}.content[{j}]");
+        let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
+        let mut block = match (kind, allowed) {
+            ("text", _) => {
+                let text = part.get("text").and_then(Value::as_str).ok_or_else(|| {
+                    TranslateError::at(format!("{part_path}.text"), "text must be a string")
+                })?;
+                if text.is_empty() {
+                    continue;
+                }
+                json!({ "type": "text", "text": text })
+            }
+            ("refusal", Parts::Assistant) => {
+                let text = part.get("refusal").and_then(Value::as_str).unwrap_or("");
+                if text.is_empty() {
+                    continue;
+                }
+                json!({ "type": "text", "text": text })
+            }
+            ("image_url", Parts::User | Parts::ToolResult) => {
+                let image = part.get("image_url");
+                let url = image
+                    .and_then(|i| i.get("url").or(Some(i)))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        TranslateError::at(
+                            format!("{part_path}.image_url.url"),
+                            "image_url.url must be a string",
+                        )
+                    })?;
+                image_block(url, &format!("{part_path}.image_url.url"))?
+            }
+            ("file", Parts::User) => file_block(part, &part_path)?,
+            _ => {
+                return Err(TranslateError::at(
+                    format!("{part_path}.type"),
+                    format!(
+                        "content part type '{kind}' is not supported here for Anthropic models"
+                    ),
+                ));
+            }
+        };
+        if let (Some(cc), Some(obj)) = (part.get("cache_control"), block.as_object_mut())
+            && !cc.is_null()
+        {
+            obj.insert("cache_control".into(), cc.clone());
+        }
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
+/// `data:<media type>;base64,<data>` → (media type, data).
+fn parse_data_url<'a>(url: &'a str, param: &str) -> Result<(&'a str, &'a str), TranslateError> {
+    let rest = url
+        .get(..5)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("data:"))
+        .and_then(|_| url.get(5..))
+        .ok_or_else(|| TranslateError::at(param, "expected a data: URL"))?;
+    let (meta, data) = rest
+        .split_once(',')
+        .ok_or_else(|| TranslateError::at(param, "malformed data: URL"))?;
+    let media_type = meta
+        .strip_suffix(";base64")
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            TranslateError::at(param, "data: URLs must be base64-encoded with a media type")
+        })?;
+    Ok((media_type, data))
+}
+
+fn image_block(url: &str, param: &str) -> Result<Value, TranslateError> {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if lower.starts_with("data:") {
+        let (media_type, data) = parse_data_url(url, param)?;
+        Ok(json!({
+            "type": "image",
+            "source": { "type": "base64", "media_type": media_type, "data": data },
+        }))
+    } else if lower.starts_with("https://") || lower.starts_with("http://") {
+        Ok(json!({ "type": "image", "source": { "type": "url", "url": url } }))
+    } else {
+        Err(TranslateError::at(
+            param,
+            "image URLs must be http(s) URLs or base64 data: URLs",
+        ))
+    }
+}
+
+/// OpenAI `file` part with inline `file_data` → Anthropic `document` block.
+fn file_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
+    let param = format!("{path}.file.file_data");
+    let data_url = part
+        .get("file")
+        .and_then(|f| f.get("file_data"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            TranslateError::at(
+                param.clone(),
+                "only inline file_data (a base64 data: URL) is supported for Anthropic models",
+            )
+        })?;
+    let (media_type, data) = parse_data_url(data_url, &param)?;
+    Ok(json!({
+        "type": "document",
+        "source": { "type": "base64", "media_type": media_type, "data": data },
+    }))
+}
+
+fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
+    let mut blocks = Vec::new();
+    if let Some(thinking) = field(msg, "thinking_blocks") {
+        let list = thinking.as_array().ok_or_else(|| {
+            TranslateError::at(
+                format!("{path}.thinking_blocks"),
+                "thinking_blocks must be an array",
+            )
+        })?;
+        for (j, block) in list.iter().enumerate() {
+            let block_path = format!("{path}.thinking_blocks[{j}]");
+            let text = |key: &str| block.get(key).and_then(Value::as_str);
+            let converted = match text("type") {
+                Some("thinking") => json!({
+                    "type": "thinking",
+                    "thinking": text("thinking").unwrap_or(""),
+                    "signature": text("signature").unwrap_or(""),
+                }),
+                Some("redacted_thinking") => json!({
+                    "type": "redacted_thinking",
+                    "data": text("data").unwrap_or(""),
+                }),
+                _ => {
+                    return Err(TranslateError::at(
+                        format!("{block_path}.type"),
+                        "thinking blocks must be of type thinking or redacted_thinking",
+                    ));
+                }
+            };
+            blocks.push(converted);
+        }
+    }
+
+    blocks.extend(content_blocks(
+        field(msg, "content"),
+        path,
+        Parts::Assistant,
+    )?);
+
+    if let Some(calls) = field(msg, "tool_calls") {
+        let calls = calls.as_array().ok_or_else(|| {
+            TranslateError::at(format!("{path}.tool_calls"), "tool_calls must be an array")
+        })?;
+        for (j, call) in calls.iter().enumerate() {
+            blocks.push(tool_use_block(call, &format!("{path}.tool_calls[{j}]"))?);
+        }
+    }
+    Ok(blocks)
+}
+
+fn tool_use_block(call: &Value, path: &str) -> Result<Value, TranslateError> {
+    let id = call
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| TranslateError::at(format!("{path}.id"), "tool call id is required"))?;
+    let function = call.get("function");
+    let name = function
+        .and_then(|f| f.get("name"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            TranslateError::at(
+                format!("{path}.function.name"),
+                "tool call function name is required",
+            )
+        })?;
+    let args_param = format!("{path}.function.arguments");
+    let input = match function.and_then(|f| f.get("arguments")) {
+        None | Some(Value::Null) => json!({}),
+        Some(Value::String(s)) if s.trim().is_empty() => json!({}),
+        Some(Value::String(s)) => {
+            let parsed: Value = serde_json::from_str(s).map_err(|e| {
+                TranslateError::at(
+                    args_param.clone(),
+                    format!("tool call arguments are not valid JSON: {e}"),
+                )
+            })?;
+            if !parsed.is_object() {
+                return Err(TranslateError::at(
+                    args_param,
+                    "tool call arguments must be a JSON object",
+                ));
+            }
+            parsed
+        }
+        Some(_) => {
+            return Err(TranslateError::at(
+                args_param,
+                "tool call arguments must be a JSON string",
+            ));
+        }
+    };
+    Ok(json!({ "type": "tool_use", "id": id, "name": name, "input": input }))
+}
+
+fn tool_result(msg: &Map<String, Value>, path: &str) -> Result<Value, TranslateError> {
+    let id = field(msg, "tool_call_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            TranslateError::at(
+                format!("{path}.tool_call_id"),
+                "tool messages need a tool_call_id",
+            )
+        })?;
+    let mut result = Map::new();
+    result.insert("type".into(), "tool_result".into());
+    result.insert("tool_use_id".into(), id.into());
+    match field(msg, "content") {
+        Some(Value::String(s)) if !s.is_empty() => {
+            result.insert("content".into(), s.as_str().into());
+        }
+        content => {
+            let blocks = content_blocks(content, path, Parts::ToolResult)?;
+            if !blocks.is_empty() {
+                result.insert("content".into(), Value::Array(blocks));
+            }
+        }
+    }
+    Ok(Value::Object(result))
+}
+
+fn convert_tools(tools: Option<&Value>) -> Result<Vec<Value>, TranslateError> {
+    let Some(tools) = tools else {
+        return Ok(Vec::new());
+    };
+    let tools = tools
+        .as_array()
+        .ok_or_else(|| TranslateError::at("tools", "tools must be an array"))?;
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.iter().enumerate() {
+        let path = format!("tools[{i}]");
+        if tool.get("type").and_then(Value::as_str) != Some("function") {
+            return Err(TranslateError::at(
+                format!("{path}.type"),
+                "only function tools are supported for Anthropic models",
+            ));
+        }
+        let function = tool.get("function");
+        let name = function
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                TranslateError::at(format!("{path}.function.name"), "tool name is required")
+            })?;
+        let mut converted = Map::new();
+        converted.insert("name".into(), name.into());
+        if let Some(description) = function
+            .and_then(|f| f.get("description"))
+            .filter(|d| !d.is_null())
+        {
+            converted.insert("description".into(), description.clone());
+        }
+        let schema = function
+            .and_then(|f| f.get("parameters"))
+            .filter(|p| !p.is_null())
+            .cloned()
+            .unwrap_or_else(|| json!({ "type": "object", "properties": {} }));
+        converted.insert("input_schema".into(), schema);
+        if let Some(cc) = tool.get("cache_control").filter(|c| !c.is_null()) {
+            converted.insert("cache_control".into(), cc.clone());
+        }
+        out.push(Value::Object(converted));
+    }
+    Ok(out)
+}
+
+fn convert_tool_choice(
+    choice: Option<&Value>,
+    parallel: Option<bool>,
+) -> Result<Option<Value>, TranslateError> {
+    let mut converted = match choice {
+        None => json!({ "type": "auto" }),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => json!({ "type": "auto" }),
+            "required" => json!({ "type": "any" }),
+            "none" => return Ok(Some(json!({ "type": "none" }))),
+            _ => {
+                return Err(TranslateError::at(
+                    "tool_choice",
+                    "tool_choice must be none, auto, required or a named function",
+                ));
+            }
+        },
+        Some(obj) => {
+            let name = obj
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+                .filter(|_| obj.get("type").and_then(Value::as_str) == Some("function"))
+                .ok_or_else(|| {
+                    TranslateError::at(
+                        "tool_choice",
+                        "tool_choice must be none, auto, required or a named function",
+                    )
+                })?;
+            json!({ "type": "tool", "name": name })
+        }
+    };
+    if parallel == Some(false) {
+        if let Some(obj) = converted.as_object_mut() {
+            obj.insert("disable_parallel_tool_use".into(), Value::Bool(true));
+        }
+    } else if choice.is_none() {
+        // Anthropic's default is auto: say nothing.
+        return Ok(None);
+    }
+    Ok(Some(converted))
+}

@@ -1,0 +1,337 @@
+//! Anthropic Messages SSE stream → OpenAI `chat.completion.chunk` SSE stream.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::{Usage, finish_reason};
+
+/// Longest SSE line buffered before the stream is declared broken (bounds memory).
+const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Incremental translator for an Anthropic SSE stream → OpenAI SSE bytes
+/// (`data: {chunk}\n\n` frames, ending with `data: [DONE]\n\n`).
+///
+/// Events may be split across [`push`](Self::push) calls at any byte; `\n` and `\r\n` line
+/// endings, comments and `ping` events are handled. After an Anthropic `error` event, a
+/// malformed event or a truncated stream, [`error`](Self::error) returns the message and the
+/// translator emits nothing more: the caller ends the client stream with an error event.
+#[derive(Debug)]
+pub struct StreamTranslator {
+    model: String,
+    created: u64,
+    include_usage: bool,
+    /// Bytes after the last complete line.
+    buf: Vec<u8>,
+    /// `event:` of the event being read (fallback when the data has no `type`).
+    event: String,
+    /// `data:` lines of the event being read, joined by `\n`.
+    data: String,
+    has_data: bool,
+    id: String,
+    started: bool,
+    /// Anthropic content block index → OpenAI tool call index.
+    tools: HashMap<u64, usize>,
+    usage: Usage,
+    finished: bool,
+    done: bool,
+    error: Option<String>,
+}
+
+impl StreamTranslator {
+    /// A translator for one response. `include_usage` is the client's
+    /// `stream_options.include_usage`: a final usage chunk with `choices: []`, and
+    /// `usage: null` on every other chunk.
+    pub fn new(public_model: &str, created: u64, include_usage: bool) -> Self {
+        Self {
+            model: public_model.to_owned(),
+            created,
+            include_usage,
+            buf: Vec::new(),
+            event: String::new(),
+            data: String::new(),
+            has_data: false,
+            id: String::new(),
+            started: false,
+            tools: HashMap::new(),
+            usage: Usage::default(),
+            finished: false,
+            done: false,
+            error: None,
+        }
+    }
+
+    /// Feeds raw upstream bytes; returns the OpenAI SSE bytes to forward now (possibly empty).
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.stopped() {
+            return out;
+        }
+        let buf = if self.buf.is_empty() {
+            // Common case: no partial line pending, scan the input directly.
+            bytes.to_vec()
+        } else {
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.extend_from_slice(bytes);
+            buf
+        };
+        let mut rest = &buf[..];
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+            let (line, tail) = rest.split_at(pos);
+            rest = tail.get(1..).unwrap_or_default();
+            self.line(line, &mut out);
+            if self.stopped() {
+                return out;
+            }
+        }
+        if rest.len() > MAX_LINE {
+            self.error = Some("upstream stream line too long".to_owned());
+            return out;
+        }
+        self.buf = rest.to_vec();
+        out
+    }
+
+    /// Upstream ended: returns anything left. A stream that ends before Anthropic finished
+    /// the message (no `message_delta`) sets [`error`](Self::error) instead.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.stopped() {
+            return out;
+        }
+        let rest = std::mem::take(&mut self.buf);
+        if !rest.is_empty() {
+            self.line(&rest, &mut out);
+        }
+        if !self.stopped() {
+            self.dispatch(&mut out);
+        }
+        if !self.stopped() {
+            if self.finished {
+                self.end(&mut out);
+            } else {
+                self.error = Some("upstream stream ended before the message was complete".into());
+            }
+        }
+        out
+    }
+
+    /// The message of an Anthropic `event: error` (or of a broken stream), so the caller can
+    /// end the client stream with an error event.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    fn stopped(&self) -> bool {
+        self.done || self.error.is_some()
+    }
+
+    fn line(&mut self, line: &[u8], out: &mut Vec<u8>) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            self.dispatch(out);
+            return;
+        }
+        if line.first() == Some(&b':') {
+            return;
+        }
+        let (name, value) = match line.iter().position(|&b| b == b':') {
+            Some(p) => {
+                let value = line.get(p + 1..).unwrap_or_default();
+                (
+                    line.get(..p).unwrap_or_default(),
+                    value.strip_prefix(b" ").unwrap_or(value),
+                )
+            }
+            None => (line, &[][..]),
+        };
+        let Ok(value) = std::str::from_utf8(value) else {
+            self.error = Some("upstream stream is not valid UTF-8".into());
+            return;
+        };
+        match name {
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+                self.has_data = true;
+            }
+            b"event" => value.clone_into(&mut self.event),
+            _ => {}
+        }
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<u8>) {
+        let event = std::mem::take(&mut self.event);
+        let data = std::mem::take(&mut self.data);
+        if !std::mem::replace(&mut self.has_data, false) {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&data) else {
+            self.error = Some("malformed event from upstream".into());
+            return;
+        };
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or(&event);
+        match kind {
+            "message_start" => {
+                let message = v.get("message");
+                if let Some(id) = message.and_then(|m| m.get("id")).and_then(Value::as_str) {
+                    id.clone_into(&mut self.id);
+                }
+                if let Some(u) = message.and_then(|m| m.get("usage")) {
+                    self.usage.update(u);
+                }
+                self.start(out);
+            }
+            "content_block_start" => self.block_start(&v, out),
+            "content_block_delta" => self.block_delta(&v, out),
+            "message_delta" => {
+                if let Some(u) = v.get("usage") {
+                    self.usage.update(u);
+                }
+                let stop = v
+                    .get("delta")
+                    .and_then(|d| d.get("stop_reason"))
+                    .and_then(Value::as_str);
+                self.finished = true;
+                self.chunk(json!({}), Some(finish_reason(stop)), out);
+            }
+            "message_stop" => {
+                if !self.finished {
+                    self.finished = true;
+                    self.chunk(json!({}), Some("stop"), out);
+                }
+                self.end(out);
+            }
+            "error" => {
+                let message = v
+                    .get("error")
+                    .and_then(|e| e.get("message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("upstream error");
+                self.error = Some(message.to_owned());
+            }
+            // ping, content_block_stop, and event types added later.
+            _ => {}
+        }
+    }
+
+    fn block_start(&mut self, v: &Value, out: &mut Vec<u8>) {
+        let Some(block) = v.get("content_block") else {
+            return;
+        };
+        let get = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or("");
+        match get("type") {
+            "text" if !get("text").is_empty() => {
+                self.chunk(json!({ "content": get("text") }), None, out);
+            }
+            "thinking" if !get("thinking").is_empty() => {
+                self.chunk(json!({ "reasoning_content": get("thinking") }), None, out);
+            }
+            "redacted_thinking" => {
+                let delta = json!({
+                    "thinking_blocks": [{ "type": "redacted_thinking", "data": get("data") }],
+                });
+                self.chunk(delta, None, out);
+            }
+            "tool_use" => {
+                let k = self.tools.len();
+                if let Some(index) = v.get("index").and_then(Value::as_u64) {
+                    self.tools.insert(index, k);
+                }
+                let delta = json!({
+                    "tool_calls": [{
+                        "index": k,
+                        "id": get("id"),
+                        "type": "function",
+                        "function": { "name": get("name"), "arguments": "" },
+                    }],
+                });
+                self.chunk(delta, None, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn block_delta(&mut self, v: &Value, out: &mut Vec<u8>) {
+        let Some(delta) = v.get("delta") else {
+            return;
+        };
+        let get = |key: &str| delta.get(key).and_then(Value::as_str).unwrap_or("");
+        let converted = match get("type") {
+            "text_delta" => json!({ "content": get("text") }),
+            "thinking_delta" => json!({ "reasoning_content": get("thinking") }),
+            "signature_delta" => json!({
+                "thinking_blocks": [{ "type": "thinking", "thinking": "", "signature": get("signature") }],
+            }),
+            "input_json_delta" => {
+                let partial = get("partial_json");
+                let index = v.get("index").and_then(Value::as_u64);
+                let Some(&k) = index.and_then(|i| self.tools.get(&i)) else {
+                    return;
+                };
+                if partial.is_empty() {
+                    return;
+                }
+                json!({ "tool_calls": [{ "index": k, "function": { "arguments": partial } }] })
+            }
+            // citations_delta and later additions have no OpenAI counterpart.
+            _ => return,
+        };
+        self.chunk(converted, None, out);
+    }
+
+    /// The first chunk: the assistant role (once).
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if !self.started {
+            self.started = true;
+            self.frame(json!({ "role": "assistant", "content": "" }), None, out);
+        }
+    }
+
+    fn chunk(&mut self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
+        self.start(out);
+        self.frame(delta, finish, out);
+    }
+
+    fn frame(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
+        let mut chunk = self.envelope();
+        chunk.insert(
+            "choices".into(),
+            json!([{ "index": 0, "delta": delta, "finish_reason": finish, "logprobs": null }]),
+        );
+        if self.include_usage {
+            chunk.insert("usage".into(), Value::Null);
+        }
+        write_frame(out, &Value::Object(chunk));
+    }
+
+    fn envelope(&self) -> serde_json::Map<String, Value> {
+        let mut chunk = serde_json::Map::new();
+        chunk.insert("id".into(), Value::String(self.id.clone()));
+        chunk.insert("object".into(), "chat.completion.chunk".into());
+        chunk.insert("created".into(), self.created.into());
+        chunk.insert("model".into(), Value::String(self.model.clone()));
+        chunk.insert("system_fingerprint".into(), Value::Null);
+        chunk
+    }
+
+    /// The usage chunk (if asked for) and `[DONE]`.
+    fn end(&mut self, out: &mut Vec<u8>) {
+        if self.include_usage {
+            let mut chunk = self.envelope();
+            chunk.insert("choices".into(), json!([]));
+            chunk.insert("usage".into(), self.usage.to_openai());
+            write_frame(out, &Value::Object(chunk));
+        }
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        self.done = true;
+    }
+}
+
+fn write_frame(out: &mut Vec<u8>, chunk: &Value) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(chunk.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+}

@@ -1,0 +1,759 @@
+//! Fixtures follow the examples of Anthropic's Messages, tool use, vision, extended thinking
+//! and streaming documentation.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+const MODEL: &str = "claude-sonnet-4-5-20250929";
+
+fn translate(openai: Value) -> Value {
+    let bytes = chat_request_to_messages(&openai, MODEL, false).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn translate_err(openai: Value) -> TranslateError {
+    chat_request_to_messages(&openai, MODEL, false).unwrap_err()
+}
+
+#[test]
+fn requests() {
+    let cases: Vec<(&str, Value, Value)> = vec![
+        (
+            "minimal, default max_tokens",
+            json!({"model": "m", "messages": [{"role": "user", "content": "Hello, Claude"}]}),
+            json!({"model": MODEL, "max_tokens": DEFAULT_MAX_TOKENS,
+                   "messages": [{"role": "user", "content": [{"type": "text", "text": "Hello, Claude"}]}]}),
+        ),
+        (
+            "system and developer hoisted and joined",
+            json!({"model": "m", "max_tokens": 1024, "messages": [
+                {"role": "system", "content": "You are a seasoned data scientist."},
+                {"role": "developer", "content": [{"type": "text", "text": "Answer briefly."}]},
+                {"role": "user", "content": "Analyze this dataset."}]}),
+            json!({"model": MODEL, "max_tokens": 1024,
+                   "system": "You are a seasoned data scientist.\n\nAnswer briefly.",
+                   "messages": [{"role": "user", "content": [{"type": "text", "text": "Analyze this dataset."}]}]}),
+        ),
+        (
+            "system with cache_control stays blocks",
+            json!({"model": "m", "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "Long document", "cache_control": {"type": "ephemeral"}}]},
+                {"role": "user", "content": "Summarize"}]}),
+            json!({"model": MODEL, "max_tokens": DEFAULT_MAX_TOKENS,
+                   "system": [{"type": "text", "text": "Long document", "cache_control": {"type": "ephemeral"}}],
+                   "messages": [{"role": "user", "content": [{"type": "text", "text": "Summarize"}]}]}),
+        ),
+        (
+            "multi-turn, consecutive same role merged",
+            json!({"model": "m", "max_completion_tokens": 300, "max_tokens": 5, "messages": [
+                {"role": "user", "content": "Hello there."},
+                {"role": "user", "content": "Are you there?"},
+                {"role": "assistant", "content": "Hi, I'm Claude."},
+                {"role": "assistant", "content": [{"type": "text", "text": "How can I help?"}]},
+                {"role": "user", "content": "Explain LLMs."}]}),
+            json!({"model": MODEL, "max_tokens": 300, "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Hello there."}, {"type": "text", "text": "Are you there?"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "Hi, I'm Claude."}, {"type": "text", "text": "How can I help?"}]},
+                {"role": "user", "content": [{"type": "text", "text": "Explain LLMs."}]}]}),
+        ),
+        (
+            "images: base64 data URL and https URL",
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQSkZJRg=="}},
+                {"type": "image_url", "image_url": {"url": "https://upload.wikimedia.org/ant.jpg", "detail": "high"}},
+                {"type": "text", "text": "Describe these images."}]}]}),
+            json!({"model": MODEL, "max_tokens": DEFAULT_MAX_TOKENS, "messages": [{"role": "user", "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQSkZJRg=="}},
+                {"type": "image", "source": {"type": "url", "url": "https://upload.wikimedia.org/ant.jpg"}},
+                {"type": "text", "text": "Describe these images."}]}]}),
+        ),
+        (
+            "tools, tool_choice auto, stop string, sampling, user",
+            json!({"model": "m", "messages": [{"role": "user", "content": "What is the weather like in San Francisco?"}],
+                   "tools": [{"type": "function", "function": {"name": "get_weather",
+                       "description": "Get the current weather in a given location",
+                       "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+                       "strict": true}},
+                       {"type": "function", "function": {"name": "get_time"}}],
+                   "tool_choice": "auto", "stop": "\n\nHuman:", "temperature": 0.5, "top_p": 0.9, "top_k": 40,
+                   "user": "user-123", "seed": 7, "presence_penalty": 0.1, "frequency_penalty": 0.2,
+                   "response_format": {"type": "json_object"}, "stream_options": {"include_usage": true}}),
+            json!({"model": MODEL, "max_tokens": DEFAULT_MAX_TOKENS,
+                   "messages": [{"role": "user", "content": [{"type": "text", "text": "What is the weather like in San Francisco?"}]}],
+                   "tools": [{"name": "get_weather", "description": "Get the current weather in a given location",
+                              "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}},
+                             {"name": "get_time", "input_schema": {"type": "object", "properties": {}}}],
+                   "tool_choice": {"type": "auto"}, "stop_sequences": ["\n\nHuman:"],
+                   "temperature": 0.5, "top_p": 0.9, "top_k": 40, "metadata": {"user_id": "user-123"}}),
+        ),
+        (
+            "tool round trip: tool_calls -> tool_use, tool messages merged into one user turn",
+            json!({"model": "m", "stop": ["END", "STOP"], "messages": [
+                {"role": "user", "content": "Weather in SF and NYC?"},
+                {"role": "assistant", "content": "Let me check.", "tool_calls": [
+                    {"id": "toolu_01A", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\":\"San Francisco, CA\"}"}},
+                    {"id": "toolu_01B", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]},
+                {"role": "tool", "tool_call_id": "toolu_01A", "content": "15 degrees"},
+                {"role": "tool", "tool_call_id": "toolu_01B", "content": [{"type": "text", "text": "20 degrees"}]},
+                {"role": "user", "content": "Thanks"}]}),
+            json!({"model": MODEL, "max_tokens": DEFAULT_MAX_TOKENS, "stop_sequences": ["END", "STOP"], "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Weather in SF and NYC?"}]},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "Let me check."},
+                    {"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {"location": "San Francisco, CA"}},
+                    {"type": "tool_use", "id": "toolu_01B", "name": "get_weather", "input": {}}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_01A", "content": "15 degrees"},
+                    {"type": "tool_result", "tool_use_id": "toolu_01B", "content": [{"type": "text", "text": "20 degrees"}]},
+                    {"type": "text", "text": "Thanks"}]}]}),
+        ),
+        (
+            "reasoning_effort high with small max_tokens; thinking_blocks replayed first",
+            json!({"model": "m", "max_tokens": 1000, "reasoning_effort": "high", "messages": [
+                {"role": "user", "content": "Is 17 prime?"},
+                {"role": "assistant", "content": "Yes.", "reasoning_content": "dropped",
+                 "thinking_blocks": [{"type": "thinking", "thinking": "Check divisors.", "signature": "EqQBCgIYAhIM"},
+                                     {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va"}]},
+                {"role": "user", "content": "And 18?"}]}),
+            json!({"model": MODEL, "max_tokens": 5096, "thinking": {"type": "enabled", "budget_tokens": 4096}, "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Is 17 prime?"}]},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "Check divisors.", "signature": "EqQBCgIYAhIM"},
+                    {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va"},
+                    {"type": "text", "text": "Yes."}]},
+                {"role": "user", "content": [{"type": "text", "text": "And 18?"}]}]}),
+        ),
+        (
+            "explicit thinking passes through; reasoning_effort ignored",
+            json!({"model": "m", "max_tokens": 16000, "reasoning_effort": "low",
+                   "thinking": {"type": "enabled", "budget_tokens": 10000},
+                   "messages": [{"role": "user", "content": "Prove it."}]}),
+            json!({"model": MODEL, "max_tokens": 16000, "thinking": {"type": "enabled", "budget_tokens": 10000},
+                   "messages": [{"role": "user", "content": [{"type": "text", "text": "Prove it."}]}]}),
+        ),
+    ];
+    for (name, input, expected) in cases {
+        assert_eq!(translate(input), expected, "{name}");
+    }
+}
+
+#[test]
+fn reasoning_effort_budgets() {
+    for (effort, budget) in [
+        ("low", 1024),
+        ("medium", 2048),
+        ("high", 4096),
+        ("minimal", 1024),
+    ] {
+        let out = translate(
+            json!({"model": "m", "reasoning_effort": effort, "messages": [{"role": "user", "content": "x"}]}),
+        );
+        assert_eq!(
+            out["thinking"],
+            json!({"type": "enabled", "budget_tokens": budget}),
+            "{effort}"
+        );
+        assert!(out["max_tokens"].as_u64().unwrap() > budget, "{effort}");
+    }
+    let out = translate(
+        json!({"model": "m", "reasoning_effort": "none", "messages": [{"role": "user", "content": "x"}]}),
+    );
+    assert!(out.get("thinking").is_none());
+}
+
+#[test]
+fn tool_choice_variants() {
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
+    let cases = [
+        (json!("auto"), None, json!({"type": "auto"})),
+        (json!("required"), None, json!({"type": "any"})),
+        (json!("none"), Some(false), json!({"type": "none"})),
+        (
+            json!({"type": "function", "function": {"name": "get_weather"}}),
+            None,
+            json!({"type": "tool", "name": "get_weather"}),
+        ),
+        (
+            json!("required"),
+            Some(false),
+            json!({"type": "any", "disable_parallel_tool_use": true}),
+        ),
+        (
+            Value::Null,
+            Some(false),
+            json!({"type": "auto", "disable_parallel_tool_use": true}),
+        ),
+    ];
+    for (choice, parallel, expected) in cases {
+        let mut req = json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools, "tool_choice": choice});
+        if let Some(p) = parallel {
+            req["parallel_tool_calls"] = json!(p);
+        }
+        assert_eq!(
+            translate(req)["tool_choice"],
+            expected,
+            "{choice} {parallel:?}"
+        );
+    }
+    // No tool_choice, parallel allowed: Anthropic's default, nothing sent.
+    let out = translate(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools, "parallel_tool_calls": true}),
+    );
+    assert!(out.get("tool_choice").is_none());
+    // tool_choice without tools is dropped.
+    let out = translate(
+        json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": "none"}),
+    );
+    assert!(out.get("tool_choice").is_none() && out.get("tools").is_none());
+}
+
+#[test]
+fn streaming_flag() {
+    let req = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]});
+    let out: Value =
+        serde_json::from_slice(&chat_request_to_messages(&req, MODEL, true).unwrap()).unwrap();
+    assert_eq!(out["stream"], json!(true));
+    assert!(translate(req).get("stream").is_none());
+}
+
+#[test]
+fn provider_specific_fields_pass_through_but_never_override() {
+    let out = translate(json!({
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "context_management": {"edits": []},
+        "seed": 7,
+        "presence_penalty": 1,
+    }));
+    assert_eq!(out["context_management"], json!({"edits": []}));
+    assert!(out.get("seed").is_none() && out.get("presence_penalty").is_none());
+    assert_eq!(out["model"], json!(MODEL));
+}
+
+#[test]
+fn request_errors() {
+    let user = json!({"role": "user", "content": "x"});
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"n": 2, "messages": [user]}), "n"),
+        (json!({"logprobs": true, "messages": [user]}), "logprobs"),
+        (
+            json!({"top_logprobs": 2, "messages": [user]}),
+            "top_logprobs",
+        ),
+        (
+            json!({"messages": [{"role": "system", "content": "only system"}]}),
+            "messages",
+        ),
+        (
+            json!({"messages": [user, {"role": "assistant", "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+            {"id": "b", "type": "function", "function": {"name": "f", "arguments": "{\"city\": "}}]}]}),
+            "messages[1].tool_calls[1].function.arguments",
+        ),
+        (
+            json!({"messages": [user, {"role": "assistant", "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]}),
+            "messages[1].tool_calls[0].function.arguments",
+        ),
+        (
+            json!({"messages": [{"role": "tool", "content": "r"}]}),
+            "messages[0].tool_call_id",
+        ),
+        (
+            json!({"messages": [{"role": "function", "name": "f", "content": "r"}]}),
+            "messages[0].role",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]}),
+            "messages[0].content[0].type",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}]}),
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png,abc"}}]}]}),
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            json!({"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}, user]}),
+            "messages[0].content[0].type",
+        ),
+        (
+            json!({"messages": [user], "tools": [{"type": "custom", "custom": {"name": "x"}}]}),
+            "tools[0].type",
+        ),
+        (
+            json!({"messages": [user], "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "sometimes"}),
+            "tool_choice",
+        ),
+        (
+            json!({"messages": [user], "reasoning_effort": "extreme"}),
+            "reasoning_effort",
+        ),
+        (json!({"messages": [user], "stop": [1]}), "stop[0]"),
+        (json!({"messages": [user], "max_tokens": 0}), "max_tokens"),
+    ];
+    for (req, param) in cases {
+        let err = translate_err(req.clone());
+        assert_eq!(err.param.as_deref(), Some(param), "{req}: {err}");
+    }
+}
+
+fn respond(body: Value) -> Value {
+    let bytes =
+        messages_response_to_chat(body.to_string().as_bytes(), "claude", 1_700_000_000).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn message(content: Value, stop_reason: &str, usage: Value) -> Value {
+    json!({"id": "msg_013Zva2CMHLNnXjNJJKqJ2EF", "type": "message", "role": "assistant",
+           "model": MODEL, "content": content, "stop_reason": stop_reason, "stop_sequence": null, "usage": usage})
+}
+
+#[test]
+fn response_text() {
+    let out = respond(message(
+        json!([{"type": "text", "text": "Hi! My name is Claude."}, {"type": "text", "text": " Nice to meet you."}]),
+        "end_turn",
+        json!({"input_tokens": 2095, "output_tokens": 503}),
+    ));
+    assert_eq!(
+        out,
+        json!({"id": "msg_013Zva2CMHLNnXjNJJKqJ2EF", "object": "chat.completion", "created": 1_700_000_000u64,
+               "model": "claude", "system_fingerprint": null,
+               "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null,
+                            "message": {"role": "assistant", "content": "Hi! My name is Claude. Nice to meet you.", "refusal": null}}],
+               "usage": {"prompt_tokens": 2095, "completion_tokens": 503, "total_tokens": 2598,
+                         "prompt_tokens_details": {"cached_tokens": 0},
+                         "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}})
+    );
+}
+
+#[test]
+fn response_tool_use_and_thinking() {
+    let out = respond(message(
+        json!([
+            {"type": "thinking", "thinking": "The user wants the weather.", "signature": "WaUjzkypQ2mUEVM36O2TxuC06KN8xyfbJwyem2dw3URve"},
+            {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"},
+            {"type": "text", "text": "I'll check."},
+            {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather", "input": {"location": "San Francisco, CA", "unit": "celsius"}}
+        ]),
+        "tool_use",
+        json!({"input_tokens": 10, "output_tokens": 20}),
+    ));
+    let msg = &out["choices"][0]["message"];
+    assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(msg["content"], "I'll check.");
+    assert_eq!(msg["reasoning_content"], "The user wants the weather.");
+    assert_eq!(
+        msg["thinking_blocks"],
+        json!([{"type": "thinking", "thinking": "The user wants the weather.", "signature": "WaUjzkypQ2mUEVM36O2TxuC06KN8xyfbJwyem2dw3URve"},
+               {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"}])
+    );
+    assert_eq!(
+        msg["tool_calls"],
+        json!([{"id": "toolu_01A09q90qw90lq917835lq9", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"location\":\"San Francisco, CA\",\"unit\":\"celsius\"}"}}])
+    );
+
+    // Tool call only: content is null.
+    let out = respond(message(
+        json!([{"type": "tool_use", "id": "t", "name": "f", "input": {}}]),
+        "tool_use",
+        json!({"input_tokens": 1, "output_tokens": 1}),
+    ));
+    assert_eq!(out["choices"][0]["message"]["content"], Value::Null);
+    assert_eq!(
+        out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        "{}"
+    );
+}
+
+#[test]
+fn response_stop_reasons() {
+    for (stop, finish) in [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("max_tokens", "length"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
+        ("pause_turn", "stop"),
+    ] {
+        let out = respond(message(
+            json!([{"type": "text", "text": "x"}]),
+            stop,
+            json!({}),
+        ));
+        assert_eq!(out["choices"][0]["finish_reason"], finish, "{stop}");
+    }
+}
+
+#[test]
+fn response_cache_usage() {
+    let out = respond(message(
+        json!([{"type": "text", "text": "x"}]),
+        "end_turn",
+        json!({"input_tokens": 21, "cache_creation_input_tokens": 188086, "cache_read_input_tokens": 100, "output_tokens": 393}),
+    ));
+    assert_eq!(
+        out["usage"],
+        json!({"prompt_tokens": 188207, "completion_tokens": 393, "total_tokens": 188600,
+               "prompt_tokens_details": {"cached_tokens": 100},
+               "cache_creation_input_tokens": 188086, "cache_read_input_tokens": 100})
+    );
+}
+
+#[test]
+fn response_errors() {
+    assert!(messages_response_to_chat(b"not json", "m", 0).is_err());
+    assert!(messages_response_to_chat(b"{\"type\":\"message\"}", "m", 0).is_err());
+    let body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}"#;
+    assert_eq!(
+        error_message(body),
+        Some(("Overloaded".to_owned(), "overloaded_error".to_owned()))
+    );
+    assert_eq!(error_message(b"<html>bad gateway</html>"), None);
+    assert_eq!(error_message(br#"{"error":"nope"}"#), None);
+}
+
+// ---- streaming ----
+
+fn sse(events: &[(&str, Value)]) -> String {
+    events
+        .iter()
+        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+        .collect()
+}
+
+fn message_start(usage: Value) -> (&'static str, Value) {
+    (
+        "message_start",
+        json!({"type": "message_start", "message": {
+        "id": "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", "type": "message", "role": "assistant", "content": [],
+        "model": MODEL, "stop_reason": null, "stop_sequence": null, "usage": usage}}),
+    )
+}
+
+fn text_stream() -> String {
+    sse(&[
+        message_start(
+            json!({"input_tokens": 25, "cache_read_input_tokens": 5, "output_tokens": 1}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        ("ping", json!({"type": "ping"})),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 15}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ])
+}
+
+/// Splits OpenAI SSE output into JSON chunks; asserts framing and the final `[DONE]`.
+fn frames(out: &[u8]) -> Vec<Value> {
+    let text = std::str::from_utf8(out).unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    text.split_terminator("\n\n")
+        .map(|frame| frame.strip_prefix("data: ").unwrap())
+        .filter(|data| *data != "[DONE]")
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect()
+}
+
+fn run(input: &str, include_usage: bool) -> Vec<u8> {
+    let mut t = StreamTranslator::new("claude", 42, include_usage);
+    let mut out = t.push(input.as_bytes());
+    out.extend(t.finish());
+    assert_eq!(t.error(), None);
+    out
+}
+
+#[test]
+fn stream_text() {
+    let chunks = frames(&run(&text_stream(), true));
+    let deltas: Vec<(Value, Value)> = chunks
+        .iter()
+        .filter(|c| !c["choices"].as_array().unwrap().is_empty())
+        .map(|c| {
+            (
+                c["choices"][0]["delta"].clone(),
+                c["choices"][0]["finish_reason"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        deltas,
+        vec![
+            (json!({"role": "assistant", "content": ""}), Value::Null),
+            (json!({"content": "Hello"}), Value::Null),
+            (json!({"content": "!"}), Value::Null),
+            (json!({}), json!("stop")),
+        ]
+    );
+    for c in &chunks {
+        assert_eq!(c["id"], "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY");
+        assert_eq!(c["object"], "chat.completion.chunk");
+        assert_eq!(c["created"], 42);
+        assert_eq!(c["model"], "claude");
+    }
+    let (last, rest) = chunks.split_last().unwrap();
+    assert!(
+        rest.iter()
+            .all(|c| c["usage"].is_null() && c.get("usage").is_some())
+    );
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(
+        last["usage"],
+        json!({"prompt_tokens": 30, "completion_tokens": 15, "total_tokens": 45,
+               "prompt_tokens_details": {"cached_tokens": 5},
+               "cache_creation_input_tokens": 0, "cache_read_input_tokens": 5})
+    );
+
+    // Without include_usage: no usage key, no usage chunk.
+    let chunks = frames(&run(&text_stream(), false));
+    assert_eq!(chunks.len(), 4);
+    assert!(chunks.iter().all(|c| c.get("usage").is_none()));
+}
+
+#[test]
+fn stream_tool_call() {
+    let input = sse(&[
+        message_start(json!({"input_tokens": 472, "output_tokens": 2})),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Okay, let's check"}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "name": "get_weather", "input": {}}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"location\":"}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": " \"San Francisco, CA\"}"}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "toolu_02", "name": "get_time", "input": {}}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 2, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 2}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 89}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ]);
+    let deltas: Vec<Value> = frames(&run(&input, false))
+        .iter()
+        .map(|c| json!([c["choices"][0]["delta"], c["choices"][0]["finish_reason"]]))
+        .collect();
+    assert_eq!(
+        deltas,
+        vec![
+            json!([{"role": "assistant", "content": ""}, null]),
+            json!([{"content": "Okay, let's check"}, null]),
+            json!([{"tool_calls": [{"index": 0, "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}, null]),
+            json!([{"tool_calls": [{"index": 0, "function": {"arguments": "{\"location\":"}}]}, null]),
+            json!([{"tool_calls": [{"index": 0, "function": {"arguments": " \"San Francisco, CA\"}"}}]}, null]),
+            json!([{"tool_calls": [{"index": 1, "id": "toolu_02", "type": "function", "function": {"name": "get_time", "arguments": ""}}]}, null]),
+            json!([{"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}, null]),
+            json!([{}, "tool_calls"]),
+        ]
+    );
+}
+
+fn thinking_stream() -> String {
+    sse(&[
+        message_start(json!({"input_tokens": 10, "output_tokens": 1})),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "I need to find the GCD of 1071 and 462"}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "The GCD is 21."}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "max_tokens", "stop_sequence": null}, "usage": {"output_tokens": 40}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ])
+}
+
+#[test]
+fn stream_thinking() {
+    let deltas: Vec<Value> = frames(&run(&thinking_stream(), false))
+        .iter()
+        .map(|c| json!([c["choices"][0]["delta"], c["choices"][0]["finish_reason"]]))
+        .collect();
+    assert_eq!(
+        deltas,
+        vec![
+            json!([{"role": "assistant", "content": ""}, null]),
+            json!([{"reasoning_content": "I need to find the GCD of 1071 and 462"}, null]),
+            json!([{"thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}]}, null]),
+            json!([{"content": "The GCD is 21."}, null]),
+            json!([{}, "length"]),
+        ]
+    );
+}
+
+#[test]
+fn stream_splits_and_line_endings() {
+    for input in [text_stream(), thinking_stream()] {
+        let whole = run(&input, true);
+        // Byte by byte.
+        let mut t = StreamTranslator::new("claude", 42, true);
+        let mut out = Vec::new();
+        for b in input.as_bytes() {
+            out.extend(t.push(std::slice::from_ref(b)));
+        }
+        out.extend(t.finish());
+        assert_eq!(out, whole);
+        // CRLF line endings, comments, split in uneven pieces.
+        let crlf = format!(": keep-alive\n\n{}", input.replace('\n', "\r\n"));
+        let mut t = StreamTranslator::new("claude", 42, true);
+        let mut out = Vec::new();
+        for piece in crlf.as_bytes().chunks(7) {
+            out.extend(t.push(piece));
+        }
+        out.extend(t.finish());
+        assert_eq!(out, whole);
+    }
+}
+
+#[test]
+fn stream_multibyte_split() {
+    let input = sse(&[
+        message_start(json!({"input_tokens": 1, "output_tokens": 1})),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "héllo 🌍"}}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ]);
+    let mut t = StreamTranslator::new("claude", 42, false);
+    let mut out = Vec::new();
+    for piece in input.as_bytes().chunks(3) {
+        out.extend(t.push(piece));
+    }
+    out.extend(t.finish());
+    assert_eq!(
+        frames(&out)[1]["choices"][0]["delta"]["content"],
+        "héllo 🌍"
+    );
+}
+
+#[test]
+fn stream_error_event() {
+    let input = format!(
+        "{}event: error\ndata: {}\n\n",
+        sse(&[message_start(
+            json!({"input_tokens": 1, "output_tokens": 1})
+        )]),
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+    );
+    let mut t = StreamTranslator::new("claude", 42, false);
+    let out = t.push(input.as_bytes());
+    assert_eq!(t.error(), Some("Overloaded"));
+    assert_eq!(
+        out.iter().filter(|b| **b == b'\n').count(),
+        2,
+        "only the role chunk"
+    );
+    assert!(t.push(text_stream().as_bytes()).is_empty());
+    assert!(t.finish().is_empty());
+}
+
+#[test]
+fn stream_truncated_or_without_message_stop() {
+    // Ends mid-message: error, no [DONE].
+    let mut t = StreamTranslator::new("claude", 42, false);
+    let input = text_stream();
+    let cut = input.find("event: message_delta").unwrap();
+    t.push(&input.as_bytes()[..cut]);
+    assert!(t.finish().is_empty());
+    assert!(t.error().is_some());
+
+    // Finished (message_delta seen) but message_stop missing, last event without blank line.
+    let mut t = StreamTranslator::new("claude", 42, true);
+    let cut = input.find("event: message_stop").unwrap();
+    let mut out = t.push(&input.as_bytes()[..cut]);
+    assert!(!out.ends_with(b"data: [DONE]\n\n"));
+    out.extend(t.finish());
+    assert_eq!(t.error(), None);
+    assert_eq!(out, run(&input, true));
+
+    // Malformed JSON.
+    let mut t = StreamTranslator::new("claude", 42, false);
+    t.push(b"event: message_start\ndata: {not json\n\n");
+    assert!(t.error().is_some());
+}
