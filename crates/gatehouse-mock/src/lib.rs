@@ -1,4 +1,5 @@
-//! `gatehouse-mock`: a mock LLM provider that speaks OpenAI's wire format.
+//! `gatehouse-mock`: a mock LLM provider that speaks OpenAI's wire format (and
+//! Anthropic's Messages API).
 //!
 //! It answers `POST /v1/chat/completions` (plain and streamed, with tool calls),
 //! `POST /v1/embeddings` and `GET /v1/models` — plus the un-prefixed and Azure
@@ -18,7 +19,8 @@
 //! | `fail_after_chunks` | break the stream (abort the transfer) after this many frames |
 //! | `content` | reply text override |
 //! | `parallel` | call the first two tools (unless `parallel_tool_calls` is false) |
-//! | `usage` | `{prompt_tokens, completion_tokens}` overrides |
+//! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`) |
+//! | `stream_error` | Anthropic streams only: an `error` event (`overloaded_error`) right after the first content delta, then the body ends cleanly |
 //!
 //! Default replies: chat answers `"Hello from mock: " + <last user message text>`
 //! (or calls the first tool, with placeholder arguments for its required
@@ -27,6 +29,37 @@
 //! unless `dimensions` is given; base64 of little-endian `f32` with
 //! `encoding_format: "base64"`). Azure paths require `?api-version=` and use the
 //! deployment as the model when the body has none.
+//!
+//! ## Anthropic Messages API
+//!
+//! `POST /v1/messages` speaks Anthropic's wire format. It requires non-empty
+//! `x-api-key` (else 401 `authentication_error`) and `anthropic-version` (else
+//! 400) headers, and a body with a `model` string, an integer `max_tokens` and a
+//! non-empty `messages` array of `user`/`assistant` messages (else 400
+//! `invalid_request_error`). Errors, scripted ones included, have Anthropic's
+//! shape `{"type":"error","error":{"type","message"},"request_id"}` with the
+//! type following the status (400 `invalid_request_error`, 401
+//! `authentication_error`, 402 `billing_error`, 403 `permission_error`, 404
+//! `not_found_error`, 413 `request_too_large`, 429 `rate_limit_error`, 504
+//! `timeout_error`, 529 `overloaded_error`, other 5xx `api_error`, other 4xx
+//! `invalid_request_error`); responses also carry `request-id: req_mock_<n>`.
+//!
+//! The reply (`msg_mock_<n>`) holds a `text` block `"Hello from mock: " + <last
+//! user message text>` (`"… tool said <results>"` when that message holds
+//! `tool_result` blocks), or — with `tools`, unless `tool_choice.type` is
+//! `"none"` — a `tool_use` block (`toolu_mock_<n>`) for the first tool (or the
+//! one `tool_choice` names; the first two with `mock.parallel` unless
+//! `disable_parallel_tool_use`) with placeholder input for its required
+//! properties, `stop_reason: "tool_use"`. `thinking: {"type":"enabled"}` puts a
+//! `thinking` block (`"Mock thinking."`, signature `sig_mock_<n>`) first. Usage
+//! counts words: `input_tokens` over `system` and all message text and tool
+//! results, `output_tokens` over the reply blocks. With `stream: true` the
+//! events are `message_start`, `ping`, per block `content_block_start` / deltas
+//! (`text_delta` and `input_json_delta` split in `mock.chunks` pieces;
+//! `thinking_delta` then `signature_delta`) / `content_block_stop`, then
+//! `message_delta` and `message_stop`; `chunk_delay_ms` and `fail_after_chunks`
+//! count every event frame. `POST /v1/messages/count_tokens` (no `max_tokens`
+//! needed) answers `{"input_tokens": N}` with the same count.
 //!
 //! Two ways to use it:
 //! - in-process, from Rust tests: [`MockServer::start`] binds `127.0.0.1:0` and
@@ -42,6 +75,7 @@
 //! knowledge) and keeps per-request work small: static bodies are prebuilt and
 //! responses are serialised straight from borrowed structs.
 
+mod anthropic;
 mod body;
 mod chat;
 mod embeddings;

@@ -8,12 +8,12 @@ use serde::Serialize;
 use crate::body::MockBody;
 
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
+pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
 /// A response with `content-type` and `x-request-id: req-mock-<id>`.
-fn response(
+pub(crate) fn response(
     status: StatusCode,
     content_type: HeaderValue,
     body: MockBody,

@@ -35,13 +35,29 @@ pub(crate) struct MockScript {
     pub parallel: Option<bool>,
     /// Usage number overrides.
     pub usage: Option<UsageOverride>,
+    /// Anthropic streams only: send an `overloaded_error` event after the first
+    /// content delta and end the stream there.
+    pub stream_error: Option<bool>,
+}
+
+/// What the script decides before the reply is built.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Scripted {
+    /// Reply normally.
+    Proceed,
+    /// Reply with this (≥ 400) error status.
+    Fail(StatusCode),
+    /// `mock.status` is not an HTTP status code.
+    BadStatus,
 }
 
 /// Overrides for the reported token counts.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct UsageOverride {
+    #[serde(alias = "input_tokens")]
     pub prompt_tokens: Option<u64>,
+    #[serde(alias = "output_tokens")]
     pub completion_tokens: Option<u64>,
 }
 
@@ -54,15 +70,29 @@ impl MockScript {
         state: &MockState,
         id: u64,
     ) -> Result<(), Response<MockBody>> {
+        match self.check(state).await {
+            Scripted::Proceed => Ok(()),
+            Scripted::Fail(status) => Err(reply::scripted_error(
+                status,
+                self.retry_after.as_deref(),
+                id,
+            )),
+            Scripted::BadStatus => Err(reply::bad_request(
+                "mock.status is not an HTTP status code",
+                Some("mock.status"),
+                id,
+            )),
+        }
+    }
+
+    /// Applies `delay_ms`, then decides whether this request fails (counting
+    /// `fail_times`), independent of the wire format of the error.
+    pub(crate) async fn check(&self, state: &MockState) -> Scripted {
         if let Some(ms) = self.delay_ms.filter(|&ms| ms > 0) {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         let Ok(status) = self.status.map(StatusCode::from_u16).transpose() else {
-            return Err(reply::bad_request(
-                "mock.status is not an HTTP status code",
-                Some("mock.status"),
-                id,
-            ));
+            return Scripted::BadStatus;
         };
         let failing = match self.fail_times {
             Some(times) => state.should_fail(self.key.as_deref().unwrap_or(""), times),
@@ -71,13 +101,9 @@ impl MockScript {
         let status = status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         // A success status scripts nothing.
         if failing && status.as_u16() >= 400 {
-            Err(reply::scripted_error(
-                status,
-                self.retry_after.as_deref(),
-                id,
-            ))
+            Scripted::Fail(status)
         } else {
-            Ok(())
+            Scripted::Proceed
         }
     }
 
@@ -163,6 +189,8 @@ mod tests {
     #[test]
     fn overrides() {
         let m = script(serde_json::json!({"usage": {"prompt_tokens": 7}, "chunks": 0}));
+        let a = script(serde_json::json!({"usage": {"input_tokens": 3, "output_tokens": 4}}));
+        assert_eq!((a.prompt_tokens(1), a.completion_tokens(1)), (3, 4));
         assert_eq!(m.prompt_tokens(1), 7);
         assert_eq!(m.completion_tokens(5), 5);
         assert_eq!(m.chunk_count(), 1);

@@ -17,6 +17,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::anthropic::{self, Op};
 use crate::body::MockBody;
 use crate::state::MockState;
 use crate::{MockOptions, RecordedRequest, chat, embeddings, reply};
@@ -88,6 +89,8 @@ pub async fn serve(
 enum Route<'a> {
     Chat(Option<&'a str>),
     Embeddings(Option<&'a str>),
+    /// Anthropic's Messages API.
+    Messages(Op),
     Models,
     NotFound,
 }
@@ -97,6 +100,8 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
     match path {
         "/v1/chat/completions" | "/chat/completions" if post => Route::Chat(None),
         "/v1/embeddings" | "/embeddings" if post => Route::Embeddings(None),
+        "/v1/messages" if post => Route::Messages(Op::Create),
+        "/v1/messages/count_tokens" if post => Route::Messages(Op::CountTokens),
         "/v1/models" | "/models" if method == Method::GET => Route::Models,
         _ if post => {
             let Some((deployment, op)) = path
@@ -154,6 +159,7 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
         Route::Embeddings(deployment) => {
             embeddings::handle(&bytes, deployment, id, &ctx.state).await
         }
+        Route::Messages(op) => anthropic::handle(op, &parts.headers, &bytes, id, &ctx.state).await,
         Route::Models => reply::json_bytes(Bytes::from_static(MODELS), id),
         Route::NotFound => reply::not_found(parts.method.as_str(), path, id),
     }
@@ -226,6 +232,12 @@ mod tests {
             route(&post, "/openai/deployments/emb/embeddings"),
             Route::Embeddings(Some("emb"))
         );
+        assert_eq!(route(&post, "/v1/messages"), Route::Messages(Op::Create));
+        assert_eq!(
+            route(&post, "/v1/messages/count_tokens"),
+            Route::Messages(Op::CountTokens)
+        );
+        assert_eq!(route(&Method::GET, "/v1/messages"), Route::NotFound);
         assert_eq!(route(&Method::GET, "/v1/models"), Route::Models);
         assert_eq!(route(&Method::GET, "/models"), Route::Models);
         assert_eq!(route(&Method::GET, "/v1/chat/completions"), Route::NotFound);

@@ -1,0 +1,861 @@
+//! `POST /v1/messages` (Anthropic's Messages API, plain and streamed, with tool
+//! use and thinking blocks) and `POST /v1/messages/count_tokens`.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use http::{Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::body::{MockBody, SseStream};
+use crate::chat::{content_text, synth_arguments};
+use crate::encode::{split_chars, split_words, word_count};
+use crate::reply;
+use crate::script::{MockScript, Scripted};
+use crate::state::MockState;
+
+/// Anthropic's request-id header (sent besides `x-request-id`).
+const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+
+/// The text of every thinking block.
+pub(crate) const THINKING_TEXT: &str = "Mock thinking.";
+
+/// The fields of a Messages request the mock looks at. Loosely typed so that
+/// validation can answer in Anthropic's words.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MessagesRequest {
+    pub model: Option<Value>,
+    pub max_tokens: Option<Value>,
+    pub messages: Option<Value>,
+    pub system: Option<Value>,
+    pub stream: Option<bool>,
+    pub tools: Option<Vec<Value>>,
+    pub tool_choice: Option<Value>,
+    pub thinking: Option<Value>,
+    pub mock: Option<MockScript>,
+}
+
+/// Which endpoint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Op {
+    /// `/v1/messages`
+    Create,
+    /// `/v1/messages/count_tokens`
+    CountTokens,
+}
+
+/// One content block of the reply.
+#[derive(Debug)]
+pub(crate) enum Block {
+    Thinking {
+        signature: String,
+    },
+    Text(String),
+    ToolUse {
+        id: String,
+        name: String,
+        input: Box<RawValue>,
+    },
+}
+
+/// The planned reply: its blocks and `stop_reason`.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub blocks: Vec<Block>,
+    pub stop_reason: &'static str,
+}
+
+/// Handles a Messages (or count_tokens) request.
+pub(crate) async fn handle(
+    op: Op,
+    headers: &HeaderMap,
+    body: &[u8],
+    id: u64,
+    state: &MockState,
+) -> Response<MockBody> {
+    if !has_header(headers, "x-api-key") {
+        return error(StatusCode::UNAUTHORIZED, "x-api-key header is required", id);
+    }
+    if !has_header(headers, "anthropic-version") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "anthropic-version: header is required",
+            id,
+        );
+    }
+    let mut req: MessagesRequest = match serde_json::from_slice(body) {
+        Ok(req) => req,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("There was an error parsing the body of your request: {e}"),
+                id,
+            );
+        }
+    };
+    let script = req.mock.take().unwrap_or_default();
+    match script.check(state).await {
+        Scripted::Proceed => {}
+        Scripted::Fail(status) => {
+            return scripted_error(status, script.retry_after.as_deref(), id);
+        }
+        Scripted::BadStatus => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "mock.status: not an HTTP status code",
+                id,
+            );
+        }
+    }
+    let messages = match validate(&req, op) {
+        Ok(m) => m,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message, id),
+    };
+    let input_tokens = script.prompt_tokens(input_tokens(req.system.as_ref(), messages));
+    if op == Op::CountTokens {
+        return with_request_id(
+            reply::json(&serde_json::json!({ "input_tokens": input_tokens }), id),
+            id,
+        );
+    }
+    let model = req.model.as_ref().and_then(Value::as_str).unwrap_or("");
+    let plan = match plan_reply(&req, messages, &script, id) {
+        Ok(plan) => plan,
+        Err(e) => return reply::internal_error(&e, id),
+    };
+    let usage = UsageOut::new(input_tokens, script.completion_tokens(output_tokens(&plan)));
+    let msg_id = format!("msg_mock_{id}");
+    let env = Envelope { id: &msg_id, model };
+    let resp = if req.stream == Some(true) {
+        match render_stream(
+            &env,
+            &plan,
+            usage,
+            script.chunk_count(),
+            script.stream_error == Some(true),
+        ) {
+            Ok(frames) => {
+                let stream = SseStream::new(frames, script.chunk_delay(), script.fail_after_chunks);
+                reply::event_stream(MockBody::Stream(Box::new(stream)), id)
+            }
+            Err(e) => reply::internal_error(&e, id),
+        }
+    } else {
+        match render_message(&env, &plan, usage) {
+            Ok(bytes) => reply::json_bytes(bytes, id),
+            Err(e) => reply::internal_error(&e, id),
+        }
+    };
+    with_request_id(resp, id)
+}
+
+fn has_header(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get(name)
+        .is_some_and(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
+}
+
+/// Checks `model`, `max_tokens` (not for count_tokens) and `messages`; returns
+/// the messages.
+fn validate(req: &MessagesRequest, op: Op) -> Result<&[Value], String> {
+    match &req.model {
+        Some(Value::String(m)) if !m.is_empty() => {}
+        None | Some(Value::Null) => return Err("model: Field required".into()),
+        Some(_) => return Err("model: Input should be a valid string".into()),
+    }
+    if op == Op::Create {
+        match &req.max_tokens {
+            Some(v) if v.as_u64().is_some() => {}
+            None | Some(Value::Null) => return Err("max_tokens: Field required".into()),
+            Some(_) => return Err("max_tokens: Input should be a valid integer".into()),
+        }
+    }
+    let messages = match &req.messages {
+        Some(Value::Array(m)) if !m.is_empty() => m,
+        Some(Value::Array(_)) => {
+            return Err("messages: at least one message is required".into());
+        }
+        None | Some(Value::Null) => return Err("messages: Field required".into()),
+        Some(_) => return Err("messages: Input should be a valid list".into()),
+    };
+    for (i, m) in messages.iter().enumerate() {
+        match m.get("role").and_then(Value::as_str) {
+            Some("user" | "assistant") => {}
+            _ => {
+                return Err(format!(
+                    "messages.{i}.role: Input should be 'user' or 'assistant'"
+                ));
+            }
+        }
+        match m.get("content") {
+            Some(Value::String(_) | Value::Array(_)) => {}
+            None | Some(Value::Null) => {
+                return Err(format!("messages.{i}.content: Field required"));
+            }
+            Some(_) => {
+                return Err(format!(
+                    "messages.{i}.content: Input should be a valid string or list"
+                ));
+            }
+        }
+    }
+    match &req.system {
+        None | Some(Value::Null | Value::String(_) | Value::Array(_)) => {}
+        Some(_) => return Err("system: Input should be a valid string or list".into()),
+    }
+    Ok(messages)
+}
+
+/// The texts of the `tool_result` blocks of a content array (each block's
+/// content as text), joined by a space; `None` if there are none.
+fn tool_results(content: Option<&Value>) -> Option<String> {
+    let blocks = content?.as_array()?;
+    let mut results = blocks
+        .iter()
+        .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+        .peekable();
+    results.peek()?;
+    let texts: Vec<Cow<'_, str>> = results.map(|b| content_text(b.get("content"))).collect();
+    Some(texts.join(" "))
+}
+
+/// Words of the system prompt and of every message's text and tool results,
+/// at least 1.
+pub(crate) fn input_tokens(system: Option<&Value>, messages: &[Value]) -> u64 {
+    let system = word_count(&content_text(system));
+    let messages: u64 = messages
+        .iter()
+        .map(|m| {
+            let content = m.get("content");
+            word_count(&content_text(content)) + tool_results(content).map_or(0, |t| word_count(&t))
+        })
+        .sum();
+    (system + messages).max(1)
+}
+
+/// Words of text and thinking blocks; one per tool use plus the words of its input.
+pub(crate) fn output_tokens(plan: &Plan) -> u64 {
+    plan.blocks
+        .iter()
+        .map(|b| match b {
+            Block::Thinking { .. } => word_count(THINKING_TEXT),
+            Block::Text(t) => word_count(t),
+            Block::ToolUse { input, .. } => 1 + word_count(input.get()),
+        })
+        .sum()
+}
+
+/// Decides the reply: an optional thinking block, then a tool-result
+/// acknowledgement, tool use, or an echo of the last user message.
+pub(crate) fn plan_reply(
+    req: &MessagesRequest,
+    messages: &[Value],
+    script: &MockScript,
+    id: u64,
+) -> serde_json::Result<Plan> {
+    let mut blocks = Vec::new();
+    let thinking = req
+        .thinking
+        .as_ref()
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
+        == Some("enabled");
+    if thinking {
+        blocks.push(Block::Thinking {
+            signature: format!("sig_mock_{id}"),
+        });
+    }
+    let last_user = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .and_then(|m| m.get("content"));
+    if let Some(result) = tool_results(last_user) {
+        blocks.push(Block::Text(
+            script
+                .content
+                .clone()
+                .unwrap_or_else(|| format!("Hello from mock: tool said {result}")),
+        ));
+        return Ok(Plan {
+            blocks,
+            stop_reason: "end_turn",
+        });
+    }
+    let tools = select_tools(req, script);
+    if !tools.is_empty() {
+        for (i, (name, schema)) in tools.into_iter().enumerate() {
+            blocks.push(Block::ToolUse {
+                id: if i == 0 {
+                    format!("toolu_mock_{id}")
+                } else {
+                    format!("toolu_mock_{id}_{i}")
+                },
+                name: name.to_owned(),
+                input: RawValue::from_string(synth_arguments(schema))?,
+            });
+        }
+        return Ok(Plan {
+            blocks,
+            stop_reason: "tool_use",
+        });
+    }
+    blocks.push(Block::Text(script.content.clone().unwrap_or_else(|| {
+        format!("Hello from mock: {}", content_text(last_user))
+    })));
+    Ok(Plan {
+        blocks,
+        stop_reason: "end_turn",
+    })
+}
+
+/// The tools to use, as (name, input schema): none without tools or with
+/// `tool_choice.type == "none"`; the named one for `"tool"`; else the first —
+/// or the first two with `mock.parallel` unless `disable_parallel_tool_use`.
+fn select_tools<'a>(
+    req: &'a MessagesRequest,
+    script: &MockScript,
+) -> Vec<(&'a str, Option<&'a Value>)> {
+    let Some(tools) = req.tools.as_deref().filter(|t| !t.is_empty()) else {
+        return Vec::new();
+    };
+    let named: Vec<(&str, Option<&Value>)> = tools
+        .iter()
+        .filter_map(|t| Some((t.get("name")?.as_str()?, t.get("input_schema"))))
+        .collect();
+    let choice = req.tool_choice.as_ref();
+    match choice.and_then(|c| c.get("type")).and_then(Value::as_str) {
+        Some("none") => return Vec::new(),
+        Some("tool") => {
+            if let Some(name) = choice.and_then(|c| c.get("name")).and_then(Value::as_str) {
+                let schema = named.iter().find(|(n, _)| *n == name).and_then(|(_, s)| *s);
+                return vec![(name, schema)];
+            }
+        }
+        _ => {}
+    }
+    let disabled = choice
+        .and_then(|c| c.get("disable_parallel_tool_use"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    let parallel = !disabled && script.parallel == Some(true) && named.len() >= 2;
+    named
+        .into_iter()
+        .take(if parallel { 2 } else { 1 })
+        .collect()
+}
+
+/// Fields shared by the message and its stream.
+pub(crate) struct Envelope<'a> {
+    pub id: &'a str,
+    pub model: &'a str,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct UsageOut {
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_creation_input_tokens: u64,
+    cache_read_input_tokens: u64,
+}
+
+impl UsageOut {
+    fn new(input_tokens: u64, output_tokens: u64) -> Self {
+        UsageOut {
+            input_tokens,
+            output_tokens,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 0,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<BlockOut<'a>>,
+    stop_reason: Option<&'static str>,
+    stop_sequence: Option<()>,
+    usage: UsageOut,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BlockOut<'a> {
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
+    Text {
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a RawValue,
+    },
+}
+
+/// A `content_block_delta` payload; serialised as `{"type": "<kind>_delta", …}`.
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum DeltaOut<'a> {
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
+}
+
+#[derive(Serialize)]
+struct MessageDeltaOut {
+    stop_reason: &'static str,
+    stop_sequence: Option<()>,
+}
+
+#[derive(Serialize)]
+struct OutputUsage {
+    output_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ErrorObject<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    message: &'a str,
+}
+
+/// One stream event; serialised with its `type` tag.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event<'a> {
+    MessageStart {
+        message: MessageOut<'a>,
+    },
+    ContentBlockStart {
+        index: usize,
+        content_block: BlockOut<'a>,
+    },
+    Ping,
+    ContentBlockDelta {
+        index: usize,
+        delta: DeltaOut<'a>,
+    },
+    ContentBlockStop {
+        index: usize,
+    },
+    MessageDelta {
+        delta: MessageDeltaOut,
+        usage: OutputUsage,
+    },
+    MessageStop,
+    Error {
+        error: ErrorObject<'a>,
+    },
+}
+
+impl Event<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Event::MessageStart { .. } => "message_start",
+            Event::ContentBlockStart { .. } => "content_block_start",
+            Event::Ping => "ping",
+            Event::ContentBlockDelta { .. } => "content_block_delta",
+            Event::ContentBlockStop { .. } => "content_block_stop",
+            Event::MessageDelta { .. } => "message_delta",
+            Event::MessageStop => "message_stop",
+            Event::Error { .. } => "error",
+        }
+    }
+}
+
+fn block_out(block: &Block) -> BlockOut<'_> {
+    match block {
+        Block::Thinking { signature } => BlockOut::Thinking {
+            thinking: THINKING_TEXT,
+            signature,
+        },
+        Block::Text(text) => BlockOut::Text { text },
+        Block::ToolUse { id, name, input } => BlockOut::ToolUse { id, name, input },
+    }
+}
+
+/// A `message` object.
+pub(crate) fn render_message(
+    env: &Envelope<'_>,
+    plan: &Plan,
+    usage: UsageOut,
+) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&MessageOut {
+        id: env.id,
+        kind: "message",
+        role: "assistant",
+        model: env.model,
+        content: plan.blocks.iter().map(block_out).collect(),
+        stop_reason: Some(plan.stop_reason),
+        stop_sequence: None,
+        usage,
+    })
+}
+
+/// Collects `event: …\ndata: …\n\n` frames.
+struct Frames {
+    frames: VecDeque<Bytes>,
+    /// Send the error event after the first content delta.
+    fail_after_first_delta: bool,
+    /// Set once that error event has been sent: the stream ends there.
+    ended: bool,
+}
+
+impl Frames {
+    fn push(&mut self, event: &Event<'_>) -> serde_json::Result<()> {
+        if self.ended {
+            return Ok(());
+        }
+        let name = event.name();
+        let mut buf = Vec::with_capacity(160);
+        buf.extend_from_slice(b"event: ");
+        buf.extend_from_slice(name.as_bytes());
+        buf.extend_from_slice(b"\ndata: ");
+        serde_json::to_writer(&mut buf, event)?;
+        buf.extend_from_slice(b"\n\n");
+        self.frames.push_back(Bytes::from(buf));
+        if self.fail_after_first_delta && matches!(event, Event::ContentBlockDelta { .. }) {
+            self.push(&Event::Error {
+                error: ErrorObject {
+                    kind: "overloaded_error",
+                    message: "Overloaded",
+                },
+            })?;
+            self.ended = true;
+        }
+        Ok(())
+    }
+
+    fn delta(&mut self, index: usize, delta: DeltaOut<'_>) -> serde_json::Result<()> {
+        self.push(&Event::ContentBlockDelta { index, delta })
+    }
+}
+
+/// The SSE frames of a streamed reply: `message_start`, `ping`, per block
+/// `content_block_start` / deltas (split in `pieces`) / `content_block_stop`,
+/// `message_delta`, `message_stop`. With `stream_error`, an `error` event
+/// follows the first delta and the stream ends there.
+pub(crate) fn render_stream(
+    env: &Envelope<'_>,
+    plan: &Plan,
+    usage: UsageOut,
+    pieces: usize,
+    stream_error: bool,
+) -> serde_json::Result<VecDeque<Bytes>> {
+    let mut f = Frames {
+        frames: VecDeque::with_capacity(plan.blocks.len() * (pieces + 2) + 4),
+        fail_after_first_delta: stream_error,
+        ended: false,
+    };
+    f.push(&Event::MessageStart {
+        message: MessageOut {
+            id: env.id,
+            kind: "message",
+            role: "assistant",
+            model: env.model,
+            content: Vec::new(),
+            stop_reason: None,
+            stop_sequence: None,
+            usage: UsageOut {
+                output_tokens: 1,
+                ..usage
+            },
+        },
+    })?;
+    f.push(&Event::Ping)?;
+    let empty_input = RawValue::from_string("{}".to_owned())?;
+    for (index, block) in plan.blocks.iter().enumerate() {
+        let start = match block {
+            Block::Thinking { .. } => BlockOut::Thinking {
+                thinking: "",
+                signature: "",
+            },
+            Block::Text(_) => BlockOut::Text { text: "" },
+            Block::ToolUse { id, name, .. } => BlockOut::ToolUse {
+                id,
+                name,
+                input: &empty_input,
+            },
+        };
+        f.push(&Event::ContentBlockStart {
+            index,
+            content_block: start,
+        })?;
+        match block {
+            Block::Thinking { signature } => {
+                for piece in split_words(THINKING_TEXT, pieces) {
+                    f.delta(index, DeltaOut::Thinking { thinking: piece })?;
+                }
+                f.delta(index, DeltaOut::Signature { signature })?;
+            }
+            Block::Text(text) => {
+                for piece in split_words(text, pieces) {
+                    f.delta(index, DeltaOut::Text { text: piece })?;
+                }
+            }
+            Block::ToolUse { input, .. } => {
+                for piece in split_chars(input.get(), pieces) {
+                    f.delta(
+                        index,
+                        DeltaOut::InputJson {
+                            partial_json: piece,
+                        },
+                    )?;
+                }
+            }
+        }
+        f.push(&Event::ContentBlockStop { index })?;
+    }
+    f.push(&Event::MessageDelta {
+        delta: MessageDeltaOut {
+            stop_reason: plan.stop_reason,
+            stop_sequence: None,
+        },
+        usage: OutputUsage {
+            output_tokens: usage.output_tokens,
+        },
+    })?;
+    f.push(&Event::MessageStop)?;
+    Ok(f.frames)
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    error: ErrorObject<'a>,
+    request_id: &'a str,
+}
+
+/// Anthropic's error `type` for an HTTP status.
+pub(crate) fn error_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        529 => "overloaded_error",
+        s if s >= 500 => "api_error",
+        _ => "invalid_request_error",
+    }
+}
+
+/// Adds `request-id: req_mock_<id>`.
+fn with_request_id(mut resp: Response<MockBody>, id: u64) -> Response<MockBody> {
+    if let Ok(v) = HeaderValue::try_from(format!("req_mock_{id}")) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp
+}
+
+/// An Anthropic-format error:
+/// `{"type":"error","error":{"type","message"},"request_id"}`, the type
+/// following the status.
+pub(crate) fn error(status: StatusCode, message: &str, id: u64) -> Response<MockBody> {
+    let request_id = format!("req_mock_{id}");
+    let body = ErrorBody {
+        kind: "error",
+        error: ErrorObject {
+            kind: error_type(status),
+            message,
+        },
+        request_id: &request_id,
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
+        br#"{"type":"error","error":{"type":"api_error","message":"mock error"}}"#.to_vec()
+    });
+    with_request_id(
+        reply::response(status, reply::JSON, MockBody::full(bytes), id),
+        id,
+    )
+}
+
+/// The reply to a scripted failure: `mock error <status>`, plus `retry-after`.
+fn scripted_error(status: StatusCode, retry_after: Option<&str>, id: u64) -> Response<MockBody> {
+    let mut resp = error(status, &format!("mock error {}", status.as_u16()), id);
+    if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(v).ok()) {
+        resp.headers_mut().insert(RETRY_AFTER, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plan(v: Value) -> Plan {
+        let mut req: MessagesRequest = serde_json::from_value(v).unwrap();
+        let script = req.mock.take().unwrap_or_default();
+        let messages = validate(&req, Op::Create).unwrap().to_vec();
+        plan_reply(&req, &messages, &script, 9).unwrap()
+    }
+
+    fn texts(p: &Plan) -> Vec<String> {
+        p.blocks
+            .iter()
+            .map(|b| match b {
+                Block::Thinking { signature } => format!("thinking:{signature}"),
+                Block::Text(t) => format!("text:{t}"),
+                Block::ToolUse { id, name, input } => format!("tool:{id}:{name}:{}", input.get()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plans() {
+        let p = plan(json!({"model": "m", "max_tokens": 5, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi "}, {"type": "text", "text": "there"}]}]}));
+        assert_eq!(texts(&p), ["text:Hello from mock: hi there"]);
+        assert_eq!(p.stop_reason, "end_turn");
+
+        let tools = json!([
+            {"name": "a", "input_schema": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}},
+            {"name": "b", "input_schema": {"type": "object"}}
+        ]);
+        let msgs = json!([{"role": "user", "content": "q"}]);
+        let p = plan(
+            json!({"model": "m", "max_tokens": 5, "messages": msgs, "tools": tools,
+            "thinking": {"type": "enabled", "budget_tokens": 1024}}),
+        );
+        assert_eq!(
+            texts(&p),
+            ["thinking:sig_mock_9", r#"tool:toolu_mock_9:a:{"x":1}"#]
+        );
+        assert_eq!(p.stop_reason, "tool_use");
+        let p = plan(
+            json!({"model": "m", "max_tokens": 5, "messages": msgs, "tools": tools,
+            "tool_choice": {"type": "tool", "name": "b"}}),
+        );
+        assert_eq!(texts(&p), ["tool:toolu_mock_9:b:{}"]);
+        let p = plan(
+            json!({"model": "m", "max_tokens": 5, "messages": msgs, "tools": tools,
+            "tool_choice": {"type": "none"}}),
+        );
+        assert_eq!(texts(&p), ["text:Hello from mock: q"]);
+        let p = plan(
+            json!({"model": "m", "max_tokens": 5, "messages": msgs, "tools": tools,
+            "mock": {"parallel": true}}),
+        );
+        assert_eq!(p.blocks.len(), 2);
+        let p = plan(json!({"model": "m", "max_tokens": 5, "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "a", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "sunny"}]}]}
+        ], "tools": tools}));
+        assert_eq!(texts(&p), ["text:Hello from mock: tool said sunny"]);
+    }
+
+    #[test]
+    fn validation() {
+        let check = |v: Value| {
+            let req: MessagesRequest = serde_json::from_value(v).unwrap();
+            validate(&req, Op::Create).map(<[Value]>::len)
+        };
+        assert_eq!(
+            check(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]})),
+            Err("max_tokens: Field required".into())
+        );
+        assert!(check(json!({"max_tokens": 1, "messages": []})).is_err());
+        assert!(check(json!({"model": "m", "max_tokens": 1, "messages": []})).is_err());
+        assert!(
+            check(json!({"model": "m", "max_tokens": 1, "messages": [{"role": "system", "content": "x"}]}))
+                .is_err()
+        );
+        assert_eq!(
+            check(
+                json!({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]})
+            ),
+            Ok(1)
+        );
+    }
+
+    #[test]
+    fn token_counts() {
+        let msgs = vec![
+            json!({"role": "user", "content": "one two"}),
+            json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "three"}]}),
+        ];
+        assert_eq!(input_tokens(Some(&json!("sys tem")), &msgs), 5);
+        assert_eq!(
+            input_tokens(
+                Some(&json!([{"type": "text", "text": "a"}])),
+                &[json!({"role": "user", "content": ""})]
+            ),
+            1
+        );
+    }
+
+    #[test]
+    fn error_types() {
+        let t = |s: u16| error_type(StatusCode::from_u16(s).unwrap());
+        assert_eq!(t(400), "invalid_request_error");
+        assert_eq!(t(401), "authentication_error");
+        assert_eq!(t(403), "permission_error");
+        assert_eq!(t(404), "not_found_error");
+        assert_eq!(t(409), "invalid_request_error");
+        assert_eq!(t(413), "request_too_large");
+        assert_eq!(t(429), "rate_limit_error");
+        assert_eq!(t(500), "api_error");
+        assert_eq!(t(503), "api_error");
+        assert_eq!(t(529), "overloaded_error");
+    }
+
+    #[test]
+    fn stream_error_cuts_after_first_delta() {
+        let p = Plan {
+            blocks: vec![Block::Text("a b c".into())],
+            stop_reason: "end_turn",
+        };
+        let env = Envelope {
+            id: "msg_1",
+            model: "m",
+        };
+        let frames = render_stream(&env, &p, UsageOut::new(1, 3), 3, true).unwrap();
+        let names: Vec<&str> = frames
+            .iter()
+            .map(|f| {
+                let s = std::str::from_utf8(f).unwrap();
+                s.strip_prefix("event: ")
+                    .unwrap()
+                    .split('\n')
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "ping",
+                "content_block_start",
+                "content_block_delta",
+                "error"
+            ]
+        );
+        assert_eq!(
+            frames.back().unwrap().as_ref(),
+            b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
+        );
+    }
+}
