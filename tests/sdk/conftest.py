@@ -99,6 +99,7 @@ class Gatehouse:
     openai_key: str
     azure_key: str
     embed_key: str
+    anthropic_key: str
     log_path: Path
     config_path: Path
     http: httpx2.Client = field(repr=False)
@@ -113,7 +114,9 @@ class Gatehouse:
 
     def secret_fragments(self) -> list[tuple[str, str]]:
         """(name, value) of each secret and of its random part alone."""
-        return _secret_fragments(self.master_key, self.openai_key, self.azure_key, self.embed_key)
+        return _secret_fragments(
+            self.master_key, self.openai_key, self.azure_key, self.embed_key, self.anthropic_key
+        )
 
     def client(self, api_key: str | None = None, timeout: float = 20.0) -> openai.OpenAI:
         return openai.OpenAI(
@@ -181,6 +184,7 @@ def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
         openai_key = f"sk-upstream-SECRET-{_hex()}"
         azure_key = f"azure-SECRET-{_hex()}"
         embed_key = f"sk-upstream-SECRET-{_hex()}"
+        anthropic_key = f"sk-ant-SECRET-{_hex()}"
         config_path = workdir / "config.yaml"
         config_path.write_text(
             f"""\
@@ -201,6 +205,11 @@ model_list:
       model: openai/mock-embed
       api_base: http://127.0.0.1:{mock_port}/v1
       api_key: {embed_key}
+  - model_name: claude-mock
+    litellm_params:
+      model: anthropic/claude-upstream
+      api_base: http://127.0.0.1:{mock_port}
+      api_key: {anthropic_key}
 general_settings:
   master_key: {master_key}
   max_request_size_mb: 1
@@ -236,6 +245,7 @@ general_settings:
             openai_key=openai_key,
             azure_key=azure_key,
             embed_key=embed_key,
+            anthropic_key=anthropic_key,
             log_path=log_path,
             config_path=config_path,
             http=http,
@@ -250,7 +260,7 @@ general_settings:
     text = log_path.read_text(errors="replace")
     leaked = [
         name
-        for name, value in _secret_fragments(master_key, openai_key, azure_key, embed_key)
+        for name, value in _secret_fragments(master_key, openai_key, azure_key, embed_key, anthropic_key)
         if value in text
     ]
     assert not leaked, f"secrets found in the gatehouse log after shutdown: {leaked} (log: {log_path})"
@@ -258,7 +268,13 @@ general_settings:
 
 def _secret_fragments(*keys: str) -> list[tuple[str, str]]:
     """Each key, and its random part alone (a 'redaction' that keeps the random part leaks it)."""
-    names = ["master_key", "openai upstream api_key", "azure upstream api_key", "embeddings upstream api_key"]
+    names = [
+        "master_key",
+        "openai upstream api_key",
+        "azure upstream api_key",
+        "embeddings upstream api_key",
+        "anthropic upstream api_key",
+    ]
     out = []
     for name, key in zip(names, keys, strict=True):
         out.append((f"{name} (whole)", key))

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use gatehouse_providers::Operation;
+use gatehouse_providers::{Operation, WireFormat, anthropic};
 use gatehouse_wire::{ChatRequest, EmbeddingsRequest, JsonObject, RequestError};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
@@ -108,7 +108,50 @@ struct Parsed<'a> {
     body: JsonObject<'a>,
     model: Cow<'a, str>,
     stream: bool,
+    include_usage: bool,
     dropped: Vec<&'static str>,
+}
+
+/// Seconds since the Unix epoch, for translated responses' `created`.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The upstream request body for a deployment, in its wire format.
+fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<Bytes, ApiError> {
+    match up.wire {
+        WireFormat::OpenAi => Ok(Bytes::from(
+            parsed.body.to_vec_with(&[("model", &up.model_json)]),
+        )),
+        WireFormat::Anthropic => {
+            if op != Operation::ChatCompletions {
+                return Err(unsupported(&parsed.model));
+            }
+            let value: serde_json::Value = serde_json::from_slice(&parsed.body.to_vec_with(&[]))
+                .map_err(|e| ApiError::BadRequest {
+                    message: format!("request body is not valid JSON: {e}"),
+                    param: None,
+                })?;
+            anthropic::chat_request_to_messages(&value, &up.upstream_model, parsed.stream)
+                .map(Bytes::from)
+                .map_err(|e| ApiError::BadRequest {
+                    message: e.message,
+                    param: e.param,
+                })
+        }
+    }
+}
+
+fn unsupported(model: &str) -> ApiError {
+    ApiError::BadRequest {
+        message: format!(
+            "model={} does not support this endpoint (its provider has no such API)",
+            cap(model)
+        ),
+        param: Some("model".into()),
+    }
 }
 
 async fn proxy(
@@ -133,6 +176,7 @@ async fn proxy(
                 body: r.body,
                 model: r.model,
                 stream: r.stream,
+                include_usage: r.include_usage,
                 dropped: r.dropped,
             }
         }
@@ -142,6 +186,7 @@ async fn proxy(
                 body: r.body,
                 model: r.model,
                 stream: false,
+                include_usage: false,
                 dropped: r.dropped,
             }
         }
@@ -167,7 +212,10 @@ async fn proxy(
         };
         tried.mark(index);
         let retries = *max_retries.get_or_insert(up.max_retries);
-        let body = Bytes::from(parsed.body.to_vec_with(&[("model", &up.model_json)]));
+        let Some(uri) = up.endpoints.uri(op) else {
+            return Err(unsupported(&parsed.model));
+        };
+        let body = upstream_body(&parsed, up, op)?;
         let timeout = if parsed.stream {
             up.stream_timeout
         } else {
@@ -175,9 +223,23 @@ async fn proxy(
         };
         let can_retry = attempt < retries;
 
-        let failure = match gw.upstream.send(up, op, body, parsed.stream, timeout).await {
+        let failure = match gw
+            .upstream
+            .send(up, uri, body, parsed.stream, timeout)
+            .await
+        {
             Ok(res) if res.status().is_success() => {
-                return respond(res, up, parsed.stream, timeout, call_id, started, attempt).await;
+                let ctx = RespondCtx {
+                    up,
+                    public_model: &parsed.model,
+                    stream: parsed.stream,
+                    include_usage: parsed.include_usage,
+                    timeout,
+                    call_id,
+                    started,
+                    attempt,
+                };
+                return respond(res, ctx).await;
             }
             Ok(res) => {
                 let status = res.status();
@@ -297,21 +359,50 @@ fn gateway_headers(h: &mut HeaderMap, up: &Upstream, started: Instant, attempt: 
     h.insert(ATTEMPTED_RETRIES.clone(), HeaderValue::from(attempt));
 }
 
-async fn respond(
-    res: http::Response<hyper::body::Incoming>,
-    up: &Upstream,
+/// What `respond` needs besides the upstream response.
+struct RespondCtx<'a> {
+    up: &'a Upstream,
+    public_model: &'a str,
     stream: bool,
+    include_usage: bool,
     timeout: Duration,
-    call_id: &str,
+    call_id: &'a str,
     started: Instant,
     attempt: u32,
+}
+
+async fn respond(
+    res: http::Response<hyper::body::Incoming>,
+    ctx: RespondCtx<'_>,
 ) -> Result<Response, ApiError> {
-    let content_type = res.headers().get(header::CONTENT_TYPE).cloned();
+    let RespondCtx {
+        up,
+        public_model,
+        stream,
+        include_usage,
+        timeout,
+        call_id,
+        started,
+        attempt,
+    } = ctx;
+    let content_type = match up.wire {
+        WireFormat::OpenAi => res.headers().get(header::CONTENT_TYPE).cloned(),
+        WireFormat::Anthropic => None,
+    };
     let body = if stream {
+        let translator = match up.wire {
+            WireFormat::OpenAi => None,
+            WireFormat::Anthropic => Some(anthropic::StreamTranslator::new(
+                public_model,
+                unix_now(),
+                include_usage,
+            )),
+        };
         Body::new(ForwardBody::new(
             res.into_body(),
             timeout,
             call_id.to_owned(),
+            translator,
         ))
     } else {
         let remaining = timeout
@@ -325,8 +416,25 @@ async fn respond(
         .map_err(|_| ApiError::UpstreamTimeout)?
         .map_err(|_| {
             ApiError::UpstreamFailed("The upstream provider's response was cut off.".into())
-        })?;
-        Body::from(collected.to_bytes())
+        })?
+        .to_bytes();
+        match up.wire {
+            WireFormat::OpenAi => Body::from(collected),
+            WireFormat::Anthropic => {
+                let translated = anthropic::messages_response_to_chat(
+                    &collected,
+                    public_model,
+                    unix_now(),
+                )
+                .map_err(|e| {
+                    tracing::warn!(call_id, error = %e.message, "untranslatable upstream response");
+                    ApiError::UpstreamFailed(
+                        "The upstream provider sent a response gatehouse could not read.".into(),
+                    )
+                })?;
+                Body::from(translated)
+            }
+        }
     };
     let mut out = Response::new(body);
     *out.status_mut() = StatusCode::OK;

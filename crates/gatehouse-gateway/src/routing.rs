@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_config::{Deployment, Secret};
-use gatehouse_providers::{AuthStyle, Endpoints};
+use gatehouse_providers::{AuthStyle, Endpoints, WireFormat, anthropic};
 use gatehouse_wire::json_string;
 use http::{HeaderName, HeaderValue};
 
@@ -21,6 +21,12 @@ pub struct Upstream {
     pub id: HeaderValue,
     /// The upstream model as a JSON string literal, spliced into forwarded bodies.
     pub model_json: String,
+    /// The upstream model name.
+    pub upstream_model: String,
+    /// What the provider speaks.
+    pub wire: WireFormat,
+    /// Fixed headers the provider needs besides the credential (`anthropic-version`).
+    pub extra_headers: Vec<(HeaderName, HeaderValue)>,
     /// Fixed URLs.
     pub endpoints: Endpoints,
     /// The credential header, marked sensitive (never logged, never HPACK-indexed).
@@ -56,6 +62,10 @@ impl Upstream {
                         HeaderName::from_static("api-key"),
                         HeaderValue::from_str(key.expose()),
                     ),
+                    AuthStyle::XApiKey => (
+                        HeaderName::from_static("x-api-key"),
+                        HeaderValue::from_str(key.expose()),
+                    ),
                 };
                 let mut value = value.map_err(|_| {
                     format!(
@@ -68,9 +78,19 @@ impl Upstream {
             }
             _ => None,
         };
+        let extra_headers = match d.provider.wire {
+            WireFormat::OpenAi => Vec::new(),
+            WireFormat::Anthropic => vec![(
+                HeaderName::from_static("anthropic-version"),
+                HeaderValue::from_static(anthropic::ANTHROPIC_VERSION),
+            )],
+        };
         Ok(Self {
             id,
             model_json: json_string(&d.upstream_model),
+            upstream_model: d.upstream_model.clone(),
+            wire: d.provider.wire,
+            extra_headers,
             endpoints: d.endpoints.clone(),
             auth,
             key: d.api_key.clone(),

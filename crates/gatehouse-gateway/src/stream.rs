@@ -7,6 +7,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
+use gatehouse_providers::anthropic::StreamTranslator;
 use gatehouse_wire::ErrorBody;
 use gatehouse_wire::sse::{BoundaryTracker, error_event};
 use http_body::{Body, Frame, SizeHint};
@@ -14,8 +15,10 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 /// A response body that relays an upstream SSE body frame by frame. No buffering: each
-/// upstream data frame becomes one downstream frame. If the upstream errors, or sends
-/// nothing for `idle_timeout`, one `data: {"error": …}` event is sent and the stream ends.
+/// upstream data frame becomes one downstream frame — translated first when the upstream
+/// speaks another wire format (only complete events are emitted; a partial one waits for
+/// its end). If the upstream errors, or sends nothing for `idle_timeout`, one
+/// `data: {"error": …}` event is sent and the stream ends.
 #[derive(Debug)]
 pub struct ForwardBody {
     upstream: Incoming,
@@ -24,11 +27,19 @@ pub struct ForwardBody {
     boundary: BoundaryTracker,
     done: bool,
     call_id: String,
+    translator: Option<StreamTranslator>,
+    /// An error event to send after the frame being returned.
+    pending: Option<Bytes>,
 }
 
 impl ForwardBody {
-    /// Wraps an upstream body.
-    pub fn new(upstream: Incoming, idle_timeout: Duration, call_id: String) -> Self {
+    /// Wraps an upstream body; `translator` turns another wire format's events into OpenAI's.
+    pub fn new(
+        upstream: Incoming,
+        idle_timeout: Duration,
+        call_id: String,
+        translator: Option<StreamTranslator>,
+    ) -> Self {
         Self {
             upstream,
             idle_timeout,
@@ -36,6 +47,8 @@ impl ForwardBody {
             boundary: BoundaryTracker::default(),
             done: false,
             call_id,
+            translator,
+            pending: None,
         }
     }
 
@@ -45,8 +58,13 @@ impl ForwardBody {
         kind: &str,
         code: &str,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(Some(Ok(Frame::data(self.error_frame(message, kind, code)))))
+    }
+
+    /// The final error event; the stream ends after it.
+    fn error_frame(&mut self, message: &str, kind: &str, code: &str) -> Bytes {
         self.done = true;
-        let event = error_event(
+        error_event(
             &ErrorBody {
                 message,
                 kind,
@@ -54,8 +72,39 @@ impl ForwardBody {
                 code,
             },
             !self.boundary.at_boundary(),
-        );
-        Poll::Ready(Some(Ok(Frame::data(event))))
+        )
+    }
+
+    /// Runs a data frame through the translator, if any. `None`: nothing to send yet.
+    fn translate(&mut self, data: Bytes) -> Option<Bytes> {
+        let Some(t) = self.translator.as_mut() else {
+            return Some(data);
+        };
+        let out = t.push(&data);
+        self.checked(out)
+    }
+
+    /// The translator's output, followed (via `pending`) by an error event if the translator
+    /// saw the upstream fail: an `error` event, a malformed event, or an early end.
+    fn checked(&mut self, out: Vec<u8>) -> Option<Bytes> {
+        let failure = self.translator.as_ref().and_then(|t| t.error()).map(|e| {
+            format!(
+                "The upstream provider's stream failed: {}",
+                crate::error::cap(e)
+            )
+        });
+        if let Some(message) = failure {
+            tracing::warn!(call_id = %self.call_id, "upstream stream failed (translated stream)");
+            if !out.is_empty() {
+                self.boundary.observe(&out);
+            }
+            let event = self.error_frame(&message, "upstream_error", "502");
+            if out.is_empty() {
+                return Some(event);
+            }
+            self.pending = Some(event);
+        }
+        (!out.is_empty()).then(|| Bytes::from(out))
     }
 }
 
@@ -69,6 +118,9 @@ impl Body for ForwardBody {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
         loop {
+            if let Some(event) = this.pending.take() {
+                return Poll::Ready(Some(Ok(Frame::data(event))));
+            }
             if this.done {
                 return Poll::Ready(None);
             }
@@ -80,9 +132,12 @@ impl Body for ForwardBody {
                     if data.is_empty() {
                         continue;
                     }
-                    this.boundary.observe(&data);
                     let deadline = Instant::now() + this.idle_timeout;
                     this.idle.as_mut().reset(deadline);
+                    let Some(data) = this.translate(data) else {
+                        continue;
+                    };
+                    this.boundary.observe(&data);
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -94,8 +149,13 @@ impl Body for ForwardBody {
                     );
                 }
                 Poll::Ready(None) => {
+                    let rest = this.translator.as_mut().map(StreamTranslator::finish);
+                    let last = rest.and_then(|rest| this.checked(rest));
                     this.done = true;
-                    return Poll::Ready(None);
+                    return match last {
+                        Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                        None => Poll::Ready(None),
+                    };
                 }
                 Poll::Pending => {
                     ready!(this.idle.as_mut().poll(cx));
@@ -111,7 +171,7 @@ impl Body for ForwardBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done
+        self.done && self.pending.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

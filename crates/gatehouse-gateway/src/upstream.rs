@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_config::GatehouseSettings;
-use gatehouse_providers::Operation;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -77,24 +76,28 @@ impl UpstreamClient {
         Ok(Self { client })
     }
 
-    /// Sends `body` to the deployment's URL for `op` and waits (at most `timeout`) for the
-    /// response headers. Only config-derived values decide the URL and credentials.
+    /// Sends `body` to `uri` (one of the deployment's configured URLs) and waits (at most
+    /// `timeout`) for the response headers. Only config-derived values decide the URL and
+    /// credentials.
     pub async fn send(
         &self,
         up: &Upstream,
-        op: Operation,
+        uri: &Uri,
         body: Bytes,
         stream: bool,
         timeout: Duration,
     ) -> Result<Response<Incoming>, SendError> {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = Method::POST;
-        *req.uri_mut() = up.endpoints.uri(op).clone();
+        *req.uri_mut() = uri.clone();
         let h = req.headers_mut();
         h.insert(header::CONTENT_TYPE, JSON);
         h.insert(header::ACCEPT, if stream { EVENT_STREAM } else { JSON });
         h.insert(header::USER_AGENT, USER_AGENT);
         if let Some((name, value)) = &up.auth {
+            h.insert(name.clone(), value.clone());
+        }
+        for (name, value) in &up.extra_headers {
             h.insert(name.clone(), value.clone());
         }
         match tokio::time::timeout(timeout, self.client.request(req)).await {
