@@ -14,23 +14,31 @@ pub enum Operation {
     ChatCompletions,
     /// `POST /embeddings`.
     Embeddings,
+    /// `POST /v1/messages` (Anthropic-compatible inbound): goes to the deployment's chat URL,
+    /// translated when the deployment is not Anthropic.
+    Messages,
+    /// `POST /v1/messages/count_tokens`.
+    CountTokens,
 }
 
 /// The fixed upstream URLs of one deployment. Nothing in a request can change them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
-    /// Chat completions URL.
+    /// The chat URL: `…/chat/completions`, or `…/v1/messages` for Anthropic.
     pub chat_completions: Uri,
     /// Embeddings URL, for providers that have embeddings.
     pub embeddings: Option<Uri>,
+    /// Token counting URL, for providers that have one (Anthropic).
+    pub count_tokens: Option<Uri>,
 }
 
 impl Endpoints {
     /// The URL for an operation; `None` when the provider does not offer it.
     pub fn uri(&self, op: Operation) -> Option<&Uri> {
         match op {
-            Operation::ChatCompletions => Some(&self.chat_completions),
+            Operation::ChatCompletions | Operation::Messages => Some(&self.chat_completions),
             Operation::Embeddings => self.embeddings.as_ref(),
+            Operation::CountTokens => self.count_tokens.as_ref(),
         }
     }
 }
@@ -100,6 +108,7 @@ pub fn build_endpoints(
     model: &str,
 ) -> Result<Endpoints, EndpointError> {
     let base = validate_api_base(api_base)?;
+    let mut count_tokens = None;
     let (chat, embeddings) = match provider.paths {
         PathStyle::OpenAi => (
             format!("{base}/chat/completions"),
@@ -107,6 +116,7 @@ pub fn build_endpoints(
         ),
         PathStyle::Anthropic => {
             let root = base.strip_suffix("/v1").unwrap_or(&base);
+            count_tokens = Some(format!("{root}/v1/messages/count_tokens"));
             (format!("{root}/v1/messages"), None)
         }
         PathStyle::HostRoot => {
@@ -143,6 +153,7 @@ pub fn build_endpoints(
     Ok(Endpoints {
         chat_completions: parse(chat)?,
         embeddings: embeddings.map(parse).transpose()?,
+        count_tokens: count_tokens.map(parse).transpose()?,
     })
 }
 
@@ -196,6 +207,10 @@ mod tests {
             let e = build_endpoints(&p, base, None, "claude").unwrap();
             assert_eq!(e.chat_completions, "https://api.anthropic.com/v1/messages");
             assert!(e.embeddings.is_none());
+            assert_eq!(
+                e.uri(Operation::CountTokens).unwrap(),
+                "https://api.anthropic.com/v1/messages/count_tokens"
+            );
         }
     }
 

@@ -1,4 +1,5 @@
-//! OpenAI wire formats as gatehouse reads and writes them.
+//! The client-facing wire formats as gatehouse reads and writes them: OpenAI's, and the
+//! shape of Anthropic's Messages requests for the Anthropic-compatible endpoint.
 //!
 //! Pure code, no I/O: a zero-copy view of a JSON request object ([`JsonObject`]) that
 //! validates the few fields the gateway acts on and passes every other field through
@@ -15,4 +16,6 @@ pub mod sse;
 
 pub use error::ErrorBody;
 pub use object::{JsonObject, ObjectError, json_string};
-pub use request::{ChatRequest, EmbeddingsRequest, RequestError, UPSTREAM_CONTROL_FIELDS};
+pub use request::{
+    ChatRequest, EmbeddingsRequest, MessagesRequest, RequestError, UPSTREAM_CONTROL_FIELDS,
+};

@@ -392,9 +392,165 @@ impl<'a> EmbeddingsRequest<'a> {
     }
 }
 
+/// A validated Anthropic `POST /v1/messages` body (gatehouse's Anthropic-compatible
+/// endpoint). Only the shape is checked here; translation lives in `gatehouse-providers`.
+#[derive(Debug)]
+pub struct MessagesRequest<'a> {
+    /// Everything the client sent, minus [`UPSTREAM_CONTROL_FIELDS`].
+    pub body: JsonObject<'a>,
+    /// The public model name asked for.
+    pub model: Cow<'a, str>,
+    /// `stream: true`.
+    pub stream: bool,
+    /// Control fields the client sent and that were dropped.
+    pub dropped: Vec<&'static str>,
+}
+
+impl<'a> MessagesRequest<'a> {
+    /// Parses and validates a Messages body.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, RequestError> {
+        Self::parse_inner(bytes, true)
+    }
+
+    /// Parses and validates a `count_tokens` body: a Messages body without `max_tokens`.
+    pub fn parse_for_count(bytes: &'a [u8]) -> Result<Self, RequestError> {
+        Self::parse_inner(bytes, false)
+    }
+
+    fn parse_inner(bytes: &'a [u8], require_max_tokens: bool) -> Result<Self, RequestError> {
+        let mut body = JsonObject::parse(bytes)?;
+        let dropped = strip_control_fields(&mut body);
+        let model = required_model(&body)?;
+        match body.get("max_tokens") {
+            None if !require_max_tokens => {}
+            None => {
+                return Err(RequestError::field(
+                    "max_tokens",
+                    "missing required field `max_tokens`",
+                ));
+            }
+            Some(v) if serde_json::from_str::<u64>(v.get()).map_or(true, |n| n == 0) => {
+                return Err(RequestError::field(
+                    "max_tokens",
+                    "`max_tokens` must be a positive integer",
+                ));
+            }
+            Some(_) => {}
+        }
+        let Some(messages) = body.get("messages") else {
+            return Err(RequestError::field(
+                "messages",
+                "missing required field `messages`",
+            ));
+        };
+        let messages: Vec<&RawValue> = serde_json::from_str(messages.get()).map_err(|_| {
+            RequestError::field("messages", "`messages` must be an array of message objects")
+        })?;
+        if messages.is_empty() {
+            return Err(RequestError::field(
+                "messages",
+                "`messages` must not be empty",
+            ));
+        }
+        for (i, raw) in messages.iter().enumerate() {
+            let m: MessageView<'_> = serde_json::from_str(raw.get()).map_err(|_| {
+                RequestError::field(
+                    format!("messages[{i}]"),
+                    format!("messages[{i}] must be an object"),
+                )
+            })?;
+            match m.role.as_deref() {
+                Some("user" | "assistant") => {}
+                _ => {
+                    return Err(RequestError::field(
+                        format!("messages[{i}].role"),
+                        format!("`messages[{i}].role` must be \"user\" or \"assistant\""),
+                    ));
+                }
+            }
+            match m.content.map(kind) {
+                Some(Kind::String | Kind::Array) => {}
+                _ => {
+                    return Err(RequestError::field(
+                        format!("messages[{i}].content"),
+                        format!(
+                            "`messages[{i}].content` must be a string or an array of content blocks"
+                        ),
+                    ));
+                }
+            }
+        }
+        let stream = match body.get("stream") {
+            None => false,
+            Some(v) => match serde_json::from_str::<Option<bool>>(v.get()) {
+                Ok(b) => b.unwrap_or(false),
+                Err(_) => return Err(RequestError::field("stream", "`stream` must be a boolean")),
+            },
+        };
+        expect(
+            &body,
+            "system",
+            &[Kind::String, Kind::Array],
+            "a string or an array of text blocks",
+        )?;
+        expect(&body, "tools", &[Kind::Array], "an array")?;
+        expect(&body, "tool_choice", &[Kind::Object], "an object")?;
+        expect(
+            &body,
+            "stop_sequences",
+            &[Kind::Array],
+            "an array of strings",
+        )?;
+        expect(&body, "temperature", &[Kind::Number], "a number")?;
+        Ok(Self {
+            body,
+            model,
+            stream,
+            dropped,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_requests() {
+        let r = MessagesRequest::parse(
+            br#"{"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"stream":true,"api_key":"x"}"#,
+        )
+        .unwrap();
+        assert!(r.stream);
+        assert_eq!(r.dropped, ["api_key"]);
+        for (body, param) in [
+            (r#"{"max_tokens":1,"messages":[]}"#, "model"),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
+                "max_tokens",
+            ),
+            (
+                r#"{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]}"#,
+                "max_tokens",
+            ),
+            (r#"{"model":"m","max_tokens":1,"messages":[]}"#, "messages"),
+            (
+                r#"{"model":"m","max_tokens":1,"messages":[{"role":"system","content":"x"}]}"#,
+                "messages[0].role",
+            ),
+            (
+                r#"{"model":"m","max_tokens":1,"messages":[{"role":"user"}]}"#,
+                "messages[0].content",
+            ),
+            (
+                r#"{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"system":5}"#,
+                "system",
+            ),
+        ] {
+            let e = MessagesRequest::parse(body.as_bytes()).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some(param), "{body}");
+        }
+    }
 
     fn chat_err(body: &str) -> RequestError {
         ChatRequest::parse(body.as_bytes()).unwrap_err()

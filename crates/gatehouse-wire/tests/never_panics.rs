@@ -2,12 +2,15 @@
 //! re-serialised to the same JSON value (minus the control fields).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gatehouse_wire::{ChatRequest, EmbeddingsRequest, JsonObject, UPSTREAM_CONTROL_FIELDS};
+use gatehouse_wire::{
+    ChatRequest, EmbeddingsRequest, JsonObject, MessagesRequest, UPSTREAM_CONTROL_FIELDS,
+};
 
 const SEEDS: &[&str] = &[
     r#"{"model":"gpt","messages":[{"role":"user","content":"hi \u00e9 \"q\""}],"stream":true,"stream_options":{"include_usage":true}}"#,
     r#"{"model":"gpt","messages":[{"role":"system","content":[{"type":"text","text":"a"}]},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"temperature":0.5,"max_tokens":10}"#,
     r#"{"model":"e","input":["a","b"],"encoding_format":"float","api_base":"http://x","dimensions":8}"#,
+    r#"{"model":"c","max_tokens":9,"system":[{"type":"text","text":"s"}],"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"stream":true}"#,
 ];
 
 fn mutate(rng: &mut fastrand::Rng, input: &[u8]) -> Vec<u8> {
@@ -44,6 +47,7 @@ fn random_mutations_never_panic_and_accepted_bodies_round_trip() {
         let seed = SEEDS[round % SEEDS.len()].as_bytes();
         let input = mutate(&mut rng, seed);
         let _ = EmbeddingsRequest::parse(&input);
+        let _ = MessagesRequest::parse(&input);
         if let Ok(req) = ChatRequest::parse(&input) {
             accepted += 1;
             let out = req.body.to_vec_with(&[]);

@@ -8,6 +8,7 @@
 //! - [`StreamTranslator`]: Anthropic SSE events → OpenAI `chat.completion.chunk` frames.
 //! - [`error_message`]: Anthropic error body → message and error type.
 
+pub mod inbound;
 mod request;
 mod response;
 mod stream;
