@@ -13,8 +13,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use gatehouse_providers::{Operation, WireFormat, anthropic};
-use gatehouse_wire::{ChatRequest, EmbeddingsRequest, JsonObject, RequestError};
+use gatehouse_providers::anthropic::{self, inbound};
+use gatehouse_providers::{Operation, WireFormat};
+use gatehouse_wire::{ChatRequest, EmbeddingsRequest, JsonObject, MessagesRequest, RequestError};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
@@ -22,7 +23,7 @@ use serde::Deserialize;
 use crate::Gateway;
 use crate::error::{ApiError, cap};
 use crate::routing::{Tried, Upstream};
-use crate::stream::ForwardBody;
+use crate::stream::{ErrorStyle, ForwardBody, Translation};
 use crate::upstream::{SendError, backoff, is_retryable, retry_after};
 
 /// Largest non-streamed upstream response body we read.
@@ -55,6 +56,37 @@ pub async fn embeddings(State(gw): State<Arc<Gateway>>, req: Request) -> Respons
     handle(gw, req, Operation::Embeddings).await
 }
 
+/// `POST /v1/messages`: the Anthropic-compatible endpoint.
+pub async fn messages(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    handle(gw, req, Operation::Messages).await
+}
+
+/// `POST /v1/messages/count_tokens`.
+pub async fn count_tokens(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    handle(gw, req, Operation::CountTokens).await
+}
+
+/// The client's wire format, for error bodies.
+fn error_style(op: Operation) -> ErrorStyle {
+    match op {
+        Operation::ChatCompletions | Operation::Embeddings => ErrorStyle::OpenAi,
+        Operation::Messages | Operation::CountTokens => ErrorStyle::Anthropic,
+    }
+}
+
+/// Renders an error in the client's wire format (same status and headers either way).
+fn render_error(e: ApiError, style: ErrorStyle) -> Response {
+    match style {
+        ErrorStyle::OpenAi => e.into_response(),
+        ErrorStyle::Anthropic => {
+            let body =
+                inbound::error_body(inbound::error_kind(e.status().as_u16()), &e.to_string());
+            let (parts, _) = e.into_response().into_parts();
+            Response::from_parts(parts, Body::from(body))
+        }
+    }
+}
+
 async fn handle(gw: Arc<Gateway>, req: Request, op: Operation) -> Response {
     let started = Instant::now();
     let call_id = new_call_id();
@@ -62,7 +94,7 @@ async fn handle(gw: Arc<Gateway>, req: Request, op: Operation) -> Response {
         Ok(res) => res,
         Err(e) => {
             tracing::debug!(call_id = %call_id, status = e.status().as_u16(), kind = e.kind(), "request refused");
-            e.into_response()
+            render_error(e, error_style(op))
         }
     };
     if let Ok(v) = HeaderValue::from_str(&call_id) {
@@ -119,30 +151,53 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The upstream request body for a deployment, in its wire format.
-fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<Bytes, ApiError> {
-    match up.wire {
-        WireFormat::OpenAi => Ok(Bytes::from(
-            parsed.body.to_vec_with(&[("model", &up.model_json)]),
-        )),
-        WireFormat::Anthropic => {
-            if op != Operation::ChatCompletions {
-                return Err(unsupported(&parsed.model));
-            }
-            let value: serde_json::Value = serde_json::from_slice(&parsed.body.to_vec_with(&[]))
-                .map_err(|e| ApiError::BadRequest {
-                    message: format!("request body is not valid JSON: {e}"),
-                    param: None,
-                })?;
-            anthropic::chat_request_to_messages(&value, &up.upstream_model, parsed.stream)
-                .map(Bytes::from)
-                .map_err(|e| ApiError::BadRequest {
-                    message: e.message,
-                    param: e.param,
-                })
-        }
+/// The parsed body as a JSON value, for translators.
+fn as_value(parsed: &Parsed<'_>) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(&parsed.body.to_vec_with(&[])).map_err(|e| ApiError::BadRequest {
+        message: format!("request body is not valid JSON: {e}"),
+        param: None,
+    })
+}
+
+fn translate_error(e: anthropic::TranslateError) -> ApiError {
+    ApiError::BadRequest {
+        message: e.message,
+        param: e.param,
     }
 }
+
+/// The upstream request body for a deployment: passed through with `model` replaced when
+/// the client and the deployment speak the same format, translated otherwise.
+fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<Bytes, ApiError> {
+    let passthrough = || Bytes::from(parsed.body.to_vec_with(&[("model", &up.model_json)]));
+    match (op, up.wire) {
+        (Operation::ChatCompletions | Operation::Embeddings, WireFormat::OpenAi)
+        | (Operation::Messages | Operation::CountTokens, WireFormat::Anthropic) => {
+            Ok(passthrough())
+        }
+        (Operation::ChatCompletions, WireFormat::Anthropic) => anthropic::chat_request_to_messages(
+            &as_value(parsed)?,
+            &up.upstream_model,
+            parsed.stream,
+        )
+        .map(Bytes::from)
+        .map_err(translate_error),
+        (Operation::Messages, WireFormat::OpenAi) => {
+            inbound::messages_request_to_chat(&as_value(parsed)?, &up.upstream_model, parsed.stream)
+                .map(Bytes::from)
+                .map_err(translate_error)
+        }
+        (Operation::Embeddings, WireFormat::Anthropic)
+        | (Operation::CountTokens, WireFormat::OpenAi) => Err(unsupported(&parsed.model)),
+    }
+}
+
+/// Anthropic request headers a client may set for a native Anthropic upstream: they select
+/// API behaviour, never the destination or the credentials.
+const ANTHROPIC_CLIENT_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("anthropic-version"),
+    HeaderName::from_static("anthropic-beta"),
+];
 
 fn unsupported(model: &str) -> ApiError {
     ApiError::BadRequest {
@@ -168,6 +223,13 @@ async fn proxy(
         tracing::warn!(call_id, reason = e.kind(), path = %req.uri().path(), "authentication failed");
         return Err(e);
     }
+    let anthropic_headers: Vec<(HeaderName, HeaderValue)> = match op {
+        Operation::Messages | Operation::CountTokens => ANTHROPIC_CLIENT_HEADERS
+            .iter()
+            .filter_map(|name| Some((name.clone(), req.headers().get(name)?.clone())))
+            .collect(),
+        Operation::ChatCompletions | Operation::Embeddings => Vec::new(),
+    };
     let bytes = read_body(gw, req).await?;
     let parsed = match op {
         Operation::ChatCompletions => {
@@ -186,6 +248,21 @@ async fn proxy(
                 body: r.body,
                 model: r.model,
                 stream: false,
+                include_usage: false,
+                dropped: r.dropped,
+            }
+        }
+        Operation::Messages | Operation::CountTokens => {
+            let r = if op == Operation::Messages {
+                MessagesRequest::parse(&bytes)
+            } else {
+                MessagesRequest::parse_for_count(&bytes)
+            }
+            .map_err(bad_request)?;
+            Parsed {
+                body: r.body,
+                model: r.model,
+                stream: r.stream && op == Operation::Messages,
                 include_usage: false,
                 dropped: r.dropped,
             }
@@ -213,9 +290,24 @@ async fn proxy(
         tried.mark(index);
         let retries = *max_retries.get_or_insert(up.max_retries);
         let Some(uri) = up.endpoints.uri(op) else {
+            if op == Operation::CountTokens {
+                // No counting API upstream: answer with gatehouse's estimate.
+                let n = inbound::estimate_input_tokens(&as_value(&parsed)?);
+                let mut res = Response::new(Body::from(format!("{{\"input_tokens\":{n}}}")));
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                gateway_headers(res.headers_mut(), up, started, attempt);
+                return Ok(res);
+            }
             return Err(unsupported(&parsed.model));
         };
         let body = upstream_body(&parsed, up, op)?;
+        let client_headers: &[(HeaderName, HeaderValue)] = match up.wire {
+            WireFormat::Anthropic => &anthropic_headers,
+            WireFormat::OpenAi => &[],
+        };
         let timeout = if parsed.stream {
             up.stream_timeout
         } else {
@@ -223,13 +315,14 @@ async fn proxy(
         };
         let can_retry = attempt < retries;
 
-        let failure = match gw
+        let sent = gw
             .upstream
-            .send(up, uri, body, parsed.stream, timeout)
-            .await
-        {
+            .send(up, uri, body, parsed.stream, timeout, client_headers)
+            .await;
+        let failure = match sent {
             Ok(res) if res.status().is_success() => {
                 let ctx = RespondCtx {
+                    op,
                     up,
                     public_model: &parsed.model,
                     stream: parsed.stream,
@@ -361,6 +454,7 @@ fn gateway_headers(h: &mut HeaderMap, up: &Upstream, started: Instant, attempt: 
 
 /// What `respond` needs besides the upstream response.
 struct RespondCtx<'a> {
+    op: Operation,
     up: &'a Upstream,
     public_model: &'a str,
     stream: bool,
@@ -376,6 +470,7 @@ async fn respond(
     ctx: RespondCtx<'_>,
 ) -> Result<Response, ApiError> {
     let RespondCtx {
+        op,
         up,
         public_model,
         stream,
@@ -385,24 +480,32 @@ async fn respond(
         started,
         attempt,
     } = ctx;
-    let content_type = match up.wire {
-        WireFormat::OpenAi => res.headers().get(header::CONTENT_TYPE).cloned(),
-        WireFormat::Anthropic => None,
+    let client_wire = match op {
+        Operation::ChatCompletions | Operation::Embeddings => WireFormat::OpenAi,
+        Operation::Messages | Operation::CountTokens => WireFormat::Anthropic,
+    };
+    let same_wire = client_wire == up.wire;
+    let content_type = if same_wire {
+        res.headers().get(header::CONTENT_TYPE).cloned()
+    } else {
+        None
     };
     let body = if stream {
-        let translator = match up.wire {
-            WireFormat::OpenAi => None,
-            WireFormat::Anthropic => Some(anthropic::StreamTranslator::new(
-                public_model,
-                unix_now(),
-                include_usage,
+        let translator = match (client_wire, up.wire) {
+            (WireFormat::OpenAi, WireFormat::Anthropic) => Some(Translation::AnthropicToOpenAi(
+                anthropic::StreamTranslator::new(public_model, unix_now(), include_usage),
             )),
+            (WireFormat::Anthropic, WireFormat::OpenAi) => Some(Translation::OpenAiToAnthropic(
+                inbound::ChatStreamToMessages::new(public_model),
+            )),
+            _ => None,
         };
         Body::new(ForwardBody::new(
             res.into_body(),
             timeout,
             call_id.to_owned(),
             translator,
+            error_style(op),
         ))
     } else {
         let remaining = timeout
@@ -418,21 +521,23 @@ async fn respond(
             ApiError::UpstreamFailed("The upstream provider's response was cut off.".into())
         })?
         .to_bytes();
-        match up.wire {
-            WireFormat::OpenAi => Body::from(collected),
-            WireFormat::Anthropic => {
-                let translated = anthropic::messages_response_to_chat(
-                    &collected,
-                    public_model,
-                    unix_now(),
-                )
-                .map_err(|e| {
-                    tracing::warn!(call_id, error = %e.message, "untranslatable upstream response");
-                    ApiError::UpstreamFailed(
-                        "The upstream provider sent a response gatehouse could not read.".into(),
-                    )
-                })?;
-                Body::from(translated)
+        let translated = match (client_wire, up.wire) {
+            (WireFormat::OpenAi, WireFormat::Anthropic) => Some(
+                anthropic::messages_response_to_chat(&collected, public_model, unix_now()),
+            ),
+            (WireFormat::Anthropic, WireFormat::OpenAi) => {
+                Some(inbound::chat_response_to_message(&collected, public_model))
+            }
+            _ => None,
+        };
+        match translated {
+            None => Body::from(collected),
+            Some(Ok(bytes)) => Body::from(bytes),
+            Some(Err(e)) => {
+                tracing::warn!(call_id, error = %e.message, "untranslatable upstream response");
+                return Err(ApiError::UpstreamFailed(
+                    "The upstream provider sent a response gatehouse could not read.".into(),
+                ));
             }
         }
     };

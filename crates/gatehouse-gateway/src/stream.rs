@@ -8,11 +8,53 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_providers::anthropic::StreamTranslator;
+use gatehouse_providers::anthropic::inbound::{self, ChatStreamToMessages};
 use gatehouse_wire::ErrorBody;
 use gatehouse_wire::sse::{BoundaryTracker, error_event};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
+
+/// Turns one wire format's stream events into another's.
+#[derive(Debug)]
+pub enum Translation {
+    /// Anthropic upstream, OpenAI client (`/v1/chat/completions` on an `anthropic/` model).
+    AnthropicToOpenAi(StreamTranslator),
+    /// OpenAI upstream, Anthropic client (`/v1/messages` on an OpenAI-compatible model).
+    OpenAiToAnthropic(ChatStreamToMessages),
+}
+
+impl Translation {
+    fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        match self {
+            Translation::AnthropicToOpenAi(t) => t.push(bytes),
+            Translation::OpenAiToAnthropic(t) => t.push(bytes),
+        }
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        match self {
+            Translation::AnthropicToOpenAi(t) => t.finish(),
+            Translation::OpenAiToAnthropic(t) => t.finish(),
+        }
+    }
+
+    fn error(&self) -> Option<&str> {
+        match self {
+            Translation::AnthropicToOpenAi(t) => t.error(),
+            Translation::OpenAiToAnthropic(t) => t.error(),
+        }
+    }
+}
+
+/// Which client wire format a final error event is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorStyle {
+    /// `data: {"error": {...}}` (the OpenAI SDKs raise `APIError`).
+    OpenAi,
+    /// `event: error` with `{"type":"error","error":{...}}` (the Anthropic SDKs raise).
+    Anthropic,
+}
 
 /// A response body that relays an upstream SSE body frame by frame. No buffering: each
 /// upstream data frame becomes one downstream frame — translated first when the upstream
@@ -27,18 +69,21 @@ pub struct ForwardBody {
     boundary: BoundaryTracker,
     done: bool,
     call_id: String,
-    translator: Option<StreamTranslator>,
+    translator: Option<Translation>,
+    style: ErrorStyle,
     /// An error event to send after the frame being returned.
     pending: Option<Bytes>,
 }
 
 impl ForwardBody {
-    /// Wraps an upstream body; `translator` turns another wire format's events into OpenAI's.
+    /// Wraps an upstream body; `translator` turns the upstream's events into the client's
+    /// format, and `style` says which format a final error event takes.
     pub fn new(
         upstream: Incoming,
         idle_timeout: Duration,
         call_id: String,
-        translator: Option<StreamTranslator>,
+        translator: Option<Translation>,
+        style: ErrorStyle,
     ) -> Self {
         Self {
             upstream,
@@ -48,6 +93,7 @@ impl ForwardBody {
             done: false,
             call_id,
             translator,
+            style,
             pending: None,
         }
     }
@@ -64,15 +110,30 @@ impl ForwardBody {
     /// The final error event; the stream ends after it.
     fn error_frame(&mut self, message: &str, kind: &str, code: &str) -> Bytes {
         self.done = true;
-        error_event(
-            &ErrorBody {
-                message,
-                kind,
-                param: None,
-                code,
-            },
-            !self.boundary.at_boundary(),
-        )
+        let needs_separator = !self.boundary.at_boundary();
+        match self.style {
+            ErrorStyle::OpenAi => error_event(
+                &ErrorBody {
+                    message,
+                    kind,
+                    param: None,
+                    code,
+                },
+                needs_separator,
+            ),
+            ErrorStyle::Anthropic => {
+                let status = code.parse::<u16>().unwrap_or(502);
+                let body = inbound::error_body(inbound::error_kind(status), message);
+                let mut out = Vec::with_capacity(body.len() + 24);
+                if needs_separator {
+                    out.extend_from_slice(b"\n\n");
+                }
+                out.extend_from_slice(b"event: error\ndata: ");
+                out.extend_from_slice(&body);
+                out.extend_from_slice(b"\n\n");
+                Bytes::from(out)
+            }
+        }
     }
 
     /// Runs a data frame through the translator, if any. `None`: nothing to send yet.
@@ -149,7 +210,7 @@ impl Body for ForwardBody {
                     );
                 }
                 Poll::Ready(None) => {
-                    let rest = this.translator.as_mut().map(StreamTranslator::finish);
+                    let rest = this.translator.as_mut().map(Translation::finish);
                     let last = rest.and_then(|rest| this.checked(rest));
                     this.done = true;
                     return match last {

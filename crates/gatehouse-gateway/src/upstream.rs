@@ -78,7 +78,8 @@ impl UpstreamClient {
 
     /// Sends `body` to `uri` (one of the deployment's configured URLs) and waits (at most
     /// `timeout`) for the response headers. Only config-derived values decide the URL and
-    /// credentials.
+    /// credentials; `client_headers` are the few API-behaviour headers a client may pass on
+    /// (`anthropic-beta`), inserted last so they refine, never replace, the credential.
     pub async fn send(
         &self,
         up: &Upstream,
@@ -86,6 +87,7 @@ impl UpstreamClient {
         body: Bytes,
         stream: bool,
         timeout: Duration,
+        client_headers: &[(http::HeaderName, HeaderValue)],
     ) -> Result<Response<Incoming>, SendError> {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = Method::POST;
@@ -97,7 +99,7 @@ impl UpstreamClient {
         if let Some((name, value)) = &up.auth {
             h.insert(name.clone(), value.clone());
         }
-        for (name, value) in &up.extra_headers {
+        for (name, value) in up.extra_headers.iter().chain(client_headers) {
             h.insert(name.clone(), value.clone());
         }
         match tokio::time::timeout(timeout, self.client.request(req)).await {

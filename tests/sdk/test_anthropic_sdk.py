@@ -1,0 +1,149 @@
+"""The official `anthropic` SDK against gatehouse's `/v1/messages` (how Claude Code and other
+Anthropic clients use the gateway): natively passed through for an `anthropic/` model,
+translated to and from OpenAI chat completions for an OpenAI-compatible one."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+
+from _helpers import bounded, expected_reply
+
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Weather for a place.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"location": {"type": "string"}},
+        "required": ["location"],
+    },
+}
+
+MODELS = ["claude-mock", "gpt-mock"]
+
+
+@pytest.fixture
+def claude(gatehouse) -> anthropic.Anthropic:
+    return anthropic.Anthropic(
+        base_url=gatehouse.base_url, api_key=gatehouse.master_key, max_retries=0, timeout=20.0
+    )
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_messages_create(gatehouse, claude, marker, model):
+    prompt = f"messages {marker}"
+    msg = claude.messages.create(
+        model=model,
+        max_tokens=64,
+        system="Be brief.",
+        messages=[{"role": "user", "content": prompt}],
+    )
+    assert msg.type == "message" and msg.role == "assistant"
+    # Native passthrough answers with the provider's model name; translation with the public one.
+    assert msg.model == ("claude-upstream" if model == "claude-mock" else model)
+    texts = [b.text for b in msg.content if b.type == "text"]
+    assert texts == [expected_reply(prompt)]
+    assert msg.stop_reason == "end_turn"
+    assert msg.usage.input_tokens > 0 and msg.usage.output_tokens > 0
+
+    (up,) = gatehouse.upstream_requests_with(marker)
+    if model == "claude-mock":
+        assert up["path"] == "/v1/messages"
+        assert up["headers"].get("x-api-key") == gatehouse.anthropic_key
+        assert up["body"]["model"] == "claude-upstream"
+        assert up["body"]["system"] == "Be brief."
+    else:
+        assert up["path"] == "/v1/chat/completions"
+        assert up["headers"].get("authorization") == f"Bearer {gatehouse.openai_key}"
+        assert up["body"]["model"] == "mock-gpt"
+        assert up["body"]["messages"][0] == {"role": "system", "content": "Be brief."}
+    for name, value in up["headers"].items():
+        assert gatehouse.master_key not in str(value), f"master key forwarded upstream in {name}"
+
+
+def test_anthropic_beta_header_reaches_a_native_upstream(gatehouse, claude, marker):
+    claude.messages.create(
+        model="claude-mock",
+        max_tokens=16,
+        messages=[{"role": "user", "content": f"beta {marker}"}],
+        extra_headers={"anthropic-beta": "prompt-caching-2024-07-31"},
+    )
+    (up,) = gatehouse.upstream_requests_with(marker)
+    assert up["headers"].get("anthropic-beta") == "prompt-caching-2024-07-31"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_messages_stream(claude, marker, model):
+    prompt = f"stream {marker}"
+    with claude.messages.stream(
+        model=model, max_tokens=64, messages=[{"role": "user", "content": prompt}]
+    ) as stream:
+        text = "".join(bounded(stream.text_stream))
+        final = stream.get_final_message()
+    assert text == expected_reply(prompt)
+    assert final.stop_reason == "end_turn"
+    assert final.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_tool_use_round_trip(claude, marker, model):
+    messages = [{"role": "user", "content": f"weather please {marker}"}]
+    msg = claude.messages.create(model=model, max_tokens=64, messages=messages, tools=[WEATHER_TOOL])
+    assert msg.stop_reason == "tool_use"
+    (call,) = [b for b in msg.content if b.type == "tool_use"]
+    assert call.name == "get_weather"
+    assert call.input == {"location": "mock"}
+
+    messages += [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in msg.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}]},
+    ]
+    msg = claude.messages.create(model=model, max_tokens=64, messages=messages, tools=[WEATHER_TOOL])
+    assert [b.text for b in msg.content if b.type == "text"] == ["Hello from mock: tool said sunny"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_streamed_tool_use(claude, marker, model):
+    with claude.messages.stream(
+        model=model,
+        max_tokens=64,
+        messages=[{"role": "user", "content": f"weather please {marker}"}],
+        tools=[WEATHER_TOOL],
+    ) as stream:
+        for _ in bounded(stream):
+            pass
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    (call,) = [b for b in final.content if b.type == "tool_use"]
+    assert call.name == "get_weather" and call.input == {"location": "mock"}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_count_tokens(claude, model):
+    n = claude.messages.count_tokens(
+        model=model, messages=[{"role": "user", "content": "how many tokens is this message"}]
+    )
+    assert n.input_tokens > 0
+
+
+def test_errors_are_in_anthropics_format(gatehouse, claude):
+    bad = anthropic.Anthropic(base_url=gatehouse.base_url, api_key="sk-wrong", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError) as ei:
+        bad.messages.create(model="gpt-mock", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+    assert ei.value.body["type"] == "error"
+    assert ei.value.body["error"]["type"] == "authentication_error"
+
+    with pytest.raises(anthropic.BadRequestError) as ei:
+        claude.messages.create(model="no-such-model", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+    assert ei.value.body["error"]["type"] == "invalid_request_error"
+    assert "no-such-model" in ei.value.body["error"]["message"]
+
+    r = gatehouse.http.post(
+        f"{gatehouse.base_url}/v1/messages",
+        headers={"x-api-key": gatehouse.master_key, "content-type": "application/json"},
+        content=b'{"model":"gpt-mock","messages":[{"role":"user","content":"x"}]}',
+    )
+    assert r.status_code == 400
+    body = r.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert "max_tokens" in body["error"]["message"]
