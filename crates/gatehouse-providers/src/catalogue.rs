@@ -9,6 +9,10 @@ pub enum AuthStyle {
     ApiKeyHeader,
     /// `x-api-key: <key>` (Anthropic).
     XApiKey,
+    /// `x-goog-api-key: <key>` (Gemini; never in the URL, where it would end up in logs).
+    GoogApiKey,
+    /// AWS Signature Version 4 on every request (Bedrock).
+    AwsSigV4,
 }
 
 /// The wire format a provider speaks.
@@ -18,6 +22,10 @@ pub enum WireFormat {
     OpenAi,
     /// Anthropic Messages: translated both ways (`crate::anthropic`).
     Anthropic,
+    /// Gemini `generateContent` (`crate::gemini`).
+    Gemini,
+    /// Bedrock Converse (`crate::bedrock`).
+    Bedrock,
 }
 
 /// How operation paths hang off `api_base`.
@@ -32,6 +40,10 @@ pub enum PathStyle {
     HostRoot,
     /// Anthropic: `api_base` is the host root; chat goes to `/v1/messages`, no embeddings.
     Anthropic,
+    /// Gemini: host root; `/v1beta/models/{model}:generateContent` (`:streamGenerateContent?alt=sse`).
+    Gemini,
+    /// Bedrock Runtime: host root (by default from the region); `/model/{id}/converse(-stream)`.
+    Bedrock,
 }
 
 /// A provider gatehouse serves.
@@ -138,6 +150,24 @@ const SERVED: &[Provider] = &[
         paths: PathStyle::Anthropic,
         wire: WireFormat::Anthropic,
     },
+    Provider {
+        prefix: "gemini",
+        default_api_base: Some("https://generativelanguage.googleapis.com"),
+        key_env: Some("GEMINI_API_KEY"),
+        base_env: Some("GEMINI_API_BASE"),
+        auth: AuthStyle::GoogApiKey,
+        paths: PathStyle::Gemini,
+        wire: WireFormat::Gemini,
+    },
+    Provider {
+        prefix: "bedrock",
+        default_api_base: None,
+        key_env: None,
+        base_env: None,
+        auth: AuthStyle::AwsSigV4,
+        paths: PathStyle::Bedrock,
+        wire: WireFormat::Bedrock,
+    },
     openai_style(
         "lm_studio",
         Some("http://localhost:1234/v1"),
@@ -214,10 +244,8 @@ const SERVED: &[Provider] = &[
 
 /// LiteLLM providers with their own wire formats, not yet translated by gatehouse.
 const NOT_YET: &[&str] = &[
-    "gemini",
     "vertex_ai",
     "vertex_ai_beta",
-    "bedrock",
     "bedrock_converse",
     "sagemaker",
     "cohere",
@@ -292,8 +320,8 @@ mod tests {
     #[test]
     fn known_but_not_served_and_unknown() {
         assert_eq!(
-            lookup_provider("gemini/gemini-2.5-pro").0,
-            ProviderLookup::NotYetSupported("gemini")
+            lookup_provider("vertex_ai/gemini-2.5-pro").0,
+            ProviderLookup::NotYetSupported("vertex_ai")
         );
         assert!(matches!(
             lookup_provider("anthropic/claude-sonnet-4").0,

@@ -26,6 +26,8 @@ pub enum Operation {
 pub struct Endpoints {
     /// The chat URL: `…/chat/completions`, or `…/v1/messages` for Anthropic.
     pub chat_completions: Uri,
+    /// The streaming chat URL, when the provider has a separate one (Gemini, Bedrock).
+    pub chat_stream: Option<Uri>,
     /// Embeddings URL, for providers that have embeddings.
     pub embeddings: Option<Uri>,
     /// Token counting URL, for providers that have one (Anthropic).
@@ -33,10 +35,15 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// The URL for an operation; `None` when the provider does not offer it.
-    pub fn uri(&self, op: Operation) -> Option<&Uri> {
+    /// The URL for an operation (streamed or not); `None` when the provider does not offer it.
+    pub fn uri(&self, op: Operation, stream: bool) -> Option<&Uri> {
         match op {
-            Operation::ChatCompletions | Operation::Messages => Some(&self.chat_completions),
+            Operation::ChatCompletions | Operation::Messages => {
+                Some(match (&self.chat_stream, stream) {
+                    (Some(s), true) => s,
+                    _ => &self.chat_completions,
+                })
+            }
             Operation::Embeddings => self.embeddings.as_ref(),
             Operation::CountTokens => self.count_tokens.as_ref(),
         }
@@ -93,6 +100,20 @@ fn is_safe_path_segment(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// Percent-encodes everything but RFC 3986 unreserved characters (Bedrock model ids carry
+/// `:` and `/`, which must not split the path).
+pub fn encode_path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn parse(url: String) -> Result<Uri, EndpointError> {
     url.parse()
         .map_err(|_| EndpointError(format!("builds an invalid URL: {url}")))
@@ -109,11 +130,32 @@ pub fn build_endpoints(
 ) -> Result<Endpoints, EndpointError> {
     let base = validate_api_base(api_base)?;
     let mut count_tokens = None;
+    let mut chat_stream = None;
     let (chat, embeddings) = match provider.paths {
         PathStyle::OpenAi => (
             format!("{base}/chat/completions"),
             Some(format!("{base}/embeddings")),
         ),
+        PathStyle::Gemini => {
+            if !is_safe_path_segment(model) {
+                return Err(EndpointError(format!(
+                    "Gemini model name {model:?} may only hold letters, digits, '-', '_' and '.'"
+                )));
+            }
+            let root = base.strip_suffix("/v1beta").unwrap_or(&base);
+            chat_stream = Some(format!(
+                "{root}/v1beta/models/{model}:streamGenerateContent?alt=sse"
+            ));
+            (
+                format!("{root}/v1beta/models/{model}:generateContent"),
+                Some(format!("{root}/v1beta/models/{model}:batchEmbedContents")),
+            )
+        }
+        PathStyle::Bedrock => {
+            let id = encode_path_segment(model);
+            chat_stream = Some(format!("{base}/model/{id}/converse-stream"));
+            (format!("{base}/model/{id}/converse"), None)
+        }
         PathStyle::Anthropic => {
             let root = base.strip_suffix("/v1").unwrap_or(&base);
             count_tokens = Some(format!("{root}/v1/messages/count_tokens"));
@@ -154,6 +196,7 @@ pub fn build_endpoints(
         chat_completions: parse(chat)?,
         embeddings: embeddings.map(parse).transpose()?,
         count_tokens: count_tokens.map(parse).transpose()?,
+        chat_stream: chat_stream.map(parse).transpose()?,
     })
 }
 
@@ -208,10 +251,50 @@ mod tests {
             assert_eq!(e.chat_completions, "https://api.anthropic.com/v1/messages");
             assert!(e.embeddings.is_none());
             assert_eq!(
-                e.uri(Operation::CountTokens).unwrap(),
+                e.uri(Operation::CountTokens, false).unwrap(),
                 "https://api.anthropic.com/v1/messages/count_tokens"
             );
         }
+    }
+
+    #[test]
+    fn gemini_and_bedrock_urls() {
+        let e = build_endpoints(
+            &provider("gemini/x"),
+            "https://generativelanguage.googleapis.com",
+            None,
+            "gemini-2.5-pro",
+        )
+        .unwrap();
+        assert_eq!(
+            e.uri(Operation::ChatCompletions, false).unwrap(),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:generateContent"
+        );
+        assert_eq!(
+            e.uri(Operation::ChatCompletions, true).unwrap(),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+        );
+        assert!(
+            e.uri(Operation::ChatCompletions, true)
+                .unwrap()
+                .query()
+                .is_some_and(|q| !q.contains("key"))
+        );
+        let e = build_endpoints(
+            &provider("bedrock/x"),
+            "https://bedrock-runtime.us-east-1.amazonaws.com",
+            None,
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        )
+        .unwrap();
+        assert_eq!(
+            e.uri(Operation::ChatCompletions, false).unwrap(),
+            "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+        );
+        assert_eq!(
+            e.uri(Operation::Messages, true).unwrap(),
+            "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"
+        );
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //! (`anthropic`: OpenAI Chat Completions ↔ Anthropic Messages).
 
 pub mod anthropic;
+pub mod bedrock;
 mod catalogue;
 mod endpoint;
+pub mod gemini;
 
 pub use catalogue::{AuthStyle, PathStyle, Provider, ProviderLookup, WireFormat, lookup_provider};
 pub use endpoint::{
     AZURE_DEFAULT_API_VERSION, EndpointError, Endpoints, Operation, build_endpoints,
-    validate_api_base,
+    encode_path_segment, validate_api_base,
 };

@@ -1,0 +1,527 @@
+//! OpenAI `CreateChatCompletionRequest` → Bedrock `Converse` / `ConverseStream` request body.
+//!
+//! The same body serves both operations; the model id is not in it but in the URL
+//! ([`super::converse_path`]).
+//!
+//! Translated:
+//!
+//! | OpenAI | Converse |
+//! |---|---|
+//! | `system` / `developer` messages (anywhere) | `system: [{text}]`, one block per text |
+//! | `user` content: string, `text`, `image_url` with a base64 `data:` URL | `{text}`, `{image: {format, source: {bytes: <base64>}}}` (format from the media type: png, jpeg, gif, webp) |
+//! | `assistant` content, `refusal`, `tool_calls` | `{text}`, `{toolUse: {toolUseId, name, input}}` (`input` = parsed `arguments`) |
+//! | `tool` messages | a `user` message of `{toolResult: {toolUseId, content: [{text}]}}` blocks |
+//! | consecutive messages of the same role (tool results included) | merged into one message |
+//! | `tools` (function) | `toolConfig.tools: [{toolSpec: {name, description, inputSchema: {json: parameters}}}]` |
+//! | `tool_choice` auto / required / named function | `toolConfig.toolChoice` `{auto: {}}` / `{any: {}}` / `{tool: {name}}` |
+//! | `max_completion_tokens`, else `max_tokens` | `inferenceConfig.maxTokens` |
+//! | `temperature`, `top_p`, `stop` | `inferenceConfig.temperature`, `topP`, `stopSequences` |
+//! | `reasoning_effort` minimal/low → 1024, medium → 2048, high → 4096 (none → off) | `additionalModelRequestFields.thinking: {type: enabled, budget_tokens}` — Anthropic-on-Bedrock's spelling; other model families ignore or refuse it |
+//! | `thinking` (LiteLLM/Anthropic object) | `additionalModelRequestFields.thinking` |
+//! | `top_k` | `additionalModelRequestFields.top_k` (Anthropic models) |
+//!
+//! With thinking enabled `maxTokens` must exceed the budget: when it does not (or is not
+//! set) it becomes `budget_tokens + maxTokens` (default [`super::DEFAULT_MAX_TOKENS`]).
+//!
+//! Refused with a [`TranslateError`]: `n > 1`, `logprobs: true` / `top_logprobs`, image URLs
+//! that are not base64 `data:` URLs (Converse takes image bytes only), image media types
+//! other than png/jpeg/gif/webp, `file` parts, `function` role messages, unknown roles and
+//! content part types, tool call `arguments` that are not a JSON object.
+//!
+//! Dropped (no Converse equivalent): `tool_choice: "none"` — Converse has no "none", so the
+//! tools are dropped entirely (a history that still holds tool calls may then be refused by
+//! Bedrock); `tool_choice` without `tools`; `parallel_tool_calls`; `presence_penalty`,
+//! `frequency_penalty`, `logit_bias`, `seed`, `response_format`, `stream` (the operation
+//! decides), `stream_options`, `user`, `metadata`, `store`, `service_tier`, `prediction`,
+//! `modalities`, `audio`, `web_search_options`, `verbosity`, `functions`, `function_call`,
+//! `tools[].function.strict`, `cache_control` (message and part level), assistant
+//! `reasoning_content` / `thinking_blocks` (a reasoning block needs its signature).
+//!
+//! Passed through: top-level fields that are not OpenAI Chat Completions fields. Converse's
+//! own top-level fields ([`CONVERSE_FIELDS`]: `guardrailConfig`, `performanceConfig`, …)
+//! stay top-level; anything else goes into `additionalModelRequestFields` (as LiteLLM does),
+//! never overwriting a translated field.
+
+use serde_json::{Map, Value, json};
+
+use super::{DEFAULT_MAX_TOKENS, TranslateError};
+use crate::anthropic::{OPENAI_CHAT_FIELDS, field};
+
+/// Top-level Converse fields a client may set directly (passed through as they are).
+pub const CONVERSE_FIELDS: &[&str] = &[
+    "guardrailConfig",
+    "additionalModelResponseFieldPaths",
+    "promptVariables",
+    "requestMetadata",
+    "performanceConfig",
+];
+
+/// OpenAI chat request (already validated JSON) → Converse request body bytes.
+pub fn chat_request_to_converse(openai: &Value) -> Result<Vec<u8>, TranslateError> {
+    let req = openai
+        .as_object()
+        .ok_or_else(|| TranslateError::new("the request body must be a JSON object", None))?;
+    refuse_unsupported(req)?;
+
+    let mut out = Map::new();
+    let (system, messages) = convert_messages(field(req, "messages"))?;
+    out.insert("messages".into(), Value::Array(messages));
+    if !system.is_empty() {
+        out.insert("system".into(), Value::Array(system));
+    }
+
+    let mut inference = Map::new();
+    let mut max_tokens = match field(req, "max_completion_tokens") {
+        Some(v) => Some(positive_int(v, "max_completion_tokens")?),
+        None => match field(req, "max_tokens") {
+            Some(v) => Some(positive_int(v, "max_tokens")?),
+            None => None,
+        },
+    };
+    let mut additional = Map::new();
+    let thinking = match field(req, "thinking") {
+        Some(t) => Some(t.clone()),
+        None => reasoning_effort(field(req, "reasoning_effort"))?,
+    };
+    if let Some(thinking) = thinking {
+        let budget = thinking
+            .get("type")
+            .and_then(Value::as_str)
+            .filter(|t| *t == "enabled")
+            .and_then(|_| thinking.get("budget_tokens"))
+            .and_then(Value::as_u64);
+        if let Some(budget) = budget {
+            let requested = max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+            if requested <= budget || max_tokens.is_none() {
+                max_tokens = Some(budget.saturating_add(requested));
+            }
+        }
+        additional.insert("thinking".into(), thinking);
+    }
+    if let Some(n) = max_tokens {
+        inference.insert("maxTokens".into(), n.into());
+    }
+    for (from, to) in [("temperature", "temperature"), ("top_p", "topP")] {
+        if let Some(v) = field(req, from) {
+            if !v.is_number() {
+                return Err(TranslateError::at(from, format!("{from} must be a number")));
+            }
+            inference.insert(to.into(), v.clone());
+        }
+    }
+    if let Some(stop) = stop_sequences(field(req, "stop"))? {
+        inference.insert("stopSequences".into(), stop);
+    }
+    if !inference.is_empty() {
+        out.insert("inferenceConfig".into(), Value::Object(inference));
+    }
+    if let Some(v) = field(req, "top_k") {
+        additional.insert("top_k".into(), v.clone());
+    }
+
+    if let Some(config) = tool_config(req)? {
+        out.insert("toolConfig".into(), config);
+    }
+
+    for (key, value) in req {
+        if OPENAI_CHAT_FIELDS.contains(&key.as_str()) || out.contains_key(key) {
+            continue;
+        }
+        if CONVERSE_FIELDS.contains(&key.as_str()) {
+            out.insert(key.clone(), value.clone());
+        } else if key == "additionalModelRequestFields" {
+            if let Some(obj) = value.as_object() {
+                for (k, v) in obj {
+                    additional.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        } else {
+            additional
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+    }
+    if !additional.is_empty() {
+        out.insert(
+            "additionalModelRequestFields".into(),
+            Value::Object(additional),
+        );
+    }
+
+    serde_json::to_vec(&Value::Object(out))
+        .map_err(|e| TranslateError::new(format!("could not encode the request: {e}"), None))
+}
+
+fn refuse_unsupported(req: &Map<String, Value>) -> Result<(), TranslateError> {
+    if let Some(n) = field(req, "n")
+        && n.as_u64() != Some(1)
+    {
+        return Err(TranslateError::at(
+            "n",
+            "n must be 1: Bedrock models return one completion per request",
+        ));
+    }
+    let top = field(req, "top_logprobs").is_some();
+    if top || field(req, "logprobs").and_then(Value::as_bool) == Some(true) {
+        return Err(TranslateError::at(
+            if top { "top_logprobs" } else { "logprobs" },
+            "logprobs are not supported by Bedrock models",
+        ));
+    }
+    Ok(())
+}
+
+fn positive_int(v: &Value, param: &str) -> Result<u64, TranslateError> {
+    v.as_u64()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| TranslateError::at(param, format!("{param} must be a positive integer")))
+}
+
+fn reasoning_effort(effort: Option<&Value>) -> Result<Option<Value>, TranslateError> {
+    let Some(effort) = effort else {
+        return Ok(None);
+    };
+    let budget: u64 = match effort.as_str() {
+        Some("none") => return Ok(None),
+        Some("minimal") | Some("low") => 1024,
+        Some("medium") => 2048,
+        Some("high") => 4096,
+        _ => {
+            return Err(TranslateError::at(
+                "reasoning_effort",
+                "reasoning_effort must be one of none, minimal, low, medium, high",
+            ));
+        }
+    };
+    Ok(Some(json!({ "type": "enabled", "budget_tokens": budget })))
+}
+
+fn stop_sequences(stop: Option<&Value>) -> Result<Option<Value>, TranslateError> {
+    let list: Vec<Value> = match stop {
+        None => return Ok(None),
+        Some(Value::String(s)) => vec![Value::String(s.clone())],
+        Some(Value::Array(items)) => {
+            if let Some(i) = items.iter().position(|v| !v.is_string()) {
+                return Err(TranslateError::at(
+                    format!("stop[{i}]"),
+                    "stop sequences must be strings",
+                ));
+            }
+            items.clone()
+        }
+        Some(_) => {
+            return Err(TranslateError::at(
+                "stop",
+                "stop must be a string or an array of strings",
+            ));
+        }
+    };
+    Ok((!list.is_empty()).then_some(Value::Array(list)))
+}
+
+/// Returns the `system` blocks and the alternating Converse messages.
+fn convert_messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>), TranslateError> {
+    let messages = messages
+        .and_then(Value::as_array)
+        .ok_or_else(|| TranslateError::at("messages", "messages must be an array"))?;
+    let mut system = Vec::new();
+    let mut out: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        let path = format!("messages[{i}]");
+        let obj = message
+            .as_object()
+            .ok_or_else(|| TranslateError::at(path.clone(), "messages must be objects"))?;
+        let role = field(obj, "role").and_then(Value::as_str).unwrap_or("");
+        let (role, blocks) = match role {
+            "system" | "developer" => {
+                system.extend(content_blocks(
+                    field(obj, "content"),
+                    &path,
+                    Parts::TextOnly,
+                )?);
+                continue;
+            }
+            "user" => (
+                "user",
+                content_blocks(field(obj, "content"), &path, Parts::User)?,
+            ),
+            "assistant" => ("assistant", assistant_blocks(obj, &path)?),
+            "tool" => ("user", vec![tool_result(obj, &path)?]),
+            other => {
+                return Err(TranslateError::at(
+                    format!("{path}.role"),
+                    format!("role '{other}' is not supported for Bedrock models"),
+                ));
+            }
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        match out.last_mut() {
+            Some((last, last_blocks)) if *last == role => last_blocks.extend(blocks),
+            _ => out.push((role, blocks)),
+        }
+    }
+    if out.is_empty() {
+        return Err(TranslateError::at(
+            "messages",
+            "messages must contain at least one user or assistant message",
+        ));
+    }
+    let messages = out
+        .into_iter()
+        .map(|(role, content)| json!({ "role": role, "content": content }))
+        .collect();
+    Ok((system, messages))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    TextOnly,
+    Assistant,
+    User,
+    ToolResult,
+}
+
+/// OpenAI `content` (string or parts) → Converse content blocks; empty texts skipped.
+fn content_blocks(
+    content: Option<&Value>,
+    path: &str,
+    allowed: Parts,
+) -> Result<Vec<Value>, TranslateError> {
+    let parts = match content {
+        None => return Ok(Vec::new()),
+        Some(Value::String(s)) if s.is_empty() => return Ok(Vec::new()),
+        Some(Value::String(s)) => return Ok(vec![json!({ "text": s })]),
+        Some(Value::Array(parts)) => parts,
+        Some(_) => {
+            return Err(TranslateError::at(
+                format!("{path}.content"),
+                "content must be a string or an array of content parts",
+            ));
+        }
+    };
+    let mut blocks = Vec::with_capacity(parts.len());
+    for (j, part) in parts.iter().enumerate() {
+        let part_path = format!("{path}.content[{j}]");
+        let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
+        let text_of = |key: &str| part.get(key).and_then(Value::as_str);
+        match (kind, allowed) {
+            ("text", _) => {
+                let text = text_of("text").ok_or_else(|| {
+                    TranslateError::at(format!("{part_path}.text"), "text must be a string")
+                })?;
+                if !text.is_empty() {
+                    blocks.push(json!({ "text": text }));
+                }
+            }
+            ("refusal", Parts::Assistant) => {
+                if let Some(text) = text_of("refusal").filter(|t| !t.is_empty()) {
+                    blocks.push(json!({ "text": text }));
+                }
+            }
+            ("image_url", Parts::User) => {
+                let param = format!("{part_path}.image_url.url");
+                let url = part
+                    .get("image_url")
+                    .and_then(|i| i.get("url").or(Some(i)))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        TranslateError::at(param.clone(), "image_url.url must be a string")
+                    })?;
+                blocks.push(image_block(url, &param)?);
+            }
+            _ => {
+                return Err(TranslateError::at(
+                    format!("{part_path}.type"),
+                    format!("content part type '{kind}' is not supported here for Bedrock models"),
+                ));
+            }
+        }
+    }
+    Ok(blocks)
+}
+
+/// A base64 `data:` URL → `{image: {format, source: {bytes}}}`.
+fn image_block(url: &str, param: &str) -> Result<Value, TranslateError> {
+    let rest = url
+        .get(..5)
+        .filter(|s| s.eq_ignore_ascii_case("data:"))
+        .and_then(|_| url.get(5..))
+        .ok_or_else(|| {
+            TranslateError::at(
+                param,
+                "Bedrock models take images as base64 data: URLs only (no http(s) URLs)",
+            )
+        })?;
+    let (meta, data) = rest
+        .split_once(',')
+        .ok_or_else(|| TranslateError::at(param, "malformed data: URL"))?;
+    let media_type = meta
+        .strip_suffix(";base64")
+        .ok_or_else(|| TranslateError::at(param, "data: URLs must be base64-encoded"))?;
+    let format = match media_type.to_ascii_lowercase().as_str() {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpeg",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        other => {
+            return Err(TranslateError::at(
+                param,
+                format!("image type '{other}' is not supported (png, jpeg, gif, webp)"),
+            ));
+        }
+    };
+    Ok(json!({ "image": { "format": format, "source": { "bytes": data } } }))
+}
+
+fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
+    let mut blocks = content_blocks(field(msg, "content"), path, Parts::Assistant)?;
+    if let Some(calls) = field(msg, "tool_calls") {
+        let calls = calls.as_array().ok_or_else(|| {
+            TranslateError::at(format!("{path}.tool_calls"), "tool_calls must be an array")
+        })?;
+        for (j, call) in calls.iter().enumerate() {
+            blocks.push(tool_use_block(call, &format!("{path}.tool_calls[{j}]"))?);
+        }
+    }
+    Ok(blocks)
+}
+
+fn tool_use_block(call: &Value, path: &str) -> Result<Value, TranslateError> {
+    let id = call
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| TranslateError::at(format!("{path}.id"), "tool call id is required"))?;
+    let function = call.get("function");
+    let name = function
+        .and_then(|f| f.get("name"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            TranslateError::at(
+                format!("{path}.function.name"),
+                "tool call function name is required",
+            )
+        })?;
+    let param = format!("{path}.function.arguments");
+    let input = match function.and_then(|f| f.get("arguments")) {
+        None | Some(Value::Null) => json!({}),
+        Some(Value::String(s)) if s.trim().is_empty() => json!({}),
+        Some(Value::String(s)) => {
+            let parsed: Value = serde_json::from_str(s).map_err(|e| {
+                TranslateError::at(
+                    param.clone(),
+                    format!("tool call arguments are not valid JSON: {e}"),
+                )
+            })?;
+            if !parsed.is_object() {
+                return Err(TranslateError::at(
+                    param,
+                    "tool call arguments must be a JSON object",
+                ));
+            }
+            parsed
+        }
+        Some(_) => {
+            return Err(TranslateError::at(
+                param,
+                "tool call arguments must be a JSON string",
+            ));
+        }
+    };
+    Ok(json!({ "toolUse": { "toolUseId": id, "name": name, "input": input } }))
+}
+
+fn tool_result(msg: &Map<String, Value>, path: &str) -> Result<Value, TranslateError> {
+    let id = field(msg, "tool_call_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            TranslateError::at(
+                format!("{path}.tool_call_id"),
+                "tool messages need a tool_call_id",
+            )
+        })?;
+    let mut content = content_blocks(field(msg, "content"), path, Parts::ToolResult)?;
+    if content.is_empty() {
+        // Converse requires at least one block.
+        content.push(json!({ "text": "" }));
+    }
+    Ok(json!({ "toolResult": { "toolUseId": id, "content": content } }))
+}
+
+/// `tools` + `tool_choice` → `toolConfig` (None without tools or with `tool_choice: none`).
+fn tool_config(req: &Map<String, Value>) -> Result<Option<Value>, TranslateError> {
+    let Some(tools) = field(req, "tools") else {
+        return Ok(None);
+    };
+    let tools = tools
+        .as_array()
+        .ok_or_else(|| TranslateError::at("tools", "tools must be an array"))?;
+    if tools.is_empty() {
+        return Ok(None);
+    }
+    let choice = match field(req, "tool_choice") {
+        None => None,
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Some(json!({ "auto": {} })),
+            "required" => Some(json!({ "any": {} })),
+            // Converse has no "none": the tools are not sent at all.
+            "none" => return Ok(None),
+            _ => return Err(bad_tool_choice()),
+        },
+        Some(obj) => {
+            let name = obj
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+                .filter(|_| obj.get("type").and_then(Value::as_str) == Some("function"))
+                .ok_or_else(bad_tool_choice)?;
+            Some(json!({ "tool": { "name": name } }))
+        }
+    };
+    let mut specs = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.iter().enumerate() {
+        let path = format!("tools[{i}]");
+        if tool.get("type").and_then(Value::as_str) != Some("function") {
+            return Err(TranslateError::at(
+                format!("{path}.type"),
+                "only function tools are supported for Bedrock models",
+            ));
+        }
+        let function = tool.get("function");
+        let name = function
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                TranslateError::at(format!("{path}.function.name"), "tool name is required")
+            })?;
+        let mut spec = Map::new();
+        spec.insert("name".into(), name.into());
+        if let Some(d) = function
+            .and_then(|f| f.get("description"))
+            .filter(|d| !d.is_null())
+        {
+            spec.insert("description".into(), d.clone());
+        }
+        let schema = function
+            .and_then(|f| f.get("parameters"))
+            .filter(|p| !p.is_null())
+            .cloned()
+            .unwrap_or_else(|| json!({ "type": "object", "properties": {} }));
+        spec.insert("inputSchema".into(), json!({ "json": schema }));
+        specs.push(json!({ "toolSpec": spec }));
+    }
+    let mut config = Map::new();
+    config.insert("tools".into(), Value::Array(specs));
+    if let Some(choice) = choice {
+        config.insert("toolChoice".into(), choice);
+    }
+    Ok(Some(Value::Object(config)))
+}
+
+fn bad_tool_choice() -> TranslateError {
+    TranslateError::at(
+        "tool_choice",
+        "tool_choice must be none, auto, required or a named function",
+    )
+}

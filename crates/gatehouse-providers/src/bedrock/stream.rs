@@ -1,0 +1,264 @@
+//! ConverseStream (AWS event-stream frames) → OpenAI `chat.completion.chunk` SSE stream.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::eventstream::{EventStreamDecoder, Message};
+use super::{finish_reason, usage};
+use crate::anthropic::Usage;
+
+/// Incremental translator for a ConverseStream response body → OpenAI SSE bytes
+/// (`data: {chunk}\n\n` frames, ending with `data: [DONE]\n\n`).
+///
+/// Frames may be split across [`push`](Self::push) calls at any byte. Events (named by the
+/// `:event-type` header): `messageStart` → the role chunk; `contentBlockStart` with a
+/// `toolUse` start → a tool call chunk with id and name; `contentBlockDelta` → `content`,
+/// tool `arguments` fragments or `reasoning_content`; `messageStop` → the finish chunk;
+/// `metadata` → the usage chunk (when `include_usage`) and `[DONE]`. A stream that ends
+/// after `messageStop` without `metadata` still ends with `[DONE]`.
+///
+/// An `exception` (or `error`) message, a bad frame (length, CRC), a malformed payload or
+/// a stream that ends before `messageStop` sets [`error`](Self::error); the translator then
+/// emits nothing more and the caller ends the client stream with an error event.
+#[derive(Debug)]
+pub struct StreamTranslator {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    decoder: EventStreamDecoder,
+    started: bool,
+    /// Bedrock `contentBlockIndex` → OpenAI tool call index.
+    tools: HashMap<u64, usize>,
+    usage: Usage,
+    finished: bool,
+    done: bool,
+    error: Option<String>,
+}
+
+impl StreamTranslator {
+    /// A translator for one response. `include_usage` is the client's
+    /// `stream_options.include_usage`: a final usage chunk with `choices: []`, and
+    /// `usage: null` on every other chunk. Chunk ids are `chatcmpl-bedrock-<created>`.
+    pub fn new(public_model: &str, created: u64, include_usage: bool) -> Self {
+        Self {
+            id: format!("chatcmpl-bedrock-{created}"),
+            model: public_model.to_owned(),
+            created,
+            include_usage,
+            decoder: EventStreamDecoder::new(),
+            started: false,
+            tools: HashMap::new(),
+            usage: Usage::default(),
+            finished: false,
+            done: false,
+            error: None,
+        }
+    }
+
+    /// Feeds raw upstream bytes; returns the OpenAI SSE bytes to forward now (possibly empty).
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.stopped() {
+            return out;
+        }
+        match self.decoder.push(bytes) {
+            Ok(messages) => {
+                for message in messages {
+                    self.message(&message, &mut out);
+                    if self.stopped() {
+                        break;
+                    }
+                }
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
+        out
+    }
+
+    /// Upstream ended: returns anything left. A stream that ends before `messageStop` (or
+    /// mid-frame) sets [`error`](Self::error) instead.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.stopped() {
+            return out;
+        }
+        if self.finished && self.decoder.is_empty() {
+            self.end(&mut out);
+        } else {
+            self.error = Some("upstream stream ended before the message was complete".into());
+        }
+        out
+    }
+
+    /// The message of an upstream exception (or of a broken stream).
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    fn stopped(&self) -> bool {
+        self.done || self.error.is_some()
+    }
+
+    fn message(&mut self, message: &Message, out: &mut Vec<u8>) {
+        let payload: Value = if message.payload.is_empty() {
+            json!({})
+        } else {
+            match serde_json::from_slice(&message.payload) {
+                Ok(v) => v,
+                Err(_) => {
+                    self.error = Some("malformed event from upstream".into());
+                    return;
+                }
+            }
+        };
+        match message.header(":message-type").unwrap_or("event") {
+            "event" => {}
+            "exception" => {
+                let kind = message.header(":exception-type").unwrap_or("exception");
+                let text = payload
+                    .get("message")
+                    .or_else(|| payload.get("Message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("upstream error");
+                self.error = Some(format!("{kind}: {text}"));
+                return;
+            }
+            _ => {
+                let code = message.header(":error-code").unwrap_or("error");
+                let text = message.header(":error-message").unwrap_or("upstream error");
+                self.error = Some(format!("{code}: {text}"));
+                return;
+            }
+        }
+        match message.header(":event-type").unwrap_or("") {
+            "messageStart" => self.start(out),
+            "contentBlockStart" => self.block_start(&payload, out),
+            "contentBlockDelta" => self.block_delta(&payload, out),
+            "messageStop" => {
+                let stop = payload.get("stopReason").and_then(Value::as_str);
+                self.finished = true;
+                self.chunk(json!({}), Some(finish_reason(stop)), out);
+            }
+            "metadata" => {
+                if let Some(u) = payload.get("usage") {
+                    self.usage = usage(u);
+                }
+                if self.finished {
+                    self.end(out);
+                }
+            }
+            // contentBlockStop and event types added later.
+            _ => {}
+        }
+    }
+
+    fn block_start(&mut self, v: &Value, out: &mut Vec<u8>) {
+        let Some(tool) = v.get("start").and_then(|s| s.get("toolUse")) else {
+            return;
+        };
+        let get = |key: &str| tool.get(key).and_then(Value::as_str).unwrap_or("");
+        let k = self.tools.len();
+        if let Some(index) = v.get("contentBlockIndex").and_then(Value::as_u64) {
+            self.tools.insert(index, k);
+        }
+        let delta = json!({
+            "tool_calls": [{
+                "index": k,
+                "id": get("toolUseId"),
+                "type": "function",
+                "function": { "name": get("name"), "arguments": "" },
+            }],
+        });
+        self.chunk(delta, None, out);
+    }
+
+    fn block_delta(&mut self, v: &Value, out: &mut Vec<u8>) {
+        let Some(delta) = v.get("delta") else {
+            return;
+        };
+        let converted = if let Some(text) = delta.get("text").and_then(Value::as_str) {
+            if text.is_empty() {
+                return;
+            }
+            json!({ "content": text })
+        } else if let Some(tool) = delta.get("toolUse") {
+            let partial = tool.get("input").and_then(Value::as_str).unwrap_or("");
+            let index = v.get("contentBlockIndex").and_then(Value::as_u64);
+            let Some(&k) = index.and_then(|i| self.tools.get(&i)) else {
+                return;
+            };
+            if partial.is_empty() {
+                return;
+            }
+            json!({ "tool_calls": [{ "index": k, "function": { "arguments": partial } }] })
+        } else if let Some(text) = delta
+            .get("reasoningContent")
+            .and_then(|r| r.get("text"))
+            .and_then(Value::as_str)
+        {
+            if text.is_empty() {
+                return;
+            }
+            json!({ "reasoning_content": text })
+        } else {
+            // reasoning signatures, redacted reasoning, citations: no OpenAI counterpart.
+            return;
+        };
+        self.chunk(converted, None, out);
+    }
+
+    /// The first chunk: the assistant role (once).
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if !self.started {
+            self.started = true;
+            self.frame(json!({ "role": "assistant", "content": "" }), None, out);
+        }
+    }
+
+    fn chunk(&mut self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
+        self.start(out);
+        self.frame(delta, finish, out);
+    }
+
+    fn frame(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
+        let mut chunk = self.envelope();
+        chunk.insert(
+            "choices".into(),
+            json!([{ "index": 0, "delta": delta, "finish_reason": finish, "logprobs": null }]),
+        );
+        if self.include_usage {
+            chunk.insert("usage".into(), Value::Null);
+        }
+        write_frame(out, &Value::Object(chunk));
+    }
+
+    fn envelope(&self) -> serde_json::Map<String, Value> {
+        let mut chunk = serde_json::Map::new();
+        chunk.insert("id".into(), Value::String(self.id.clone()));
+        chunk.insert("object".into(), "chat.completion.chunk".into());
+        chunk.insert("created".into(), self.created.into());
+        chunk.insert("model".into(), Value::String(self.model.clone()));
+        chunk.insert("system_fingerprint".into(), Value::Null);
+        chunk
+    }
+
+    /// The usage chunk (if asked for) and `[DONE]`.
+    fn end(&mut self, out: &mut Vec<u8>) {
+        if self.include_usage {
+            let mut chunk = self.envelope();
+            chunk.insert("choices".into(), json!([]));
+            chunk.insert("usage".into(), self.usage.to_openai());
+            write_frame(out, &Value::Object(chunk));
+        }
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        self.done = true;
+    }
+}
+
+fn write_frame(out: &mut Vec<u8>, chunk: &Value) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(chunk.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+}

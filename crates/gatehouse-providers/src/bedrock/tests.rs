@@ -1,0 +1,654 @@
+//! Fixtures follow the examples of AWS's Converse / ConverseStream API reference and the
+//! SigV4 test suite (`aws-sig-v4-test-suite`).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use super::sigv4::{authorization, hex};
+use super::*;
+
+// ---------------------------------------------------------------- SigV4
+
+fn example_creds() -> Credentials {
+    Credentials {
+        access_key_id: "AKIDEXAMPLE".into(),
+        secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+        session_token: None,
+    }
+}
+
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+const SUITE_DATE: &str = "20150830T123600Z";
+
+fn suite(method: &str, url: &str, extra: &[(&str, &str)]) -> String {
+    let uri: http::Uri = url.parse().unwrap();
+    let mut headers = vec![
+        ("Host", "example.amazonaws.com"),
+        ("X-Amz-Date", SUITE_DATE),
+    ];
+    headers.extend_from_slice(extra);
+    authorization(
+        method,
+        &uri,
+        &headers,
+        EMPTY_SHA256,
+        &example_creds(),
+        "us-east-1",
+        "service",
+        SUITE_DATE,
+    )
+    .unwrap()
+}
+
+#[test]
+fn sigv4_test_suite_vectors() {
+    let prefix = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=";
+    // get-vanilla
+    assert_eq!(
+        suite("GET", "https://example.amazonaws.com/", &[]),
+        format!("{prefix}5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
+    );
+    // post-vanilla
+    assert_eq!(
+        suite("POST", "https://example.amazonaws.com/", &[]),
+        format!("{prefix}5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b")
+    );
+    // get-vanilla-query-order-key-case: query sorted before signing.
+    assert_eq!(
+        suite(
+            "GET",
+            "https://example.amazonaws.com/?Param2=value2&Param1=value1",
+            &[]
+        ),
+        format!("{prefix}b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500")
+    );
+}
+
+#[test]
+fn sign_adds_headers() {
+    let uri: http::Uri = "https://bedrock-runtime.us-east-1.amazonaws.com/model/m%3A0/converse"
+        .parse()
+        .unwrap();
+    let body = br#"{"messages":[]}"#;
+    let mut creds = example_creds();
+    let headers = [
+        ("host", "bedrock-runtime.us-east-1.amazonaws.com"),
+        ("content-type", "application/json"),
+    ];
+    let out = sign(
+        "POST",
+        &uri,
+        &headers,
+        body,
+        &creds,
+        "us-east-1",
+        SERVICE,
+        SUITE_DATE,
+    )
+    .unwrap();
+    let get =
+        |out: &[(&str, String)], k: &str| out.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    let auth = get(&out, "authorization").unwrap();
+    assert!(auth.starts_with(
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date, Signature="
+    ), "{auth}");
+    assert_eq!(get(&out, "x-amz-date").unwrap(), SUITE_DATE);
+    use sha2::Digest;
+    assert_eq!(
+        get(&out, "x-amz-content-sha256").unwrap(),
+        hex(&sha2::Sha256::digest(body))
+    );
+    assert!(get(&out, "x-amz-security-token").is_none());
+
+    creds.session_token = Some("TOKEN".into());
+    let out = sign(
+        "POST",
+        &uri,
+        &headers,
+        body,
+        &creds,
+        "us-east-1",
+        SERVICE,
+        SUITE_DATE,
+    )
+    .unwrap();
+    assert_eq!(get(&out, "x-amz-security-token").unwrap(), "TOKEN");
+    assert!(get(&out, "authorization").unwrap().contains(
+        "SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token,"
+    ));
+
+    assert!(
+        sign(
+            "POST",
+            &uri,
+            &headers,
+            body,
+            &creds,
+            "us-east-1",
+            SERVICE,
+            "2015-08-30"
+        )
+        .is_err()
+    );
+    assert!(
+        sign(
+            "POST",
+            &uri,
+            &[("bad\nname", "v")],
+            body,
+            &creds,
+            "r",
+            "s",
+            SUITE_DATE
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn credentials_debug_hides_secrets() {
+    let mut c = example_creds();
+    c.session_token = Some("tok-secret".into());
+    let s = format!("{c:?}");
+    assert!(s.contains("AKIDEXAMPLE"));
+    assert!(!s.contains("EXAMPLEKEY"));
+    assert!(!s.contains("tok-secret"));
+}
+
+#[test]
+fn amz_dates() {
+    assert_eq!(amz_date(UNIX_EPOCH), "19700101T000000Z");
+    // 2015-08-30T12:36:00Z
+    assert_eq!(
+        amz_date(UNIX_EPOCH + Duration::from_secs(1_440_938_160)),
+        SUITE_DATE
+    );
+    // 2024-02-29T23:59:59Z (leap day)
+    assert_eq!(
+        amz_date(UNIX_EPOCH + Duration::from_secs(1_709_251_199)),
+        "20240229T235959Z"
+    );
+    // 2000-03-01T00:00:00Z
+    assert_eq!(
+        amz_date(UNIX_EPOCH + Duration::from_secs(951_868_800)),
+        "20000301T000000Z"
+    );
+}
+
+#[test]
+fn paths() {
+    assert_eq!(
+        converse_path("us.anthropic.claude-3-5-sonnet-20241022-v2:0", false),
+        "/model/us.anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse"
+    );
+    assert_eq!(
+        converse_path("arn:aws:bedrock:us-east-1:1:inference-profile/x", true),
+        "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fx/converse-stream"
+    );
+}
+
+// ---------------------------------------------------------------- event stream
+
+#[test]
+fn event_stream_round_trip_split_anywhere() {
+    let a = encode_message(
+        &[
+            (":event-type", "contentBlockDelta"),
+            (":message-type", "event"),
+        ],
+        br#"{"contentBlockIndex":0,"delta":{"text":"Hi"}}"#,
+    );
+    let b = encode_message(&[(":event-type", "messageStop")], b"");
+    let all = [a.clone(), b.clone()].concat();
+    for split in 0..all.len() {
+        let mut d = EventStreamDecoder::new();
+        let mut got = d.push(&all[..split]).unwrap();
+        got.extend(d.push(&all[split..]).unwrap());
+        assert_eq!(got.len(), 2, "split at {split}");
+        assert_eq!(got[0].header(":event-type"), Some("contentBlockDelta"));
+        assert_eq!(
+            got[0].payload,
+            br#"{"contentBlockIndex":0,"delta":{"text":"Hi"}}"#
+        );
+        assert_eq!(got[1].header(":event-type"), Some("messageStop"));
+        assert!(got[1].payload.is_empty());
+        assert!(d.is_empty());
+    }
+}
+
+#[test]
+fn event_stream_known_frame_and_other_header_types() {
+    // AWS's documented example shape: total 0x1d... built by hand: one int32 header.
+    let mut hdr = vec![3u8];
+    hdr.extend_from_slice(b"num");
+    hdr.push(4);
+    hdr.extend_from_slice(&7u32.to_be_bytes());
+    hdr.push(2);
+    hdr.extend_from_slice(b"ty");
+    hdr.push(7);
+    hdr.extend_from_slice(&4u16.to_be_bytes());
+    hdr.extend_from_slice(b"json");
+    let payload = b"{}";
+    let total = 16 + hdr.len() + payload.len();
+    let mut msg = Vec::new();
+    msg.extend_from_slice(&(total as u32).to_be_bytes());
+    msg.extend_from_slice(&(hdr.len() as u32).to_be_bytes());
+    let c = crc32fast::hash(&msg);
+    msg.extend_from_slice(&c.to_be_bytes());
+    msg.extend_from_slice(&hdr);
+    msg.extend_from_slice(payload);
+    let c = crc32fast::hash(&msg);
+    msg.extend_from_slice(&c.to_be_bytes());
+    let got = EventStreamDecoder::new().push(&msg).unwrap();
+    assert_eq!(got[0].headers, vec![("ty".to_owned(), "json".to_owned())]);
+    assert_eq!(got[0].payload, b"{}");
+}
+
+#[test]
+fn event_stream_errors() {
+    let good = encode_message(&[(":event-type", "x")], b"{}");
+    // Bad prelude CRC.
+    let mut bad = good.clone();
+    bad[8] ^= 1;
+    let mut d = EventStreamDecoder::new();
+    assert!(d.push(&bad).unwrap_err().0.contains("prelude CRC"));
+    assert!(d.push(&good).is_err(), "stays failed");
+    // Bad message CRC.
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 6] ^= 1;
+    assert!(
+        EventStreamDecoder::new()
+            .push(&bad)
+            .unwrap_err()
+            .0
+            .contains("message CRC")
+    );
+    // Length smaller than the minimum (with a valid prelude CRC).
+    let mut tiny = 4u32.to_be_bytes().to_vec();
+    tiny.extend_from_slice(&0u32.to_be_bytes());
+    let c = crc32fast::hash(&tiny);
+    tiny.extend_from_slice(&c.to_be_bytes());
+    assert!(
+        EventStreamDecoder::new()
+            .push(&tiny)
+            .unwrap_err()
+            .0
+            .contains("bad lengths")
+    );
+    // Incomplete is not an error.
+    let mut d = EventStreamDecoder::new();
+    assert!(d.push(&good[..good.len() - 1]).unwrap().is_empty());
+    assert!(!d.is_empty());
+}
+
+// ---------------------------------------------------------------- request
+
+fn translate(openai: Value) -> Value {
+    serde_json::from_slice(&chat_request_to_converse(&openai).unwrap()).unwrap()
+}
+
+fn translate_err(openai: Value) -> TranslateError {
+    chat_request_to_converse(&openai).unwrap_err()
+}
+
+#[test]
+fn requests() {
+    let cases: Vec<(&str, Value, Value)> = vec![
+        (
+            "minimal",
+            json!({"model": "m", "messages": [{"role": "user", "content": "Hello"}]}),
+            json!({"messages": [{"role": "user", "content": [{"text": "Hello"}]}]}),
+        ),
+        (
+            "system, developer, inference config, merge",
+            json!({"model": "m", "max_tokens": 5, "max_completion_tokens": 300, "temperature": 0.5,
+                   "top_p": 0.9, "stop": "END", "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "developer", "content": [{"type": "text", "text": "Be kind."}]},
+                {"role": "user", "content": "Hi"},
+                {"role": "user", "content": [{"type": "text", "text": "there"}]},
+                {"role": "assistant", "content": "Hello"}]}),
+            json!({"system": [{"text": "Be brief."}, {"text": "Be kind."}],
+                   "inferenceConfig": {"maxTokens": 300, "temperature": 0.5, "topP": 0.9, "stopSequences": ["END"]},
+                   "messages": [
+                       {"role": "user", "content": [{"text": "Hi"}, {"text": "there"}]},
+                       {"role": "assistant", "content": [{"text": "Hello"}]}]}),
+        ),
+        (
+            "image from a data URL",
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}),
+            json!({"messages": [{"role": "user", "content": [
+                {"text": "What is this?"},
+                {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}]}]}),
+        ),
+        (
+            "tools, tool calls and merged tool results",
+            json!({"model": "m", "tool_choice": "required", "tools": [
+                    {"type": "function", "function": {"name": "top_song", "description": "Get the most popular song",
+                     "parameters": {"type": "object", "properties": {"sign": {"type": "string"}}, "required": ["sign"]}}}],
+                   "messages": [
+                {"role": "user", "content": "What is the most popular song on WZPZ?"},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "tooluse_1", "type": "function", "function": {"name": "top_song", "arguments": "{\"sign\":\"WZPZ\"}"}},
+                    {"id": "tooluse_2", "type": "function", "function": {"name": "top_song", "arguments": ""}}]},
+                {"role": "tool", "tool_call_id": "tooluse_1", "content": "Elemental Hotel"},
+                {"role": "tool", "tool_call_id": "tooluse_2", "content": [{"type": "text", "text": "n/a"}]}]}),
+            json!({"messages": [
+                {"role": "user", "content": [{"text": "What is the most popular song on WZPZ?"}]},
+                {"role": "assistant", "content": [
+                    {"toolUse": {"toolUseId": "tooluse_1", "name": "top_song", "input": {"sign": "WZPZ"}}},
+                    {"toolUse": {"toolUseId": "tooluse_2", "name": "top_song", "input": {}}}]},
+                {"role": "user", "content": [
+                    {"toolResult": {"toolUseId": "tooluse_1", "content": [{"text": "Elemental Hotel"}]}},
+                    {"toolResult": {"toolUseId": "tooluse_2", "content": [{"text": "n/a"}]}}]}],
+                "toolConfig": {"tools": [{"toolSpec": {"name": "top_song", "description": "Get the most popular song",
+                    "inputSchema": {"json": {"type": "object", "properties": {"sign": {"type": "string"}}, "required": ["sign"]}}}}],
+                    "toolChoice": {"any": {}}}}),
+        ),
+        (
+            "named tool choice, default schema",
+            json!({"model": "m", "tool_choice": {"type": "function", "function": {"name": "f"}},
+                   "tools": [{"type": "function", "function": {"name": "f"}}],
+                   "messages": [{"role": "user", "content": "x"}]}),
+            json!({"messages": [{"role": "user", "content": [{"text": "x"}]}],
+                   "toolConfig": {"tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object", "properties": {}}}}}],
+                                  "toolChoice": {"tool": {"name": "f"}}}}),
+        ),
+        (
+            "tool_choice none drops the tools; auto",
+            json!({"model": "m", "tool_choice": "none",
+                   "tools": [{"type": "function", "function": {"name": "f"}}],
+                   "messages": [{"role": "user", "content": "x"}]}),
+            json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]}),
+        ),
+        (
+            "reasoning_effort → thinking, maxTokens raised; passthrough",
+            json!({"model": "m", "reasoning_effort": "medium", "max_tokens": 1000, "top_k": 5,
+                   "seed": 1, "user": "u", "stream": true, "parallel_tool_calls": false,
+                   "guardrailConfig": {"guardrailIdentifier": "g", "guardrailVersion": "1"},
+                   "anthropic_beta": ["x"],
+                   "messages": [{"role": "user", "content": "x"}]}),
+            json!({"messages": [{"role": "user", "content": [{"text": "x"}]}],
+                   "inferenceConfig": {"maxTokens": 3048},
+                   "guardrailConfig": {"guardrailIdentifier": "g", "guardrailVersion": "1"},
+                   "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 2048},
+                                                    "top_k": 5, "anthropic_beta": ["x"]}}),
+        ),
+        (
+            "thinking without max_tokens gets the default on top",
+            json!({"model": "m", "reasoning_effort": "low", "messages": [{"role": "user", "content": "x"}]}),
+            json!({"messages": [{"role": "user", "content": [{"text": "x"}]}],
+                   "inferenceConfig": {"maxTokens": 1024 + DEFAULT_MAX_TOKENS},
+                   "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}}}),
+        ),
+    ];
+    for (name, input, want) in cases {
+        assert_eq!(translate(input), want, "{name}");
+    }
+}
+
+#[test]
+fn refused_requests() {
+    let user = json!([{"role": "user", "content": "x"}]);
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"n": 2, "messages": user}), "n"),
+        (json!({"logprobs": true, "messages": user}), "logprobs"),
+        (json!({"top_logprobs": 2, "messages": user}), "top_logprobs"),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]}),
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/tiff;base64,AAAA"}}]}]}),
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            json!({"messages": [{"role": "function", "content": "x"}]}),
+            "messages[0].role",
+        ),
+        (
+            json!({"messages": [{"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]}),
+            "messages[0].tool_calls[0].function.arguments",
+        ),
+        (
+            json!({"messages": [{"role": "system", "content": "x"}]}),
+            "messages",
+        ),
+        (
+            json!({"reasoning_effort": "max", "messages": user}),
+            "reasoning_effort",
+        ),
+        (
+            json!({"tool_choice": "sometimes", "tools": [{"type": "function", "function": {"name": "f"}}], "messages": user}),
+            "tool_choice",
+        ),
+    ];
+    for (input, param) in cases {
+        let e = translate_err(input.clone());
+        assert_eq!(e.param.as_deref(), Some(param), "{input}: {e}");
+    }
+}
+
+// ---------------------------------------------------------------- response
+
+fn to_chat(body: Value) -> Value {
+    let bytes =
+        converse_response_to_chat(body.to_string().as_bytes(), "my-model", 1700000000).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn responses() {
+    let v = to_chat(json!({
+        "output": {"message": {"role": "assistant", "content": [{"text": "Hello"}, {"text": " world"}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 30, "outputTokens": 628, "totalTokens": 658, "cacheReadInputTokens": 4},
+        "metrics": {"latencyMs": 1275}
+    }));
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "my-model");
+    assert_eq!(v["created"], 1700000000);
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello world");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(v["usage"]["prompt_tokens"], 34);
+    assert_eq!(v["usage"]["completion_tokens"], 628);
+    assert_eq!(v["usage"]["total_tokens"], 662);
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 4);
+
+    let v = to_chat(json!({
+        "output": {"message": {"role": "assistant", "content": [
+            {"reasoningContent": {"reasoningText": {"text": "Think.", "signature": "s"}}},
+            {"text": "Let me look that up."},
+            {"toolUse": {"toolUseId": "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", "name": "top_song", "input": {"sign": "WZPZ"}}}]}},
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 375, "outputTokens": 36, "totalTokens": 411}
+    }));
+    let m = &v["choices"][0]["message"];
+    assert_eq!(m["content"], "Let me look that up.");
+    assert_eq!(m["reasoning_content"], "Think.");
+    assert_eq!(m["tool_calls"][0]["id"], "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q");
+    assert_eq!(m["tool_calls"][0]["function"]["name"], "top_song");
+    assert_eq!(
+        m["tool_calls"][0]["function"]["arguments"],
+        "{\"sign\":\"WZPZ\"}"
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+
+    for (reason, want) in [
+        ("max_tokens", "length"),
+        ("stop_sequence", "stop"),
+        ("guardrail_intervened", "content_filter"),
+        ("content_filtered", "content_filter"),
+    ] {
+        let v = to_chat(json!({"output": {"message": {"content": []}}, "stopReason": reason}));
+        assert_eq!(v["choices"][0]["finish_reason"], want);
+        assert_eq!(v["choices"][0]["message"]["content"], Value::Null);
+    }
+    assert!(converse_response_to_chat(b"nope", "m", 0).is_err());
+    assert!(converse_response_to_chat(b"{}", "m", 0).is_err());
+}
+
+#[test]
+fn errors() {
+    assert_eq!(
+        error_message(br#"{"message":"Too many requests, please wait."}"#).as_deref(),
+        Some("Too many requests, please wait.")
+    );
+    assert_eq!(error_message(br#"{"Message":"x"}"#).as_deref(), Some("x"));
+    assert_eq!(error_message(b"<html>"), None);
+    assert_eq!(
+        error_type("ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+        "ValidationException"
+    );
+    assert_eq!(error_type("ThrottlingException"), "ThrottlingException");
+}
+
+// ---------------------------------------------------------------- stream
+
+fn event(kind: &str, payload: Value) -> Vec<u8> {
+    encode_message(
+        &[
+            (":event-type", kind),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        payload.to_string().as_bytes(),
+    )
+}
+
+fn sse_chunks(bytes: &[u8]) -> Vec<Value> {
+    let text = std::str::from_utf8(bytes).unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    text.split("\n\n")
+        .filter_map(|f| f.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+fn tool_stream() -> Vec<u8> {
+    [
+        event("messageStart", json!({"role": "assistant"})),
+        event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Hmm."}}})),
+        event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "sig"}}})),
+        event("contentBlockStop", json!({"contentBlockIndex": 0})),
+        event("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"text": "Looking"}})),
+        event("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"text": " it up."}})),
+        event("contentBlockStop", json!({"contentBlockIndex": 1})),
+        event("contentBlockStart", json!({"contentBlockIndex": 2, "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "top_song"}}})),
+        event("contentBlockDelta", json!({"contentBlockIndex": 2, "delta": {"toolUse": {"input": "{\"sign\":"}}})),
+        event("contentBlockDelta", json!({"contentBlockIndex": 2, "delta": {"toolUse": {"input": "\"WZPZ\"}"}}})),
+        event("contentBlockStop", json!({"contentBlockIndex": 2})),
+        event("messageStop", json!({"stopReason": "tool_use"})),
+        event("metadata", json!({"usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15}, "metrics": {"latencyMs": 100}})),
+    ]
+    .concat()
+}
+
+#[test]
+fn stream_translation_byte_by_byte() {
+    let bytes = tool_stream();
+    let mut t = StreamTranslator::new("my-model", 7, true);
+    let mut out = Vec::new();
+    for b in &bytes {
+        out.extend(t.push(std::slice::from_ref(b)));
+    }
+    out.extend(t.finish());
+    assert_eq!(t.error(), None);
+    let chunks = sse_chunks(&out);
+    let deltas: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"].get(0).map(|ch| &ch["delta"]))
+        .collect();
+    assert_eq!(deltas[0], &json!({"role": "assistant", "content": ""}));
+    assert_eq!(deltas[1], &json!({"reasoning_content": "Hmm."}));
+    assert_eq!(deltas[2], &json!({"content": "Looking"}));
+    assert_eq!(deltas[3], &json!({"content": " it up."}));
+    assert_eq!(deltas[4]["tool_calls"][0]["id"], "tooluse_1");
+    assert_eq!(deltas[4]["tool_calls"][0]["function"]["name"], "top_song");
+    assert_eq!(
+        deltas[5]["tool_calls"][0]["function"]["arguments"],
+        "{\"sign\":"
+    );
+    assert_eq!(deltas[6]["tool_calls"][0]["index"], 0);
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(finish["usage"], Value::Null);
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"]["prompt_tokens"], 10);
+    assert_eq!(usage["usage"]["total_tokens"], 15);
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["model"] == "my-model" && c["object"] == "chat.completion.chunk")
+    );
+}
+
+#[test]
+fn stream_without_usage_and_without_metadata() {
+    let bytes = [
+        event("messageStart", json!({"role": "assistant"})),
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "Hi"}}),
+        ),
+        event("messageStop", json!({"stopReason": "max_tokens"})),
+    ]
+    .concat();
+    let mut t = StreamTranslator::new("m", 1, false);
+    let mut out = t.push(&bytes);
+    assert!(!String::from_utf8_lossy(&out).contains("[DONE]"));
+    out.extend(t.finish());
+    let chunks = sse_chunks(&out);
+    assert_eq!(chunks.len(), 3);
+    assert_eq!(chunks[2]["choices"][0]["finish_reason"], "length");
+    assert!(chunks.iter().all(|c| c.get("usage").is_none()));
+}
+
+#[test]
+fn stream_errors() {
+    // Exception message mid-stream.
+    let bytes = [
+        event("messageStart", json!({"role": "assistant"})),
+        encode_message(
+            &[
+                (":exception-type", "throttlingException"),
+                (":content-type", "application/json"),
+                (":message-type", "exception"),
+            ],
+            br#"{"message":"Too many tokens, please wait before trying again."}"#,
+        ),
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "late"}}),
+        ),
+    ]
+    .concat();
+    let mut t = StreamTranslator::new("m", 1, false);
+    let out = t.push(&bytes);
+    assert!(!String::from_utf8_lossy(&out).contains("late"));
+    assert_eq!(
+        t.error(),
+        Some("throttlingException: Too many tokens, please wait before trying again.")
+    );
+    assert!(t.finish().is_empty());
+
+    // Truncated stream.
+    let mut t = StreamTranslator::new("m", 1, false);
+    t.push(&event("messageStart", json!({})));
+    t.finish();
+    assert!(t.error().unwrap().contains("ended before"));
+
+    // Corrupt frame.
+    let mut bad = event("messageStart", json!({}));
+    let n = bad.len();
+    bad[n - 1] ^= 0xff;
+    let mut t = StreamTranslator::new("m", 1, false);
+    assert!(t.push(&bad).is_empty());
+    assert!(t.error().unwrap().contains("CRC"));
+}

@@ -1,0 +1,732 @@
+//! OpenAI `CreateChatCompletionRequest` → Gemini `generateContent` body, and OpenAI
+//! embeddings → `batchEmbedContents` body.
+//!
+//! Translated:
+//!
+//! | OpenAI | Gemini |
+//! |---|---|
+//! | `system` / `developer` messages (anywhere) | `systemInstruction: {parts: [{text}]}` |
+//! | `user` content: string, `text`, `image_url` (`data:` → `inlineData`, http(s) → `fileData` with the MIME type guessed from the extension, default `image/jpeg`), `input_audio` → `inlineData` `audio/<format>`, `file` with a `data:` URL → `inlineData` | `user` content parts |
+//! | `assistant` content, `tool_calls` | `model` content: `text`, `functionCall {name, args}` (`args` = parsed `arguments`) |
+//! | `tool` messages | `user` content with `functionResponse {name, response}`: `name` is the function of the earlier assistant tool call with that `tool_call_id` (else the message's `name`); `response` is the content when it parses as a JSON object, else `{content: <text>}` |
+//! | consecutive contents of the same role | merged into one content |
+//! | `tools` (function) | `tools: [{functionDeclarations: [{name, description, parameters}]}]`; `parameters` cleaned of `$schema`, `additionalProperties`, `strict` (recursively), and left out when it is an object schema without properties (Gemini refuses empty `properties`) |
+//! | `tool_choice` auto / none / required / named | `toolConfig.functionCallingConfig {mode: AUTO / NONE / ANY, allowedFunctionNames: [name]}` |
+//! | `temperature`, `top_p`, `top_k` | `generationConfig.temperature`, `topP`, `topK` |
+//! | `max_completion_tokens`, else `max_tokens` | `generationConfig.maxOutputTokens` |
+//! | `stop` (string or array) | `generationConfig.stopSequences` |
+//! | `n` | `generationConfig.candidateCount` |
+//! | `seed`, `presence_penalty`, `frequency_penalty` | `seed`, `presencePenalty`, `frequencyPenalty` |
+//! | `response_format` json_object / json_schema | `responseMimeType: application/json` (+ `responseSchema`, cleaned as above); `text` → nothing |
+//! | `reasoning_effort` minimal/low → 1024, medium → 8192, high → 24576, none → 0 | `generationConfig.thinkingConfig {thinkingBudget, includeThoughts: true}` (`includeThoughts` only for a non-zero budget, so that thoughts come back as `reasoning_content`) |
+//!
+//! Refused with a [`TranslateError`]: `logprobs: true` / `top_logprobs`, `n` that is not a
+//! positive integer, `function` role messages, unknown roles and content part types,
+//! non-base64 `data:` URLs, images in system messages, tool call `arguments` that are not a
+//! JSON object, tool messages whose function name cannot be found, non-function tools.
+//!
+//! Dropped (no Gemini equivalent, or handled elsewhere):
+//!
+//! - `logit_bias`: Gemini has no token biasing.
+//! - `user`, `metadata`, `store`, `safety_identifier`, `prompt_cache_key`, `service_tier`,
+//!   `prediction`, `modalities`, `audio`, `web_search_options`, `verbosity`: OpenAI-platform
+//!   features with no counterpart.
+//! - `stream`, `stream_options`: streaming is chosen by the URL
+//!   (`:streamGenerateContent?alt=sse`), Gemini always reports usage, and
+//!   [`super::StreamTranslator`] decides whether to forward it.
+//! - `parallel_tool_calls`: Gemini decides by itself.
+//! - `functions`, `function_call` (deprecated): use `tools` / `tool_choice`.
+//! - `tools[].function.strict`: no strict mode upstream.
+//! - assistant `reasoning_content` / `refusal` parts: not replayed.
+//! - `tool_choice` when the request has no `tools`.
+//! - `model`: the model is in the URL.
+//!
+//! Passed through untouched: top-level fields that are not OpenAI Chat Completions fields
+//! ([`crate::anthropic::OPENAI_CHAT_FIELDS`]), e.g. Gemini's own `safetySettings`,
+//! `cachedContent` or `labels`, as LiteLLM forwards provider-specific parameters. A
+//! translated field is never overwritten by a pass-through one.
+
+use serde_json::{Map, Value, json};
+
+use super::{THINKING_BUDGET_HIGH, THINKING_BUDGET_LOW, THINKING_BUDGET_MEDIUM, TranslateError};
+use crate::anthropic::{OPENAI_CHAT_FIELDS, field};
+
+/// JSON-schema keys the Gemini `Schema` type rejects.
+const UNSUPPORTED_SCHEMA_KEYS: &[&str] = &["$schema", "additionalProperties", "strict"];
+
+/// OpenAI chat request (already validated JSON) → `generateContent` body bytes.
+pub fn chat_request_to_generate(openai: &Value) -> Result<Vec<u8>, TranslateError> {
+    let req = openai
+        .as_object()
+        .ok_or_else(|| TranslateError::new("the request body must be a JSON object", None))?;
+    refuse_unsupported(req)?;
+
+    let mut out = Map::new();
+    let (system, contents) = convert_messages(field(req, "messages"))?;
+    out.insert("contents".into(), Value::Array(contents));
+    if let Some(system) = system {
+        out.insert("systemInstruction".into(), system);
+    }
+
+    let tools = convert_tools(field(req, "tools"))?;
+    if !tools.is_empty() {
+        out.insert(
+            "tools".into(),
+            json!([{ "functionDeclarations": Value::Array(tools) }]),
+        );
+        if let Some(config) = convert_tool_choice(field(req, "tool_choice"))? {
+            out.insert(
+                "toolConfig".into(),
+                json!({ "functionCallingConfig": config }),
+            );
+        }
+    }
+
+    let config = generation_config(req)?;
+    if !config.is_empty() {
+        out.insert("generationConfig".into(), Value::Object(config));
+    }
+
+    for (key, value) in req {
+        if !OPENAI_CHAT_FIELDS.contains(&key.as_str()) && !out.contains_key(key) {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+    encode(&Value::Object(out))
+}
+
+fn encode(v: &Value) -> Result<Vec<u8>, TranslateError> {
+    serde_json::to_vec(v)
+        .map_err(|e| TranslateError::new(format!("could not encode the request: {e}"), None))
+}
+
+fn refuse_unsupported(req: &Map<String, Value>) -> Result<(), TranslateError> {
+    if field(req, "logprobs").and_then(Value::as_bool) == Some(true) {
+        return Err(TranslateError::at(
+            "logprobs",
+            "logprobs are not supported for Gemini models",
+        ));
+    }
+    if field(req, "top_logprobs").is_some() {
+        return Err(TranslateError::at(
+            "top_logprobs",
+            "logprobs are not supported for Gemini models",
+        ));
+    }
+    Ok(())
+}
+
+fn positive_int(v: &Value, param: &str) -> Result<u64, TranslateError> {
+    v.as_u64()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| TranslateError::at(param, format!("{param} must be a positive integer")))
+}
+
+fn generation_config(req: &Map<String, Value>) -> Result<Map<String, Value>, TranslateError> {
+    let mut config = Map::new();
+    for (openai, gemini) in [
+        ("temperature", "temperature"),
+        ("top_p", "topP"),
+        ("top_k", "topK"),
+        ("seed", "seed"),
+        ("presence_penalty", "presencePenalty"),
+        ("frequency_penalty", "frequencyPenalty"),
+    ] {
+        if let Some(v) = field(req, openai) {
+            config.insert(gemini.into(), v.clone());
+        }
+    }
+    let max = match field(req, "max_completion_tokens") {
+        Some(v) => Some(positive_int(v, "max_completion_tokens")?),
+        None => field(req, "max_tokens")
+            .map(|v| positive_int(v, "max_tokens"))
+            .transpose()?,
+    };
+    if let Some(max) = max {
+        config.insert("maxOutputTokens".into(), max.into());
+    }
+    if let Some(stop) = stop_sequences(field(req, "stop"))? {
+        config.insert("stopSequences".into(), stop);
+    }
+    if let Some(n) = field(req, "n") {
+        config.insert("candidateCount".into(), positive_int(n, "n")?.into());
+    }
+    response_format(field(req, "response_format"), &mut config)?;
+    if let Some(budget) = reasoning_effort(field(req, "reasoning_effort"))? {
+        let thinking = if budget > 0 {
+            json!({ "thinkingBudget": budget, "includeThoughts": true })
+        } else {
+            json!({ "thinkingBudget": 0 })
+        };
+        config.insert("thinkingConfig".into(), thinking);
+    }
+    Ok(config)
+}
+
+fn stop_sequences(stop: Option<&Value>) -> Result<Option<Value>, TranslateError> {
+    let list: Vec<Value> = match stop {
+        None => return Ok(None),
+        Some(Value::String(s)) => vec![Value::String(s.clone())],
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if !item.is_string() {
+                    return Err(TranslateError::at(
+                        format!("stop[{i}]"),
+                        "stop sequences must be strings",
+                    ));
+                }
+            }
+            items.clone()
+        }
+        Some(_) => {
+            return Err(TranslateError::at(
+                "stop",
+                "stop must be a string or an array of strings",
+            ));
+        }
+    };
+    Ok((!list.is_empty()).then_some(Value::Array(list)))
+}
+
+fn response_format(
+    format: Option<&Value>,
+    config: &mut Map<String, Value>,
+) -> Result<(), TranslateError> {
+    let Some(format) = format else {
+        return Ok(());
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => {}
+        Some("json_object") => {
+            config.insert("responseMimeType".into(), "application/json".into());
+        }
+        Some("json_schema") => {
+            config.insert("responseMimeType".into(), "application/json".into());
+            if let Some(schema) = format
+                .get("json_schema")
+                .and_then(|s| s.get("schema"))
+                .filter(|s| !s.is_null())
+            {
+                config.insert("responseSchema".into(), clean_schema(schema));
+            }
+        }
+        _ => {
+            return Err(TranslateError::at(
+                "response_format.type",
+                "response_format.type must be text, json_object or json_schema",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn reasoning_effort(effort: Option<&Value>) -> Result<Option<u64>, TranslateError> {
+    let Some(effort) = effort else {
+        return Ok(None);
+    };
+    Ok(Some(match effort.as_str() {
+        Some("none") => 0,
+        Some("minimal" | "low") => THINKING_BUDGET_LOW,
+        Some("medium") => THINKING_BUDGET_MEDIUM,
+        Some("high") => THINKING_BUDGET_HIGH,
+        _ => {
+            return Err(TranslateError::at(
+                "reasoning_effort",
+                "reasoning_effort must be one of none, minimal, low, medium, high",
+            ));
+        }
+    }))
+}
+
+/// A JSON schema without the keys Gemini rejects, at any depth. Property names (the keys of
+/// `properties`, `$defs`, `definitions`) are kept even when they collide with those keys.
+pub(crate) fn clean_schema(schema: &Value) -> Value {
+    match schema {
+        Value::Object(obj) => {
+            let mut out = Map::with_capacity(obj.len());
+            for (key, value) in obj {
+                if UNSUPPORTED_SCHEMA_KEYS.contains(&key.as_str()) {
+                    continue;
+                }
+                let cleaned = match (key.as_str(), value) {
+                    ("properties" | "$defs" | "definitions", Value::Object(props)) => {
+                        Value::Object(
+                            props
+                                .iter()
+                                .map(|(name, s)| (name.clone(), clean_schema(s)))
+                                .collect(),
+                        )
+                    }
+                    _ => clean_schema(value),
+                };
+                out.insert(key.clone(), cleaned);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(clean_schema).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Returns `systemInstruction` and the merged `contents`.
+fn convert_messages(
+    messages: Option<&Value>,
+) -> Result<(Option<Value>, Vec<Value>), TranslateError> {
+    let messages = messages
+        .and_then(Value::as_array)
+        .ok_or_else(|| TranslateError::at("messages", "messages must be an array"))?;
+
+    let mut system: Vec<Value> = Vec::new();
+    let mut out: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    // tool_call_id → function name, from the assistant messages seen so far.
+    let mut call_names: Vec<(String, String)> = Vec::new();
+
+    for (i, message) in messages.iter().enumerate() {
+        let path = format!("messages[{i}]");
+        let obj = message
+            .as_object()
+            .ok_or_else(|| TranslateError::at(path.clone(), "each message must be an object"))?;
+        let role = field(obj, "role")
+            .and_then(Value::as_str)
+            .ok_or_else(|| TranslateError::at(format!("{path}.role"), "role is required"))?;
+        let (gemini_role, parts) = match role {
+            "system" | "developer" => {
+                system.extend(parts_of(field(obj, "content"), &path, Parts::TextOnly)?);
+                continue;
+            }
+            "user" => ("user", parts_of(field(obj, "content"), &path, Parts::User)?),
+            "assistant" => ("model", assistant_parts(obj, &path, &mut call_names)?),
+            "tool" => ("user", vec![function_response(obj, &path, &call_names)?]),
+            other => {
+                return Err(TranslateError::at(
+                    format!("{path}.role"),
+                    format!("role '{other}' is not supported for Gemini models"),
+                ));
+            }
+        };
+        if parts.is_empty() {
+            continue;
+        }
+        match out.last_mut() {
+            Some((last_role, last_parts)) if *last_role == gemini_role => last_parts.extend(parts),
+            _ => out.push((gemini_role, parts)),
+        }
+    }
+    if out.is_empty() {
+        return Err(TranslateError::at(
+            "messages",
+            "messages must contain at least one user or assistant message",
+        ));
+    }
+    let system = (!system.is_empty()).then(|| json!({ "parts": system }));
+    let contents = out
+        .into_iter()
+        .map(|(role, parts)| json!({ "role": role, "parts": parts }))
+        .collect();
+    Ok((system, contents))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    /// system messages: text only.
+    TextOnly,
+    /// assistant messages: text (refusal parts are dropped).
+    Assistant,
+    /// user messages: text, images, audio, files.
+    User,
+}
+
+/// OpenAI message `content` (string or parts) → Gemini parts. Empty texts are skipped.
+fn parts_of(
+    content: Option<&Value>,
+    path: &str,
+    allowed: Parts,
+) -> Result<Vec<Value>, TranslateError> {
+    let items = match content {
+        None => return Ok(Vec::new()),
+        Some(Value::String(s)) if s.is_empty() => return Ok(Vec::new()),
+        Some(Value::String(s)) => return Ok(vec![json!({ "text": s })]),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(TranslateError::at(
+                format!("{path}.content"),
+                "content must be a string or an array of content parts",
+            ));
+        }
+    };
+    let mut parts = Vec::with_capacity(items.len());
+    for (j, item) in items.iter().enumerate() {
+        let part_path = format!("{path}.content[{j}]");
+        let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
+        let part = match (kind, allowed) {
+            ("text", _) => {
+                let text = item.get("text").and_then(Value::as_str).ok_or_else(|| {
+                    TranslateError::at(format!("{part_path}.text"), "text must be a string")
+                })?;
+                if text.is_empty() {
+                    continue;
+                }
+                json!({ "text": text })
+            }
+            ("refusal", Parts::Assistant) => continue,
+            ("image_url", Parts::User) => {
+                let url = item
+                    .get("image_url")
+                    .and_then(|i| i.get("url"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        TranslateError::at(
+                            format!("{part_path}.image_url.url"),
+                            "image_url.url must be a string",
+                        )
+                    })?;
+                media_part(url, &format!("{part_path}.image_url.url"))?
+            }
+            ("input_audio", Parts::User) => {
+                let audio = item.get("input_audio");
+                let data = audio.and_then(|a| a.get("data")).and_then(Value::as_str);
+                let format = audio.and_then(|a| a.get("format")).and_then(Value::as_str);
+                let (Some(data), Some(format)) = (data, format) else {
+                    return Err(TranslateError::at(
+                        format!("{part_path}.input_audio"),
+                        "input_audio needs data and format",
+                    ));
+                };
+                json!({ "inlineData": { "mimeType": format!("audio/{format}"), "data": data } })
+            }
+            ("file", Parts::User) => {
+                let data = item
+                    .get("file")
+                    .and_then(|f| f.get("file_data"))
+                    .and_then(Value::as_str)
+                    .filter(|d| d.starts_with("data:"))
+                    .ok_or_else(|| {
+                        TranslateError::at(
+                            format!("{part_path}.file.file_data"),
+                            "file parts need file_data as a base64 data: URL for Gemini models",
+                        )
+                    })?;
+                media_part(data, &format!("{part_path}.file.file_data"))?
+            }
+            _ => {
+                return Err(TranslateError::at(
+                    format!("{part_path}.type"),
+                    format!("content part type '{kind}' is not supported here for Gemini models"),
+                ));
+            }
+        };
+        parts.push(part);
+    }
+    Ok(parts)
+}
+
+/// A `data:` URL → `inlineData`; an http(s) URL → `fileData`.
+fn media_part(url: &str, param: &str) -> Result<Value, TranslateError> {
+    if let Some(rest) = url.strip_prefix("data:") {
+        let (meta, data) = rest
+            .split_once(',')
+            .ok_or_else(|| TranslateError::at(param, "malformed data: URL"))?;
+        let mime = meta
+            .strip_suffix(";base64")
+            .ok_or_else(|| TranslateError::at(param, "data: URLs must be base64-encoded"))?;
+        let mime = if mime.is_empty() {
+            "application/octet-stream"
+        } else {
+            mime
+        };
+        return Ok(json!({ "inlineData": { "mimeType": mime, "data": data } }));
+    }
+    if url.starts_with("https://") || url.starts_with("http://") || url.starts_with("gs://") {
+        return Ok(json!({ "fileData": { "mimeType": guess_mime(url), "fileUri": url } }));
+    }
+    Err(TranslateError::at(
+        param,
+        "URLs must be http(s) URLs or base64 data: URLs",
+    ))
+}
+
+/// The MIME type of a URL by its extension (query and fragment ignored), default `image/jpeg`.
+fn guess_mime(url: &str) -> &'static str {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let ext = path
+        .rsplit_once('/')
+        .map_or(path, |(_, last)| last)
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("heic") => "image/heic",
+        Some("heif") => "image/heif",
+        Some("pdf") => "application/pdf",
+        Some("mp3") => "audio/mp3",
+        Some("wav") => "audio/wav",
+        Some("mp4") => "video/mp4",
+        Some("txt") => "text/plain",
+        _ => "image/jpeg",
+    }
+}
+
+fn assistant_parts(
+    msg: &Map<String, Value>,
+    path: &str,
+    call_names: &mut Vec<(String, String)>,
+) -> Result<Vec<Value>, TranslateError> {
+    let mut parts = parts_of(field(msg, "content"), path, Parts::Assistant)?;
+    if let Some(calls) = field(msg, "tool_calls") {
+        let calls = calls.as_array().ok_or_else(|| {
+            TranslateError::at(format!("{path}.tool_calls"), "tool_calls must be an array")
+        })?;
+        for (j, call) in calls.iter().enumerate() {
+            let call_path = format!("{path}.tool_calls[{j}]");
+            let (id, name, args) = tool_call(call, &call_path)?;
+            if let Some(id) = id {
+                call_names.push((id.to_owned(), name.to_owned()));
+            }
+            parts.push(json!({ "functionCall": { "name": name, "args": args } }));
+        }
+    }
+    Ok(parts)
+}
+
+/// `(id, name, parsed arguments)` of an OpenAI tool call.
+fn tool_call<'a>(
+    call: &'a Value,
+    path: &str,
+) -> Result<(Option<&'a str>, &'a str, Value), TranslateError> {
+    let id = call.get("id").and_then(Value::as_str);
+    let function = call.get("function");
+    let name = function
+        .and_then(|f| f.get("name"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            TranslateError::at(
+                format!("{path}.function.name"),
+                "tool call function name is required",
+            )
+        })?;
+    let args_param = format!("{path}.function.arguments");
+    let args = match function.and_then(|f| f.get("arguments")) {
+        None | Some(Value::Null) => json!({}),
+        Some(Value::String(s)) if s.trim().is_empty() => json!({}),
+        Some(Value::String(s)) => {
+            let parsed: Value = serde_json::from_str(s).map_err(|e| {
+                TranslateError::at(
+                    args_param.clone(),
+                    format!("tool call arguments are not valid JSON: {e}"),
+                )
+            })?;
+            if !parsed.is_object() {
+                return Err(TranslateError::at(
+                    args_param,
+                    "tool call arguments must be a JSON object",
+                ));
+            }
+            parsed
+        }
+        Some(_) => {
+            return Err(TranslateError::at(
+                args_param,
+                "tool call arguments must be a JSON string",
+            ));
+        }
+    };
+    Ok((id, name, args))
+}
+
+fn function_response(
+    msg: &Map<String, Value>,
+    path: &str,
+    call_names: &[(String, String)],
+) -> Result<Value, TranslateError> {
+    let id = field(msg, "tool_call_id").and_then(Value::as_str);
+    let name = id
+        .and_then(|id| call_names.iter().rev().find(|(c, _)| c == id))
+        .map(|(_, name)| name.as_str())
+        .or_else(|| field(msg, "name").and_then(Value::as_str))
+        .ok_or_else(|| {
+            TranslateError::at(
+                format!("{path}.tool_call_id"),
+                "tool messages need the tool_call_id of an earlier assistant tool call",
+            )
+        })?;
+    let text = match field(msg, "content") {
+        None => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => {
+            let mut text = String::new();
+            for (j, item) in items.iter().enumerate() {
+                match item.get("type").and_then(Value::as_str) {
+                    Some("text") => {
+                        text.push_str(item.get("text").and_then(Value::as_str).unwrap_or(""));
+                    }
+                    _ => {
+                        return Err(TranslateError::at(
+                            format!("{path}.content[{j}].type"),
+                            "tool message content parts must be text for Gemini models",
+                        ));
+                    }
+                }
+            }
+            text
+        }
+        Some(_) => {
+            return Err(TranslateError::at(
+                format!("{path}.content"),
+                "content must be a string or an array of content parts",
+            ));
+        }
+    };
+    let response = match serde_json::from_str::<Value>(&text) {
+        Ok(obj @ Value::Object(_)) => obj,
+        _ => json!({ "content": text }),
+    };
+    Ok(json!({ "functionResponse": { "name": name, "response": response } }))
+}
+
+fn convert_tools(tools: Option<&Value>) -> Result<Vec<Value>, TranslateError> {
+    let Some(tools) = tools else {
+        return Ok(Vec::new());
+    };
+    let tools = tools
+        .as_array()
+        .ok_or_else(|| TranslateError::at("tools", "tools must be an array"))?;
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.iter().enumerate() {
+        let path = format!("tools[{i}]");
+        if tool.get("type").and_then(Value::as_str) != Some("function") {
+            return Err(TranslateError::at(
+                format!("{path}.type"),
+                "only function tools are supported for Gemini models",
+            ));
+        }
+        let function = tool.get("function");
+        let name = function
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                TranslateError::at(format!("{path}.function.name"), "tool name is required")
+            })?;
+        let mut decl = Map::new();
+        decl.insert("name".into(), name.into());
+        if let Some(d) = function
+            .and_then(|f| f.get("description"))
+            .filter(|d| !d.is_null())
+        {
+            decl.insert("description".into(), d.clone());
+        }
+        if let Some(params) = function
+            .and_then(|f| f.get("parameters"))
+            .filter(|p| !p.is_null())
+        {
+            let empty_object = params.get("type").and_then(Value::as_str) == Some("object")
+                && params
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .is_none_or(Map::is_empty);
+            if !empty_object {
+                decl.insert("parameters".into(), clean_schema(params));
+            }
+        }
+        out.push(Value::Object(decl));
+    }
+    Ok(out)
+}
+
+fn convert_tool_choice(choice: Option<&Value>) -> Result<Option<Value>, TranslateError> {
+    let bad = || {
+        TranslateError::at(
+            "tool_choice",
+            "tool_choice must be none, auto, required or a named function",
+        )
+    };
+    Ok(Some(match choice {
+        None => return Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => json!({ "mode": "AUTO" }),
+            "none" => json!({ "mode": "NONE" }),
+            "required" => json!({ "mode": "ANY" }),
+            _ => return Err(bad()),
+        },
+        Some(obj) => {
+            let name = obj
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+                .filter(|_| obj.get("type").and_then(Value::as_str) == Some("function"))
+                .ok_or_else(bad)?;
+            json!({ "mode": "ANY", "allowedFunctionNames": [name] })
+        }
+    }))
+}
+
+/// OpenAI embeddings request → `batchEmbedContents` body. `upstream_model` is the Gemini
+/// model (`text-embedding-004` or `models/text-embedding-004`). `input` must be a string or
+/// an array of strings (token arrays are refused: Gemini embeds text); `dimensions` →
+/// `outputDimensionality`. `encoding_format` is applied to the response
+/// ([`super::batch_response_to_embeddings`]); `user` is dropped; other top-level fields pass
+/// through to the top level of the batch body, as for chat.
+pub fn embeddings_request_to_batch(
+    openai: &Value,
+    upstream_model: &str,
+) -> Result<Vec<u8>, TranslateError> {
+    let req = openai
+        .as_object()
+        .ok_or_else(|| TranslateError::new("the request body must be a JSON object", None))?;
+    let texts: Vec<&str> = match field(req, "input") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str().ok_or_else(|| {
+                    TranslateError::at(
+                        format!("input[{i}]"),
+                        "input must be a string or an array of strings for Gemini models",
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(TranslateError::at(
+                "input",
+                "input must be a string or a non-empty array of strings",
+            ));
+        }
+    };
+    let dimensions = field(req, "dimensions")
+        .map(|d| positive_int(d, "dimensions"))
+        .transpose()?;
+    let model = if upstream_model.starts_with("models/") {
+        upstream_model.to_owned()
+    } else {
+        format!("models/{upstream_model}")
+    };
+    let extra: Vec<(&String, &Value)> = req
+        .iter()
+        .filter(|(k, _)| {
+            !["input", "model", "dimensions", "encoding_format", "user"].contains(&k.as_str())
+        })
+        .collect();
+    let requests: Vec<Value> = texts
+        .into_iter()
+        .map(|text| {
+            let mut r = Map::new();
+            r.insert("model".into(), Value::String(model.clone()));
+            r.insert("content".into(), json!({ "parts": [{ "text": text }] }));
+            if let Some(d) = dimensions {
+                r.insert("outputDimensionality".into(), d.into());
+            }
+            Value::Object(r)
+        })
+        .collect();
+    let mut out = Map::new();
+    out.insert("requests".into(), Value::Array(requests));
+    for (k, v) in extra {
+        if !out.contains_key(k.as_str()) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    encode(&Value::Object(out))
+}
