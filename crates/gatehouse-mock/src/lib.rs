@@ -76,10 +76,12 @@
 //! responses are serialised straight from borrowed structs.
 
 mod anthropic;
+mod bedrock;
 mod body;
 mod chat;
 mod embeddings;
 mod encode;
+mod gemini;
 mod reply;
 mod script;
 mod server;

@@ -91,6 +91,10 @@ enum Route<'a> {
     Embeddings(Option<&'a str>),
     /// Anthropic's Messages API.
     Messages(Op),
+    /// Bedrock Runtime `converse` (`true`: `converse-stream`).
+    Bedrock(bool),
+    /// Google's Gemini API: the `{model}:{method}` after `/v1beta/models/`.
+    Gemini(&'a str),
     Models,
     NotFound,
 }
@@ -103,6 +107,14 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         "/v1/messages" if post => Route::Messages(Op::Create),
         "/v1/messages/count_tokens" if post => Route::Messages(Op::CountTokens),
         "/v1/models" | "/models" if method == Method::GET => Route::Models,
+        _ if post && path.starts_with(crate::gemini::PATH_PREFIX) => {
+            Route::Gemini(path.get(crate::gemini::PATH_PREFIX.len()..).unwrap_or(""))
+        }
+        _ if post && path.starts_with("/model/") => match path.rsplit_once('/') {
+            Some((m, "converse")) if m.len() > "/model/".len() => Route::Bedrock(false),
+            Some((m, "converse-stream")) if m.len() > "/model/".len() => Route::Bedrock(true),
+            _ => Route::NotFound,
+        },
         _ if post => {
             let Some((deployment, op)) = path
                 .strip_prefix("/openai/deployments/")
@@ -160,6 +172,13 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
             embeddings::handle(&bytes, deployment, id, &ctx.state).await
         }
         Route::Messages(op) => anthropic::handle(op, &parts.headers, &bytes, id, &ctx.state).await,
+        Route::Bedrock(stream) => {
+            crate::bedrock::handle(stream, &parts.headers, &bytes, id, &ctx.state).await
+        }
+        Route::Gemini(rest) => {
+            let query = parts.uri.query();
+            crate::gemini::handle(rest, query, &parts.headers, &bytes, id, &ctx.state).await
+        }
         Route::Models => reply::json_bytes(Bytes::from_static(MODELS), id),
         Route::NotFound => reply::not_found(parts.method.as_str(), path, id),
     }

@@ -1,0 +1,506 @@
+//! Amazon Bedrock Runtime: `POST /model/{modelId}/converse` and
+//! `POST /model/{modelId}/converse-stream` (AWS event-stream framing).
+//!
+//! Requests must carry an `authorization` header starting with
+//! `AWS4-HMAC-SHA256 Credential=` and an `x-amz-date` header (the signature itself is
+//! not verified; recorded headers let tests check it); otherwise 403
+//! `{"message":"Missing Authentication Token"}`. Errors are `{"message": …}` with an
+//! `x-amzn-errortype` header (`ValidationException`, `AccessDeniedException`,
+//! `ResourceNotFoundException`, `ThrottlingException`, `ModelTimeoutException`,
+//! `InternalServerException`, `ServiceUnavailableException`, … by status).
+//!
+//! The `mock` script is read from the body's top level or from
+//! `additionalModelRequestFields.mock` (where the gateway's translation puts unknown
+//! fields). Replies: `"Hello from mock: <last user text>"`; with `toolConfig.tools` a
+//! `toolUse` (`tooluse_mock_<n>`) for the first tool (or the `toolChoice.tool` one; the
+//! first two with `mock.parallel`) with placeholder input for its required properties;
+//! after `toolResult` blocks `"Hello from mock: tool said <texts>"`;
+//! `additionalModelRequestFields.thinking.type == "enabled"` puts a `reasoningContent`
+//! block first. Streams send `messageStart`, per block (`contentBlockStart` for tool use)
+//! `contentBlockDelta`s (`mock.chunks` pieces) and `contentBlockStop`, `messageStop`,
+//! `metadata`, one binary frame each; `mock.stream_error` sends a `throttlingException`
+//! frame after the first content delta and ends the body.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use http::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::body::{MockBody, SseStream};
+use crate::chat::synth_arguments;
+use crate::encode::{split_chars, split_words, word_count};
+use crate::reply;
+use crate::script::{MockScript, Scripted};
+use crate::state::MockState;
+
+const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+const EVENT_STREAM: HeaderValue = HeaderValue::from_static("application/vnd.amazon.eventstream");
+const THINKING_TEXT: &str = "Mock thinking.";
+
+/// One content block of the reply.
+#[derive(Debug)]
+enum Block {
+    Reasoning {
+        signature: String,
+    },
+    Text(String),
+    ToolUse {
+        id: String,
+        name: String,
+        input: String,
+    },
+}
+
+/// Handles a Converse (`stream == false`) or ConverseStream request.
+pub(crate) async fn handle(
+    stream: bool,
+    headers: &HeaderMap,
+    body: &[u8],
+    id: u64,
+    state: &MockState,
+) -> Response<MockBody> {
+    let auth_ok = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256 Credential="))
+        && headers.get("x-amz-date").is_some_and(|v| !v.is_empty());
+    if !auth_ok {
+        return error(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+            id,
+        );
+    }
+    let req: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return validation(&format!("Malformed input request: {e}"), id),
+    };
+    let script_value = req.get("mock").or_else(|| {
+        req.get("additionalModelRequestFields")
+            .and_then(|a| a.get("mock"))
+    });
+    let script: MockScript = match script_value.map(|v| serde_json::from_value(v.clone())) {
+        None => MockScript::default(),
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return validation(&format!("mock: {e}"), id),
+    };
+    match script.check(state).await {
+        Scripted::Proceed => {}
+        Scripted::Fail(status) => {
+            let mut resp = error(
+                status,
+                error_type(status),
+                &format!("mock error {}", status.as_u16()),
+                id,
+            );
+            if let Some(v) = script
+                .retry_after
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                resp.headers_mut().insert(RETRY_AFTER, v);
+            }
+            return resp;
+        }
+        Scripted::BadStatus => return validation("mock.status: not an HTTP status code", id),
+    }
+    let messages = match validate(&req) {
+        Ok(m) => m,
+        Err(message) => return validation(&message, id),
+    };
+    let (blocks, stop_reason) = plan(&req, messages, &script, id);
+    let input_tokens = script.prompt_tokens(input_tokens(req.get("system"), messages));
+    let output_tokens = script.completion_tokens(output_tokens(&blocks));
+    let usage = json!({
+        "inputTokens": input_tokens,
+        "outputTokens": output_tokens,
+        "totalTokens": input_tokens.saturating_add(output_tokens),
+    });
+    let resp = if stream {
+        let frames = render_stream(
+            &blocks,
+            stop_reason,
+            &usage,
+            script.chunk_count(),
+            script.stream_error == Some(true),
+        );
+        let body = SseStream::new(frames, script.chunk_delay(), script.fail_after_chunks);
+        reply::response(
+            StatusCode::OK,
+            EVENT_STREAM,
+            MockBody::Stream(Box::new(body)),
+            id,
+        )
+    } else {
+        let content: Vec<Value> = blocks.iter().map(block_json).collect();
+        let out = json!({
+            "output": { "message": { "role": "assistant", "content": content } },
+            "stopReason": stop_reason,
+            "usage": usage,
+            "metrics": { "latencyMs": 0 },
+        });
+        reply::json_bytes(out.to_string(), id)
+    };
+    with_request_id(resp, id)
+}
+
+/// Checks `messages`: a non-empty array of user/assistant messages with content arrays.
+fn validate(req: &Value) -> Result<&[Value], String> {
+    let messages = match req.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => m,
+        Some(Value::Array(_)) => {
+            return Err("A conversation must start with a user message.".into());
+        }
+        _ => return Err("1 validation error detected: messages is required".into()),
+    };
+    for (i, m) in messages.iter().enumerate() {
+        if !matches!(
+            m.get("role").and_then(Value::as_str),
+            Some("user" | "assistant")
+        ) {
+            return Err(format!(
+                "1 validation error detected: Value at 'messages.{}.member.role' failed to satisfy constraint: Member must satisfy enum value set: [user, assistant]",
+                i + 1
+            ));
+        }
+        if !m.get("content").is_some_and(Value::is_array) {
+            return Err(format!(
+                "1 validation error detected: messages.{}.content must be a list",
+                i + 1
+            ));
+        }
+    }
+    Ok(messages)
+}
+
+fn texts(content: Option<&Value>) -> String {
+    content
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+/// The texts of the `toolResult` blocks of a content array, joined by a space.
+fn tool_results(content: Option<&Value>) -> Option<String> {
+    let blocks = content?.as_array()?;
+    let results: Vec<String> = blocks
+        .iter()
+        .filter_map(|b| b.get("toolResult"))
+        .map(|r| {
+            let content = r.get("content");
+            let text = texts(content);
+            if text.is_empty() {
+                content
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| b.get("json"))
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join("")
+            } else {
+                text
+            }
+        })
+        .collect();
+    (!results.is_empty()).then(|| results.join(" "))
+}
+
+fn input_tokens(system: Option<&Value>, messages: &[Value]) -> u64 {
+    let system = word_count(&texts(system));
+    let messages: u64 = messages
+        .iter()
+        .map(|m| {
+            let content = m.get("content");
+            word_count(&texts(content)) + tool_results(content).map_or(0, |t| word_count(&t))
+        })
+        .sum();
+    (system + messages).max(1)
+}
+
+fn output_tokens(blocks: &[Block]) -> u64 {
+    blocks
+        .iter()
+        .map(|b| match b {
+            Block::Reasoning { .. } => word_count(THINKING_TEXT),
+            Block::Text(t) => word_count(t),
+            Block::ToolUse { input, .. } => 1 + word_count(input),
+        })
+        .sum()
+}
+
+fn plan(
+    req: &Value,
+    messages: &[Value],
+    script: &MockScript,
+    id: u64,
+) -> (Vec<Block>, &'static str) {
+    let mut blocks = Vec::new();
+    let thinking = req
+        .get("additionalModelRequestFields")
+        .and_then(|a| a.get("thinking"))
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
+        == Some("enabled");
+    if thinking {
+        blocks.push(Block::Reasoning {
+            signature: format!("sig_mock_{id}"),
+        });
+    }
+    let last_user = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .and_then(|m| m.get("content"));
+    if let Some(result) = tool_results(last_user) {
+        let text = script
+            .content
+            .clone()
+            .unwrap_or_else(|| format!("Hello from mock: tool said {result}"));
+        blocks.push(Block::Text(text));
+        return (blocks, "end_turn");
+    }
+    let tools = select_tools(req, script);
+    if !tools.is_empty() {
+        for (k, tool) in tools.into_iter().enumerate() {
+            let spec = tool.get("toolSpec");
+            let name = spec
+                .and_then(|s| s.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("tool");
+            let schema = spec
+                .and_then(|s| s.get("inputSchema"))
+                .and_then(|s| s.get("json"));
+            let suffix = if k == 0 {
+                String::new()
+            } else {
+                format!("_{k}")
+            };
+            blocks.push(Block::ToolUse {
+                id: format!("tooluse_mock_{id}{suffix}"),
+                name: name.to_owned(),
+                input: synth_arguments(schema),
+            });
+        }
+        return (blocks, "tool_use");
+    }
+    let text = script
+        .content
+        .clone()
+        .unwrap_or_else(|| format!("Hello from mock: {}", texts(last_user)));
+    blocks.push(Block::Text(text));
+    (blocks, "end_turn")
+}
+
+/// The tools to call: the `toolChoice.tool` one, else the first (two with `mock.parallel`).
+fn select_tools<'a>(req: &'a Value, script: &MockScript) -> Vec<&'a Value> {
+    let config = req.get("toolConfig");
+    let Some(tools) = config
+        .and_then(|c| c.get("tools"))
+        .and_then(Value::as_array)
+        .filter(|t| !t.is_empty())
+    else {
+        return Vec::new();
+    };
+    let named = config
+        .and_then(|c| c.get("toolChoice"))
+        .and_then(|c| c.get("tool"))
+        .and_then(|t| t.get("name"))
+        .and_then(Value::as_str);
+    if let Some(name) = named {
+        let by_name = tools.iter().find(|t| {
+            t.get("toolSpec")
+                .and_then(|s| s.get("name"))
+                .and_then(Value::as_str)
+                == Some(name)
+        });
+        return by_name.into_iter().collect();
+    }
+    let n = if script.parallel == Some(true) { 2 } else { 1 };
+    tools.iter().take(n).collect()
+}
+
+fn block_json(block: &Block) -> Value {
+    match block {
+        Block::Reasoning { signature } => json!({
+            "reasoningContent": { "reasoningText": { "text": THINKING_TEXT, "signature": signature } },
+        }),
+        Block::Text(t) => json!({ "text": t }),
+        Block::ToolUse { id, name, input } => {
+            let input: Value = serde_json::from_str(input).unwrap_or_else(|_| json!({}));
+            json!({ "toolUse": { "toolUseId": id, "name": name, "input": input } })
+        }
+    }
+}
+
+fn event(kind: &str, payload: &Value) -> Bytes {
+    Bytes::from(encode_message(
+        &[
+            (":event-type", kind),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        payload.to_string().as_bytes(),
+    ))
+}
+
+fn render_stream(
+    blocks: &[Block],
+    stop_reason: &str,
+    usage: &Value,
+    chunks: usize,
+    stream_error: bool,
+) -> VecDeque<Bytes> {
+    let mut frames = VecDeque::new();
+    frames.push_back(event("messageStart", &json!({ "role": "assistant" })));
+    let mut content_deltas = 0;
+    for (index, block) in blocks.iter().enumerate() {
+        let delta = |delta: Value| {
+            event(
+                "contentBlockDelta",
+                &json!({ "contentBlockIndex": index, "delta": delta }),
+            )
+        };
+        match block {
+            Block::Reasoning { signature } => {
+                frames.push_back(delta(
+                    json!({ "reasoningContent": { "text": THINKING_TEXT } }),
+                ));
+                frames.push_back(delta(
+                    json!({ "reasoningContent": { "signature": signature } }),
+                ));
+            }
+            Block::Text(text) => {
+                for piece in split_words(text, chunks) {
+                    frames.push_back(delta(json!({ "text": piece })));
+                    content_deltas += 1;
+                    if stream_error && content_deltas == 1 {
+                        frames.push_back(Bytes::from(encode_message(
+                            &[
+                                (":exception-type", "throttlingException"),
+                                (":content-type", "application/json"),
+                                (":message-type", "exception"),
+                            ],
+                            br#"{"message":"mock stream error"}"#,
+                        )));
+                        return frames;
+                    }
+                }
+            }
+            Block::ToolUse { id, name, input } => {
+                frames.push_back(event(
+                    "contentBlockStart",
+                    &json!({ "contentBlockIndex": index, "start": { "toolUse": { "toolUseId": id, "name": name } } }),
+                ));
+                for piece in split_chars(input, chunks) {
+                    frames.push_back(delta(json!({ "toolUse": { "input": piece } })));
+                }
+            }
+        }
+        frames.push_back(event(
+            "contentBlockStop",
+            &json!({ "contentBlockIndex": index }),
+        ));
+    }
+    frames.push_back(event("messageStop", &json!({ "stopReason": stop_reason })));
+    frames.push_back(event(
+        "metadata",
+        &json!({ "usage": usage, "metrics": { "latencyMs": 0 } }),
+    ));
+    frames
+}
+
+/// AWS event-stream framing of one message with string headers (a minimal copy of the
+/// gateway's encoder: the mock does not depend on the gateway's crates).
+pub(crate) fn encode_message(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+    let mut hdr = Vec::new();
+    for (name, value) in headers {
+        let name = name.as_bytes();
+        let value = value.as_bytes();
+        hdr.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+        hdr.extend_from_slice(name.get(..usize::from(u8::MAX)).unwrap_or(name));
+        hdr.push(7);
+        hdr.extend_from_slice(&u16::try_from(value.len()).unwrap_or(u16::MAX).to_be_bytes());
+        hdr.extend_from_slice(value.get(..usize::from(u16::MAX)).unwrap_or(value));
+    }
+    let total = 16 + hdr.len() + payload.len();
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&u32::try_from(total).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(&u32::try_from(hdr.len()).unwrap_or(u32::MAX).to_be_bytes());
+    let prelude_crc = crc32fast::hash(&out);
+    out.extend_from_slice(&prelude_crc.to_be_bytes());
+    out.extend_from_slice(&hdr);
+    out.extend_from_slice(payload);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// The exception name Bedrock reports for a status.
+fn error_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "ValidationException",
+        403 => "AccessDeniedException",
+        404 => "ResourceNotFoundException",
+        408 => "ModelTimeoutException",
+        424 => "ModelErrorException",
+        429 => "ThrottlingException",
+        503 => "ServiceUnavailableException",
+        s if s >= 500 => "InternalServerException",
+        _ => "ValidationException",
+    }
+}
+
+fn validation(message: &str, id: u64) -> Response<MockBody> {
+    error(StatusCode::BAD_REQUEST, "ValidationException", message, id)
+}
+
+/// A Bedrock error: `{"message": …}` with `x-amzn-errortype`.
+fn error(status: StatusCode, kind: &str, message: &str, id: u64) -> Response<MockBody> {
+    let body = json!({ "message": message }).to_string();
+    let mut resp = reply::response(status, reply::JSON, MockBody::full(body), id);
+    if let Ok(v) = HeaderValue::from_str(kind) {
+        resp.headers_mut().insert(ERROR_TYPE, v);
+    }
+    with_request_id(resp, id)
+}
+
+fn with_request_id(mut resp: Response<MockBody>, id: u64) -> Response<MockBody> {
+    if let Ok(v) = HeaderValue::from_str(&format!("mock-bedrock-{id}")) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_types() {
+        let t = |s: u16| error_type(StatusCode::from_u16(s).unwrap());
+        assert_eq!(t(429), "ThrottlingException");
+        assert_eq!(t(400), "ValidationException");
+        assert_eq!(t(403), "AccessDeniedException");
+        assert_eq!(t(500), "InternalServerException");
+        assert_eq!(t(503), "ServiceUnavailableException");
+    }
+
+    #[test]
+    fn encoder_layout() {
+        let m = encode_message(&[("a", "b")], b"xy");
+        // prelude(12) + header(1+1+1+2+1) + payload(2) + crc(4)
+        assert_eq!(m.len(), 24);
+        assert_eq!(&m[..4], &24u32.to_be_bytes());
+        assert_eq!(&m[4..8], &6u32.to_be_bytes());
+        assert_eq!(&m[8..12], &crc32fast::hash(&m[..8]).to_be_bytes());
+        assert_eq!(&m[20..], &crc32fast::hash(&m[..20]).to_be_bytes());
+    }
+}
