@@ -100,6 +100,8 @@ class Gatehouse:
     azure_key: str
     embed_key: str
     anthropic_key: str
+    gemini_key: str
+    aws_secret: str
     log_path: Path
     config_path: Path
     http: httpx2.Client = field(repr=False)
@@ -115,7 +117,13 @@ class Gatehouse:
     def secret_fragments(self) -> list[tuple[str, str]]:
         """(name, value) of each secret and of its random part alone."""
         return _secret_fragments(
-            self.master_key, self.openai_key, self.azure_key, self.embed_key, self.anthropic_key
+            self.master_key,
+            self.openai_key,
+            self.azure_key,
+            self.embed_key,
+            self.anthropic_key,
+            self.gemini_key,
+            self.aws_secret,
         )
 
     def client(self, api_key: str | None = None, timeout: float = 20.0) -> openai.OpenAI:
@@ -185,6 +193,8 @@ def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
         azure_key = f"azure-SECRET-{_hex()}"
         embed_key = f"sk-upstream-SECRET-{_hex()}"
         anthropic_key = f"sk-ant-SECRET-{_hex()}"
+        gemini_key = f"gemini-SECRET-{_hex()}"
+        aws_secret = f"aws-SECRET-{_hex()}"
         config_path = workdir / "config.yaml"
         config_path.write_text(
             f"""\
@@ -210,6 +220,18 @@ model_list:
       model: anthropic/claude-upstream
       api_base: http://127.0.0.1:{mock_port}
       api_key: {anthropic_key}
+  - model_name: gemini-mock
+    litellm_params:
+      model: gemini/gemini-upstream
+      api_base: http://127.0.0.1:{mock_port}
+      api_key: {gemini_key}
+  - model_name: bedrock-mock
+    litellm_params:
+      model: bedrock/anthropic.claude-upstream-v1:0
+      aws_bedrock_runtime_endpoint: http://127.0.0.1:{mock_port}
+      aws_region_name: us-east-1
+      aws_access_key_id: AKIDEXAMPLE
+      aws_secret_access_key: {aws_secret}
 general_settings:
   master_key: {master_key}
   max_request_size_mb: 1
@@ -246,6 +268,8 @@ general_settings:
             azure_key=azure_key,
             embed_key=embed_key,
             anthropic_key=anthropic_key,
+            gemini_key=gemini_key,
+            aws_secret=aws_secret,
             log_path=log_path,
             config_path=config_path,
             http=http,
@@ -260,7 +284,9 @@ general_settings:
     text = log_path.read_text(errors="replace")
     leaked = [
         name
-        for name, value in _secret_fragments(master_key, openai_key, azure_key, embed_key, anthropic_key)
+        for name, value in _secret_fragments(
+            master_key, openai_key, azure_key, embed_key, anthropic_key, gemini_key, aws_secret
+        )
         if value in text
     ]
     assert not leaked, f"secrets found in the gatehouse log after shutdown: {leaked} (log: {log_path})"
@@ -274,6 +300,8 @@ def _secret_fragments(*keys: str) -> list[tuple[str, str]]:
         "azure upstream api_key",
         "embeddings upstream api_key",
         "anthropic upstream api_key",
+        "gemini upstream api_key",
+        "bedrock aws_secret_access_key",
     ]
     out = []
     for name, key in zip(names, keys, strict=True):

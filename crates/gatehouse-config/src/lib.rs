@@ -70,6 +70,21 @@ pub struct Deployment {
     pub output_cost_per_token: Option<f64>,
     /// `model_info`, as given (free-form metadata).
     pub model_info: serde_json::Map<String, serde_json::Value>,
+    /// Region and credentials, for `bedrock/` deployments.
+    pub aws: Option<AwsAuth>,
+}
+
+/// AWS region and credentials for SigV4-signed Bedrock calls.
+#[derive(Debug, Clone)]
+pub struct AwsAuth {
+    /// `aws_region_name`.
+    pub region: String,
+    /// `aws_access_key_id` (an identifier, not a secret).
+    pub access_key_id: String,
+    /// `aws_secret_access_key`.
+    pub secret_access_key: Secret,
+    /// `aws_session_token`, for temporary credentials.
+    pub session_token: Option<Secret>,
 }
 
 /// The `gatehouse:` section: gatehouse's own settings, parsed strictly.

@@ -4,14 +4,14 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use gatehouse_providers::{ProviderLookup, build_endpoints, lookup_provider};
+use gatehouse_providers::{ProviderLookup, WireFormat, build_endpoints, lookup_provider};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::known;
 use crate::{
-    Config, DEFAULT_MAX_REQUEST_SIZE_MB, DEFAULT_NUM_RETRIES, DEFAULT_UPSTREAM_TIMEOUT, Deployment,
-    GatehouseSettings, Ignored, Loaded, Problem, Secret,
+    AwsAuth, Config, DEFAULT_MAX_REQUEST_SIZE_MB, DEFAULT_NUM_RETRIES, DEFAULT_UPSTREAM_TIMEOUT,
+    Deployment, GatehouseSettings, Ignored, Loaded, Problem, Secret,
 };
 
 /// Why a config could not be loaded.
@@ -492,6 +492,11 @@ impl Walker<'_> {
             "order",
             "input_cost_per_token",
             "output_cost_per_token",
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+            "aws_region_name",
+            "aws_bedrock_runtime_endpoint",
         ];
         self.check_keys(&pp, params, USED, known::LITELLM_PARAMS);
 
@@ -567,6 +572,23 @@ impl Walker<'_> {
             return None;
         }
 
+        let aws = if provider.wire == WireFormat::Bedrock {
+            Some(self.aws(&pp, params)?)
+        } else {
+            None
+        };
+        let api_base = api_base.or_else(|| {
+            let aws = aws.as_ref()?;
+            let endpoint = params
+                .get("aws_bedrock_runtime_endpoint")
+                .and_then(|v| self.string(&join(&pp, "aws_bedrock_runtime_endpoint"), v));
+            Some((
+                join(&pp, "aws_bedrock_runtime_endpoint"),
+                endpoint.unwrap_or_else(|| {
+                    format!("https://bedrock-runtime.{}.amazonaws.com", aws.region)
+                }),
+            ))
+        });
         let (base_path, base) = match api_base {
             Some((p, b)) => (p, b),
             None => {
@@ -641,6 +663,57 @@ impl Walker<'_> {
             input_cost_per_token,
             output_cost_per_token,
             model_info,
+            aws,
+        })
+    }
+
+    /// Region and credentials of a Bedrock deployment: `litellm_params`, then the usual AWS
+    /// environment variables. (No instance-role or profile lookup: gatehouse makes no
+    /// connection the config does not name.)
+    fn aws(&mut self, pp: &str, params: &Map<String, Value>) -> Option<AwsAuth> {
+        let mut get = |key: &str, envs: &[&str]| -> Option<String> {
+            match params.get(key) {
+                Some(v) => self.string(&join(pp, key), v),
+                None => envs.iter().find_map(|e| self.env_var(e)),
+            }
+        };
+        let region = get(
+            "aws_region_name",
+            &["AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION"],
+        );
+        let key_id = get("aws_access_key_id", &["AWS_ACCESS_KEY_ID"]);
+        let secret = get("aws_secret_access_key", &["AWS_SECRET_ACCESS_KEY"]);
+        let token = get("aws_session_token", &["AWS_SESSION_TOKEN"]);
+        let Some(region) = region else {
+            self.problem(
+                &join(pp, "aws_region_name"),
+                "required for bedrock/ deployments (or AWS_REGION)",
+            );
+            return None;
+        };
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            self.problem(
+                &join(pp, "aws_region_name"),
+                format!("not an AWS region: {region:?}"),
+            );
+            return None;
+        }
+        let (Some(access_key_id), Some(secret)) = (key_id, secret) else {
+            self.problem(
+                &join(pp, "aws_access_key_id"),
+                "bedrock/ deployments need aws_access_key_id and aws_secret_access_key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)",
+            );
+            return None;
+        };
+        Some(AwsAuth {
+            region,
+            access_key_id,
+            secret_access_key: Secret::new(secret),
+            session_token: token.map(Secret::new),
         })
     }
 }

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gatehouse_providers::anthropic::{self, inbound};
 use gatehouse_providers::{Operation, WireFormat};
+use gatehouse_providers::{bedrock, gemini};
 use gatehouse_wire::{ChatRequest, EmbeddingsRequest, JsonObject, MessagesRequest, RequestError};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
@@ -141,6 +142,8 @@ struct Parsed<'a> {
     model: Cow<'a, str>,
     stream: bool,
     include_usage: bool,
+    /// Embeddings asked as base64 (`encoding_format: "base64"`), for translated answers.
+    base64: bool,
     dropped: Vec<&'static str>,
 }
 
@@ -166,8 +169,29 @@ fn translate_error(e: anthropic::TranslateError) -> ApiError {
     }
 }
 
+/// An OpenAI chat request (as JSON) in the deployment's wire format.
+fn chat_to_provider(
+    chat: &serde_json::Value,
+    up: &Upstream,
+    stream: bool,
+) -> Result<Vec<u8>, ApiError> {
+    match up.wire {
+        WireFormat::OpenAi => serde_json::to_vec(chat).map_err(|e| ApiError::BadRequest {
+            message: format!("could not encode the request: {e}"),
+            param: None,
+        }),
+        WireFormat::Anthropic => {
+            anthropic::chat_request_to_messages(chat, &up.upstream_model, stream)
+                .map_err(translate_error)
+        }
+        WireFormat::Gemini => gemini::chat_request_to_generate(chat).map_err(translate_error),
+        WireFormat::Bedrock => bedrock::chat_request_to_converse(chat).map_err(translate_error),
+    }
+}
+
 /// The upstream request body for a deployment: passed through with `model` replaced when
-/// the client and the deployment speak the same format, translated otherwise.
+/// the client and the deployment speak the same format, translated otherwise (an Anthropic
+/// request for a Gemini or Bedrock model goes through the OpenAI shape).
 fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<Bytes, ApiError> {
     let passthrough = || Bytes::from(parsed.body.to_vec_with(&[("model", &up.model_json)]));
     match (op, up.wire) {
@@ -175,20 +199,33 @@ fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<By
         | (Operation::Messages | Operation::CountTokens, WireFormat::Anthropic) => {
             Ok(passthrough())
         }
-        (Operation::ChatCompletions, WireFormat::Anthropic) => anthropic::chat_request_to_messages(
-            &as_value(parsed)?,
-            &up.upstream_model,
-            parsed.stream,
-        )
-        .map(Bytes::from)
-        .map_err(translate_error),
-        (Operation::Messages, WireFormat::OpenAi) => {
-            inbound::messages_request_to_chat(&as_value(parsed)?, &up.upstream_model, parsed.stream)
+        (Operation::ChatCompletions, _) => {
+            chat_to_provider(&as_value(parsed)?, up, parsed.stream).map(Bytes::from)
+        }
+        (Operation::Messages, _) => {
+            let chat = inbound::messages_request_to_chat(
+                &as_value(parsed)?,
+                &up.upstream_model,
+                parsed.stream,
+            )
+            .map_err(translate_error)?;
+            if up.wire == WireFormat::OpenAi {
+                return Ok(Bytes::from(chat));
+            }
+            let chat: serde_json::Value =
+                serde_json::from_slice(&chat).map_err(|e| ApiError::BadRequest {
+                    message: format!("could not translate the request: {e}"),
+                    param: None,
+                })?;
+            chat_to_provider(&chat, up, parsed.stream).map(Bytes::from)
+        }
+        (Operation::Embeddings, WireFormat::Gemini) => {
+            gemini::embeddings_request_to_batch(&as_value(parsed)?, &up.upstream_model)
                 .map(Bytes::from)
                 .map_err(translate_error)
         }
-        (Operation::Embeddings, WireFormat::Anthropic)
-        | (Operation::CountTokens, WireFormat::OpenAi) => Err(unsupported(&parsed.model)),
+        (Operation::Embeddings, WireFormat::Anthropic | WireFormat::Bedrock)
+        | (Operation::CountTokens, _) => Err(unsupported(&parsed.model)),
     }
 }
 
@@ -239,16 +276,22 @@ async fn proxy(
                 model: r.model,
                 stream: r.stream,
                 include_usage: r.include_usage,
+                base64: false,
                 dropped: r.dropped,
             }
         }
         Operation::Embeddings => {
             let r = EmbeddingsRequest::parse(&bytes).map_err(bad_request)?;
+            let base64 = r
+                .body
+                .get("encoding_format")
+                .is_some_and(|v| v.get() == "\"base64\"");
             Parsed {
                 body: r.body,
                 model: r.model,
                 stream: false,
                 include_usage: false,
+                base64,
                 dropped: r.dropped,
             }
         }
@@ -264,6 +307,7 @@ async fn proxy(
                 model: r.model,
                 stream: r.stream && op == Operation::Messages,
                 include_usage: false,
+                base64: false,
                 dropped: r.dropped,
             }
         }
@@ -289,7 +333,7 @@ async fn proxy(
         };
         tried.mark(index);
         let retries = *max_retries.get_or_insert(up.max_retries);
-        let Some(uri) = up.endpoints.uri(op) else {
+        let Some(uri) = up.endpoints.uri(op, parsed.stream) else {
             if op == Operation::CountTokens {
                 // No counting API upstream: answer with gatehouse's estimate.
                 let n = inbound::estimate_input_tokens(&as_value(&parsed)?);
@@ -306,7 +350,7 @@ async fn proxy(
         let body = upstream_body(&parsed, up, op)?;
         let client_headers: &[(HeaderName, HeaderValue)] = match up.wire {
             WireFormat::Anthropic => &anthropic_headers,
-            WireFormat::OpenAi => &[],
+            WireFormat::OpenAi | WireFormat::Gemini | WireFormat::Bedrock => &[],
         };
         let timeout = if parsed.stream {
             up.stream_timeout
@@ -327,6 +371,7 @@ async fn proxy(
                     public_model: &parsed.model,
                     stream: parsed.stream,
                     include_usage: parsed.include_usage,
+                    base64: parsed.base64,
                     timeout,
                     call_id,
                     started,
@@ -352,11 +397,14 @@ async fn proxy(
             }
             Err(e) => {
                 tracing::warn!(call_id, error = %e, attempt, "upstream request failed");
-                if can_retry {
+                if can_retry && !matches!(e, SendError::Signing) {
                     Some(None)
                 } else {
                     return Err(match e {
                         SendError::Timeout => ApiError::UpstreamTimeout,
+                        SendError::Signing => ApiError::UpstreamFailed(
+                            "Could not sign the request for the upstream provider.".into(),
+                        ),
                         SendError::Connect | SendError::Transport => ApiError::UpstreamFailed(
                             "Could not reach the upstream provider.".into(),
                         ),
@@ -459,6 +507,7 @@ struct RespondCtx<'a> {
     public_model: &'a str,
     stream: bool,
     include_usage: bool,
+    base64: bool,
     timeout: Duration,
     call_id: &'a str,
     started: Instant,
@@ -475,6 +524,7 @@ async fn respond(
         public_model,
         stream,
         include_usage,
+        base64,
         timeout,
         call_id,
         started,
@@ -491,14 +541,37 @@ async fn respond(
         None
     };
     let body = if stream {
+        let created = unix_now();
+        // Anthropic clients on a Gemini/Bedrock model get provider -> OpenAI -> Anthropic.
+        let to_openai =
+            |include_usage: bool| match up.wire {
+                WireFormat::OpenAi => None,
+                WireFormat::Anthropic => Some(Translation::AnthropicToOpenAi(
+                    anthropic::StreamTranslator::new(public_model, created, include_usage),
+                )),
+                WireFormat::Gemini => Some(Translation::GeminiToOpenAi(
+                    gemini::StreamTranslator::new(public_model, created, include_usage),
+                )),
+                WireFormat::Bedrock => Some(Translation::BedrockToOpenAi(
+                    bedrock::StreamTranslator::new(public_model, created, include_usage),
+                )),
+            };
         let translator = match (client_wire, up.wire) {
-            (WireFormat::OpenAi, WireFormat::Anthropic) => Some(Translation::AnthropicToOpenAi(
-                anthropic::StreamTranslator::new(public_model, unix_now(), include_usage),
-            )),
+            (WireFormat::Anthropic, WireFormat::Anthropic) | (_, WireFormat::OpenAi)
+                if client_wire == up.wire =>
+            {
+                None
+            }
             (WireFormat::Anthropic, WireFormat::OpenAi) => Some(Translation::OpenAiToAnthropic(
                 inbound::ChatStreamToMessages::new(public_model),
             )),
-            _ => None,
+            (WireFormat::Anthropic, _) => to_openai(true).map(|first| {
+                Translation::Chain(
+                    Box::new(first),
+                    inbound::ChatStreamToMessages::new(public_model),
+                )
+            }),
+            _ => to_openai(include_usage),
         };
         Body::new(ForwardBody::new(
             res.into_body(),
@@ -521,14 +594,41 @@ async fn respond(
             ApiError::UpstreamFailed("The upstream provider's response was cut off.".into())
         })?
         .to_bytes();
-        let translated = match (client_wire, up.wire) {
-            (WireFormat::OpenAi, WireFormat::Anthropic) => Some(
-                anthropic::messages_response_to_chat(&collected, public_model, unix_now()),
-            ),
-            (WireFormat::Anthropic, WireFormat::OpenAi) => {
-                Some(inbound::chat_response_to_message(&collected, public_model))
+        let created = unix_now();
+        let to_openai = |body: &[u8]| -> Option<Result<Vec<u8>, anthropic::TranslateError>> {
+            match (op, up.wire) {
+                (_, WireFormat::OpenAi) => None,
+                (Operation::Embeddings, WireFormat::Gemini) => Some(
+                    gemini::batch_response_to_embeddings(body, public_model, base64),
+                ),
+                (_, WireFormat::Anthropic) => Some(anthropic::messages_response_to_chat(
+                    body,
+                    public_model,
+                    created,
+                )),
+                (_, WireFormat::Gemini) => Some(gemini::generate_response_to_chat(
+                    body,
+                    public_model,
+                    created,
+                )),
+                (_, WireFormat::Bedrock) => Some(bedrock::converse_response_to_chat(
+                    body,
+                    public_model,
+                    created,
+                )),
             }
-            _ => None,
+        };
+        let translated = if client_wire == up.wire {
+            None
+        } else if client_wire == WireFormat::Anthropic {
+            // Provider -> OpenAI (unless it already is) -> Anthropic.
+            match to_openai(&collected) {
+                None => Some(inbound::chat_response_to_message(&collected, public_model)),
+                Some(Ok(chat)) => Some(inbound::chat_response_to_message(&chat, public_model)),
+                Some(Err(e)) => Some(Err(e)),
+            }
+        } else {
+            to_openai(&collected)
         };
         match translated {
             None => Body::from(collected),

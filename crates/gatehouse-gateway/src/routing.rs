@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_config::{Deployment, Secret};
-use gatehouse_providers::{AuthStyle, Endpoints, WireFormat, anthropic};
+use gatehouse_providers::{AuthStyle, Endpoints, WireFormat, anthropic, bedrock};
 use gatehouse_wire::json_string;
 use http::{HeaderName, HeaderValue};
 
@@ -33,6 +33,8 @@ pub struct Upstream {
     pub auth: Option<(HeaderName, HeaderValue)>,
     /// The raw key, only to scrub it from upstream error messages.
     pub key: Option<Secret>,
+    /// Region and credentials for SigV4 signing (Bedrock).
+    pub aws: Option<AwsSigner>,
     /// Non-streaming timeout.
     pub timeout: Duration,
     /// Streaming timeout: to first byte and between chunks.
@@ -66,6 +68,16 @@ impl Upstream {
                         HeaderName::from_static("x-api-key"),
                         HeaderValue::from_str(key.expose()),
                     ),
+                    AuthStyle::GoogApiKey => (
+                        HeaderName::from_static("x-goog-api-key"),
+                        HeaderValue::from_str(key.expose()),
+                    ),
+                    AuthStyle::AwsSigV4 => {
+                        return Err(format!(
+                            "{}: bedrock/ deployments are signed with AWS credentials; api_key is not used",
+                            d.model_name
+                        ));
+                    }
                 };
                 let mut value = value.map_err(|_| {
                     format!(
@@ -78,8 +90,16 @@ impl Upstream {
             }
             _ => None,
         };
+        let aws = d.aws.as_ref().map(|a| AwsSigner {
+            region: a.region.clone(),
+            credentials: bedrock::Credentials {
+                access_key_id: a.access_key_id.clone(),
+                secret_access_key: a.secret_access_key.expose().to_owned(),
+                session_token: a.session_token.as_ref().map(|t| t.expose().to_owned()),
+            },
+        });
         let extra_headers = match d.provider.wire {
-            WireFormat::OpenAi => Vec::new(),
+            WireFormat::OpenAi | WireFormat::Gemini | WireFormat::Bedrock => Vec::new(),
             WireFormat::Anthropic => vec![(
                 HeaderName::from_static("anthropic-version"),
                 HeaderValue::from_static(anthropic::ANTHROPIC_VERSION),
@@ -94,6 +114,7 @@ impl Upstream {
             endpoints: d.endpoints.clone(),
             auth,
             key: d.api_key.clone(),
+            aws,
             timeout: d.timeout,
             stream_timeout: d.stream_timeout,
             max_retries: d.max_retries,
@@ -111,6 +132,15 @@ impl Upstream {
             _ => text.to_owned(),
         }
     }
+}
+
+/// What a SigV4-signed deployment signs with.
+#[derive(Debug)]
+pub struct AwsSigner {
+    /// The AWS region.
+    pub region: String,
+    /// The credentials (their `Debug` prints `***`).
+    pub credentials: bedrock::Credentials,
 }
 
 /// The deployments behind one public model name.

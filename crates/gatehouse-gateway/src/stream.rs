@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gatehouse_providers::anthropic::StreamTranslator;
 use gatehouse_providers::anthropic::inbound::{self, ChatStreamToMessages};
+use gatehouse_providers::{bedrock, gemini};
 use gatehouse_wire::ErrorBody;
 use gatehouse_wire::sse::{BoundaryTracker, error_event};
 use http_body::{Body, Frame, SizeHint};
@@ -22,6 +23,12 @@ pub enum Translation {
     AnthropicToOpenAi(StreamTranslator),
     /// OpenAI upstream, Anthropic client (`/v1/messages` on an OpenAI-compatible model).
     OpenAiToAnthropic(ChatStreamToMessages),
+    /// Gemini upstream, OpenAI client.
+    GeminiToOpenAi(gemini::StreamTranslator),
+    /// Bedrock upstream (AWS event-stream frames), OpenAI client.
+    BedrockToOpenAi(bedrock::StreamTranslator),
+    /// Two steps through the OpenAI shape (Anthropic client on a Gemini or Bedrock model).
+    Chain(Box<Translation>, ChatStreamToMessages),
 }
 
 impl Translation {
@@ -29,6 +36,16 @@ impl Translation {
         match self {
             Translation::AnthropicToOpenAi(t) => t.push(bytes),
             Translation::OpenAiToAnthropic(t) => t.push(bytes),
+            Translation::GeminiToOpenAi(t) => t.push(bytes),
+            Translation::BedrockToOpenAi(t) => t.push(bytes),
+            Translation::Chain(first, second) => {
+                let mid = first.push(bytes);
+                if mid.is_empty() {
+                    Vec::new()
+                } else {
+                    second.push(&mid)
+                }
+            }
         }
     }
 
@@ -36,6 +53,18 @@ impl Translation {
         match self {
             Translation::AnthropicToOpenAi(t) => t.finish(),
             Translation::OpenAiToAnthropic(t) => t.finish(),
+            Translation::GeminiToOpenAi(t) => t.finish(),
+            Translation::BedrockToOpenAi(t) => t.finish(),
+            Translation::Chain(first, second) => {
+                let mid = first.finish();
+                let mut out = if mid.is_empty() {
+                    Vec::new()
+                } else {
+                    second.push(&mid)
+                };
+                out.extend(second.finish());
+                out
+            }
         }
     }
 
@@ -43,6 +72,9 @@ impl Translation {
         match self {
             Translation::AnthropicToOpenAi(t) => t.error(),
             Translation::OpenAiToAnthropic(t) => t.error(),
+            Translation::GeminiToOpenAi(t) => t.error(),
+            Translation::BedrockToOpenAi(t) => t.error(),
+            Translation::Chain(first, second) => first.error().or_else(|| second.error()),
         }
     }
 }

@@ -12,7 +12,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::routing::Upstream;
+use gatehouse_providers::bedrock;
+
+use crate::routing::{AwsSigner, Upstream};
 
 const USER_AGENT: HeaderValue =
     HeaderValue::from_static(concat!("gatehouse/", env!("CARGO_PKG_VERSION")));
@@ -31,6 +33,9 @@ pub enum SendError {
     /// The connection failed after it was made.
     #[error("the upstream connection failed")]
     Transport,
+    /// The request could not be signed (Bedrock SigV4).
+    #[error("could not sign the upstream request")]
+    Signing,
 }
 
 /// Pooled keep-alive HTTP/1.1 and HTTP/2 client over rustls. Follows no redirects: a
@@ -89,6 +94,8 @@ impl UpstreamClient {
         timeout: Duration,
         client_headers: &[(http::HeaderName, HeaderValue)],
     ) -> Result<Response<Incoming>, SendError> {
+        // Bytes clones are reference counts, not copies.
+        let signing_body = body.clone();
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = uri.clone();
@@ -102,6 +109,9 @@ impl UpstreamClient {
         for (name, value) in up.extra_headers.iter().chain(client_headers) {
             h.insert(name.clone(), value.clone());
         }
+        if let Some(aws) = &up.aws {
+            sign_aws(h, uri, &signing_body, aws)?;
+        }
         match tokio::time::timeout(timeout, self.client.request(req)).await {
             Err(_) => Err(SendError::Timeout),
             Ok(Ok(res)) => Ok(res),
@@ -109,6 +119,44 @@ impl UpstreamClient {
             Ok(Err(_)) => Err(SendError::Transport),
         }
     }
+}
+
+/// Adds SigV4 headers (`x-amz-date`, `x-amz-content-sha256`, `authorization`, and the
+/// session token) for a request about to be sent; the signed headers are exactly those sent.
+fn sign_aws(
+    h: &mut http::HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+    aws: &AwsSigner,
+) -> Result<(), SendError> {
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .ok_or(SendError::Signing)?;
+    let date = bedrock::amz_date(std::time::SystemTime::now());
+    let signed = bedrock::sign(
+        "POST",
+        uri,
+        &[
+            ("host", &host),
+            ("content-type", "application/json"),
+            ("x-amz-date", &date),
+        ],
+        body,
+        &aws.credentials,
+        &aws.region,
+        "bedrock",
+        &date,
+    )
+    .map_err(|_| SendError::Signing)?;
+    for (name, value) in signed {
+        let mut value = HeaderValue::from_str(&value).map_err(|_| SendError::Signing)?;
+        if name == "authorization" || name == "x-amz-security-token" {
+            value.set_sensitive(true);
+        }
+        h.insert(http::HeaderName::from_static(name), value);
+    }
+    Ok(())
 }
 
 /// Statuses worth another attempt: rate limits, timeouts and server errors.

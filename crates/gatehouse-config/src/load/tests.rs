@@ -131,7 +131,7 @@ fn not_yet_served_providers_are_skipped_with_a_warning() {
         r#"
 model_list:
   - model_name: claude
-    litellm_params: { model: gemini/gemini-2.5-pro, api_key: x }
+    litellm_params: { model: vertex_ai/gemini-2.5-pro, api_key: x }
   - model_name: gpt
     litellm_params: { model: gpt-4o-mini }
 "#,
@@ -208,4 +208,42 @@ general_settings: { master_key: sk-master-secret }
     .unwrap();
     let dbg = format!("{:?}", loaded.config);
     assert!(!dbg.contains("sk-provider-secret") && !dbg.contains("sk-master-secret"));
+}
+
+#[test]
+fn bedrock_and_gemini_deployments() {
+    let loaded = load(
+        r#"
+model_list:
+  - model_name: claude-bedrock
+    litellm_params:
+      model: bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0
+      aws_region_name: eu-west-1
+      aws_access_key_id: AKIDEXAMPLE
+      aws_secret_access_key: very-secret
+  - model_name: gem
+    litellm_params: { model: gemini/gemini-2.5-flash, api_key: g-key }
+"#,
+    )
+    .unwrap();
+    let d = &loaded.config.deployments[0];
+    assert_eq!(
+        d.endpoints.chat_completions,
+        "https://bedrock-runtime.eu-west-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+    );
+    let aws = d.aws.as_ref().unwrap();
+    assert_eq!(aws.region, "eu-west-1");
+    assert_eq!(aws.secret_access_key.expose(), "very-secret");
+    assert!(!format!("{d:?}").contains("very-secret"));
+    assert!(loaded.config.deployments[1].aws.is_none());
+
+    let p = problems(
+        "model_list:\n  - model_name: b\n    litellm_params: { model: bedrock/x, aws_access_key_id: a, aws_secret_access_key: b }\n",
+    );
+    assert_eq!(
+        p,
+        [
+            "model_list[0].litellm_params.aws_region_name: required for bedrock/ deployments (or AWS_REGION)"
+        ]
+    );
 }
