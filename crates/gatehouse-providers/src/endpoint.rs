@@ -100,20 +100,6 @@ fn is_safe_path_segment(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters (Bedrock model ids carry
-/// `:` and `/`, which must not split the path).
-pub fn encode_path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn parse(url: String) -> Result<Uri, EndpointError> {
     url.parse()
         .map_err(|_| EndpointError(format!("builds an invalid URL: {url}")))
@@ -152,9 +138,14 @@ pub fn build_endpoints(
             )
         }
         PathStyle::Bedrock => {
-            let id = encode_path_segment(model);
-            chat_stream = Some(format!("{base}/model/{id}/converse-stream"));
-            (format!("{base}/model/{id}/converse"), None)
+            chat_stream = Some(format!(
+                "{base}{}",
+                crate::bedrock::converse_path(model, true)
+            ));
+            (
+                format!("{base}{}", crate::bedrock::converse_path(model, false)),
+                None,
+            )
         }
         PathStyle::Anthropic => {
             let root = base.strip_suffix("/v1").unwrap_or(&base);

@@ -1,8 +1,9 @@
-//! The provider catalogue: every LiteLLM model prefix gatehouse knows, whether it is served
-//! yet, and how to build an OpenAI-compatible provider's endpoint URLs from config.
+//! Providers: every LiteLLM model prefix gatehouse knows, whether it is served yet, how to
+//! build its endpoint URLs from config, and the translation between the client-facing
+//! formats (OpenAI Chat Completions, Anthropic Messages) and each provider's wire format
+//! (`anthropic`, `gemini`, `bedrock`).
 //!
-//! This crate is pure (no I/O); provider wire-format translation lives here too
-//! (`anthropic`: OpenAI Chat Completions ↔ Anthropic Messages).
+//! This crate is pure (no I/O): request in, request out; chunk in, chunks out.
 
 pub mod anthropic;
 pub mod bedrock;
@@ -13,5 +14,5 @@ pub mod gemini;
 pub use catalogue::{AuthStyle, PathStyle, Provider, ProviderLookup, WireFormat, lookup_provider};
 pub use endpoint::{
     AZURE_DEFAULT_API_VERSION, EndpointError, Endpoints, Operation, build_endpoints,
-    encode_path_segment, validate_api_base,
+    validate_api_base,
 };
