@@ -389,46 +389,9 @@ fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, 
 }
 
 fn tool_use_block(call: &Value, path: &str) -> Result<Value, TranslateError> {
-    let id = call
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| TranslateError::at(format!("{path}.id"), "tool call id is required"))?;
-    let function = call.get("function");
-    let name = function
-        .and_then(|f| f.get("name"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            TranslateError::at(
-                format!("{path}.function.name"),
-                "tool call function name is required",
-            )
-        })?;
-    let param = format!("{path}.function.arguments");
-    let input = match function.and_then(|f| f.get("arguments")) {
-        None | Some(Value::Null) => json!({}),
-        Some(Value::String(s)) if s.trim().is_empty() => json!({}),
-        Some(Value::String(s)) => {
-            let parsed: Value = serde_json::from_str(s).map_err(|e| {
-                TranslateError::at(
-                    param.clone(),
-                    format!("tool call arguments are not valid JSON: {e}"),
-                )
-            })?;
-            if !parsed.is_object() {
-                return Err(TranslateError::at(
-                    param,
-                    "tool call arguments must be a JSON object",
-                ));
-            }
-            parsed
-        }
-        Some(_) => {
-            return Err(TranslateError::at(
-                param,
-                "tool call arguments must be a JSON string",
-            ));
-        }
-    };
+    let (id, name, input) = crate::openai_request::tool_call(call, path)?;
+    let id =
+        id.ok_or_else(|| TranslateError::at(format!("{path}.id"), "tool call id is required"))?;
     Ok(json!({ "toolUse": { "toolUseId": id, "name": name, "input": input } }))
 }
 
