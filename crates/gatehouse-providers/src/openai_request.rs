@@ -48,3 +48,36 @@ pub(crate) fn tool_call<'a>(
     };
     Ok((id, name, args))
 }
+
+/// A positive integer field (`max_tokens`, `n`, …), or an error naming it.
+pub(crate) fn positive_int(v: &Value, param: &str) -> Result<u64, TranslateError> {
+    v.as_u64()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| TranslateError::at(param, format!("{param} must be a positive integer")))
+}
+
+/// OpenAI `stop` (a string or an array of strings) as a list; `None` when absent or empty.
+pub(crate) fn stop_sequences(stop: Option<&Value>) -> Result<Option<Value>, TranslateError> {
+    let list: Vec<Value> = match stop {
+        None => return Ok(None),
+        Some(Value::String(s)) => vec![Value::String(s.clone())],
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if !item.is_string() {
+                    return Err(TranslateError::at(
+                        format!("stop[{i}]"),
+                        "stop sequences must be strings",
+                    ));
+                }
+            }
+            items.clone()
+        }
+        Some(_) => {
+            return Err(TranslateError::at(
+                "stop",
+                "stop must be a string or an array of strings",
+            ));
+        }
+    };
+    Ok((!list.is_empty()).then_some(Value::Array(list)))
+}

@@ -44,6 +44,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::openai_request::{positive_int, stop_sequences};
+
 use super::{DEFAULT_MAX_TOKENS, TranslateError};
 use crate::anthropic::{OPENAI_CHAT_FIELDS, field};
 
@@ -171,12 +173,6 @@ fn refuse_unsupported(req: &Map<String, Value>) -> Result<(), TranslateError> {
     Ok(())
 }
 
-fn positive_int(v: &Value, param: &str) -> Result<u64, TranslateError> {
-    v.as_u64()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| TranslateError::at(param, format!("{param} must be a positive integer")))
-}
-
 fn reasoning_effort(effort: Option<&Value>) -> Result<Option<Value>, TranslateError> {
     let Some(effort) = effort else {
         return Ok(None);
@@ -194,29 +190,6 @@ fn reasoning_effort(effort: Option<&Value>) -> Result<Option<Value>, TranslateEr
         }
     };
     Ok(Some(json!({ "type": "enabled", "budget_tokens": budget })))
-}
-
-fn stop_sequences(stop: Option<&Value>) -> Result<Option<Value>, TranslateError> {
-    let list: Vec<Value> = match stop {
-        None => return Ok(None),
-        Some(Value::String(s)) => vec![Value::String(s.clone())],
-        Some(Value::Array(items)) => {
-            if let Some(i) = items.iter().position(|v| !v.is_string()) {
-                return Err(TranslateError::at(
-                    format!("stop[{i}]"),
-                    "stop sequences must be strings",
-                ));
-            }
-            items.clone()
-        }
-        Some(_) => {
-            return Err(TranslateError::at(
-                "stop",
-                "stop must be a string or an array of strings",
-            ));
-        }
-    };
-    Ok((!list.is_empty()).then_some(Value::Array(list)))
 }
 
 /// Returns the `system` blocks and the alternating Converse messages.

@@ -48,7 +48,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::openai_request::tool_call;
+use crate::openai_request::{positive_int, stop_sequences, tool_call};
 
 use super::{THINKING_BUDGET_HIGH, THINKING_BUDGET_LOW, THINKING_BUDGET_MEDIUM, TranslateError};
 use crate::anthropic::{OPENAI_CHAT_FIELDS, field};
@@ -118,12 +118,6 @@ fn refuse_unsupported(req: &Map<String, Value>) -> Result<(), TranslateError> {
     Ok(())
 }
 
-fn positive_int(v: &Value, param: &str) -> Result<u64, TranslateError> {
-    v.as_u64()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| TranslateError::at(param, format!("{param} must be a positive integer")))
-}
-
 fn generation_config(req: &Map<String, Value>) -> Result<Map<String, Value>, TranslateError> {
     let mut config = Map::new();
     for (openai, gemini) in [
@@ -163,31 +157,6 @@ fn generation_config(req: &Map<String, Value>) -> Result<Map<String, Value>, Tra
         config.insert("thinkingConfig".into(), thinking);
     }
     Ok(config)
-}
-
-fn stop_sequences(stop: Option<&Value>) -> Result<Option<Value>, TranslateError> {
-    let list: Vec<Value> = match stop {
-        None => return Ok(None),
-        Some(Value::String(s)) => vec![Value::String(s.clone())],
-        Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                if !item.is_string() {
-                    return Err(TranslateError::at(
-                        format!("stop[{i}]"),
-                        "stop sequences must be strings",
-                    ));
-                }
-            }
-            items.clone()
-        }
-        Some(_) => {
-            return Err(TranslateError::at(
-                "stop",
-                "stop must be a string or an array of strings",
-            ));
-        }
-    };
-    Ok((!list.is_empty()).then_some(Value::Array(list)))
 }
 
 fn response_format(
