@@ -10,6 +10,7 @@ pub mod bedrock;
 mod catalogue;
 mod endpoint;
 pub mod gemini;
+mod openai_chunks;
 mod openai_request;
 
 pub use catalogue::{AuthStyle, PathStyle, Provider, ProviderLookup, WireFormat, lookup_provider};

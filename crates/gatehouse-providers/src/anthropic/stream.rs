@@ -1,5 +1,6 @@
 //! Anthropic Messages SSE stream → OpenAI `chat.completion.chunk` SSE stream.
 
+use crate::openai_chunks::ChunkWriter;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -18,9 +19,7 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 /// translator emits nothing more: the caller ends the client stream with an error event.
 #[derive(Debug)]
 pub struct StreamTranslator {
-    model: String,
-    created: u64,
-    include_usage: bool,
+    w: ChunkWriter,
     /// Bytes after the last complete line.
     buf: Vec<u8>,
     /// `event:` of the event being read (fallback when the data has no `type`).
@@ -28,8 +27,6 @@ pub struct StreamTranslator {
     /// `data:` lines of the event being read, joined by `\n`.
     data: String,
     has_data: bool,
-    id: String,
-    started: bool,
     /// Anthropic content block index → OpenAI tool call index.
     tools: HashMap<u64, usize>,
     usage: Usage,
@@ -44,15 +41,11 @@ impl StreamTranslator {
     /// `usage: null` on every other chunk.
     pub fn new(public_model: &str, created: u64, include_usage: bool) -> Self {
         Self {
-            model: public_model.to_owned(),
-            created,
-            include_usage,
+            w: ChunkWriter::new(String::new(), public_model, created, include_usage),
             buf: Vec::new(),
             event: String::new(),
             data: String::new(),
             has_data: false,
-            id: String::new(),
-            started: false,
             tools: HashMap::new(),
             usage: Usage::default(),
             finished: false,
@@ -177,12 +170,12 @@ impl StreamTranslator {
             "message_start" => {
                 let message = v.get("message");
                 if let Some(id) = message.and_then(|m| m.get("id")).and_then(Value::as_str) {
-                    id.clone_into(&mut self.id);
+                    id.clone_into(&mut self.w.id);
                 }
                 if let Some(u) = message.and_then(|m| m.get("usage")) {
                     self.usage.update(u);
                 }
-                self.start(out);
+                self.w.start(out);
             }
             "content_block_start" => self.block_start(&v, out),
             "content_block_delta" => self.block_delta(&v, out),
@@ -195,12 +188,12 @@ impl StreamTranslator {
                     .and_then(|d| d.get("stop_reason"))
                     .and_then(Value::as_str);
                 self.finished = true;
-                self.chunk(json!({}), Some(finish_reason(stop)), out);
+                self.w.chunk(json!({}), Some(finish_reason(stop)), out);
             }
             "message_stop" => {
                 if !self.finished {
                     self.finished = true;
-                    self.chunk(json!({}), Some("stop"), out);
+                    self.w.chunk(json!({}), Some("stop"), out);
                 }
                 self.end(out);
             }
@@ -224,16 +217,17 @@ impl StreamTranslator {
         let get = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or("");
         match get("type") {
             "text" if !get("text").is_empty() => {
-                self.chunk(json!({ "content": get("text") }), None, out);
+                self.w.chunk(json!({ "content": get("text") }), None, out);
             }
             "thinking" if !get("thinking").is_empty() => {
-                self.chunk(json!({ "reasoning_content": get("thinking") }), None, out);
+                self.w
+                    .chunk(json!({ "reasoning_content": get("thinking") }), None, out);
             }
             "redacted_thinking" => {
                 let delta = json!({
                     "thinking_blocks": [{ "type": "redacted_thinking", "data": get("data") }],
                 });
-                self.chunk(delta, None, out);
+                self.w.chunk(delta, None, out);
             }
             "tool_use" => {
                 let k = self.tools.len();
@@ -248,7 +242,7 @@ impl StreamTranslator {
                         "function": { "name": get("name"), "arguments": "" },
                     }],
                 });
-                self.chunk(delta, None, out);
+                self.w.chunk(delta, None, out);
             }
             _ => {}
         }
@@ -279,59 +273,12 @@ impl StreamTranslator {
             // citations_delta and later additions have no OpenAI counterpart.
             _ => return,
         };
-        self.chunk(converted, None, out);
-    }
-
-    /// The first chunk: the assistant role (once).
-    fn start(&mut self, out: &mut Vec<u8>) {
-        if !self.started {
-            self.started = true;
-            self.frame(json!({ "role": "assistant", "content": "" }), None, out);
-        }
-    }
-
-    fn chunk(&mut self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
-        self.start(out);
-        self.frame(delta, finish, out);
-    }
-
-    fn frame(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
-        let mut chunk = self.envelope();
-        chunk.insert(
-            "choices".into(),
-            json!([{ "index": 0, "delta": delta, "finish_reason": finish, "logprobs": null }]),
-        );
-        if self.include_usage {
-            chunk.insert("usage".into(), Value::Null);
-        }
-        write_frame(out, &Value::Object(chunk));
-    }
-
-    fn envelope(&self) -> serde_json::Map<String, Value> {
-        let mut chunk = serde_json::Map::new();
-        chunk.insert("id".into(), Value::String(self.id.clone()));
-        chunk.insert("object".into(), "chat.completion.chunk".into());
-        chunk.insert("created".into(), self.created.into());
-        chunk.insert("model".into(), Value::String(self.model.clone()));
-        chunk.insert("system_fingerprint".into(), Value::Null);
-        chunk
+        self.w.chunk(converted, None, out);
     }
 
     /// The usage chunk (if asked for) and `[DONE]`.
     fn end(&mut self, out: &mut Vec<u8>) {
-        if self.include_usage {
-            let mut chunk = self.envelope();
-            chunk.insert("choices".into(), json!([]));
-            chunk.insert("usage".into(), self.usage.to_openai());
-            write_frame(out, &Value::Object(chunk));
-        }
-        out.extend_from_slice(b"data: [DONE]\n\n");
+        self.w.end(self.usage.to_openai(), out);
         self.done = true;
     }
-}
-
-fn write_frame(out: &mut Vec<u8>, chunk: &Value) {
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(chunk.to_string().as_bytes());
-    out.extend_from_slice(b"\n\n");
 }

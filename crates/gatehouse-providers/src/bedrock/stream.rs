@@ -1,5 +1,6 @@
 //! ConverseStream (AWS event-stream frames) → OpenAI `chat.completion.chunk` SSE stream.
 
+use crate::openai_chunks::ChunkWriter;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -23,12 +24,8 @@ use crate::anthropic::Usage;
 /// emits nothing more and the caller ends the client stream with an error event.
 #[derive(Debug)]
 pub struct StreamTranslator {
-    id: String,
-    model: String,
-    created: u64,
-    include_usage: bool,
+    w: ChunkWriter,
     decoder: EventStreamDecoder,
-    started: bool,
     /// Bedrock `contentBlockIndex` → OpenAI tool call index.
     tools: HashMap<u64, usize>,
     usage: Usage,
@@ -43,12 +40,13 @@ impl StreamTranslator {
     /// `usage: null` on every other chunk. Chunk ids are `chatcmpl-bedrock-<created>`.
     pub fn new(public_model: &str, created: u64, include_usage: bool) -> Self {
         Self {
-            id: format!("chatcmpl-bedrock-{created}"),
-            model: public_model.to_owned(),
-            created,
-            include_usage,
+            w: ChunkWriter::new(
+                format!("chatcmpl-bedrock-{created}"),
+                public_model,
+                created,
+                include_usage,
+            ),
             decoder: EventStreamDecoder::new(),
-            started: false,
             tools: HashMap::new(),
             usage: Usage::default(),
             finished: false,
@@ -133,13 +131,13 @@ impl StreamTranslator {
             }
         }
         match message.header(":event-type").unwrap_or("") {
-            "messageStart" => self.start(out),
+            "messageStart" => self.w.start(out),
             "contentBlockStart" => self.block_start(&payload, out),
             "contentBlockDelta" => self.block_delta(&payload, out),
             "messageStop" => {
                 let stop = payload.get("stopReason").and_then(Value::as_str);
                 self.finished = true;
-                self.chunk(json!({}), Some(finish_reason(stop)), out);
+                self.w.chunk(json!({}), Some(finish_reason(stop)), out);
             }
             "metadata" => {
                 if let Some(u) = payload.get("usage") {
@@ -171,7 +169,7 @@ impl StreamTranslator {
                 "function": { "name": get("name"), "arguments": "" },
             }],
         });
-        self.chunk(delta, None, out);
+        self.w.chunk(delta, None, out);
     }
 
     fn block_delta(&mut self, v: &Value, out: &mut Vec<u8>) {
@@ -206,59 +204,12 @@ impl StreamTranslator {
             // reasoning signatures, redacted reasoning, citations: no OpenAI counterpart.
             return;
         };
-        self.chunk(converted, None, out);
-    }
-
-    /// The first chunk: the assistant role (once).
-    fn start(&mut self, out: &mut Vec<u8>) {
-        if !self.started {
-            self.started = true;
-            self.frame(json!({ "role": "assistant", "content": "" }), None, out);
-        }
-    }
-
-    fn chunk(&mut self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
-        self.start(out);
-        self.frame(delta, finish, out);
-    }
-
-    fn frame(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
-        let mut chunk = self.envelope();
-        chunk.insert(
-            "choices".into(),
-            json!([{ "index": 0, "delta": delta, "finish_reason": finish, "logprobs": null }]),
-        );
-        if self.include_usage {
-            chunk.insert("usage".into(), Value::Null);
-        }
-        write_frame(out, &Value::Object(chunk));
-    }
-
-    fn envelope(&self) -> serde_json::Map<String, Value> {
-        let mut chunk = serde_json::Map::new();
-        chunk.insert("id".into(), Value::String(self.id.clone()));
-        chunk.insert("object".into(), "chat.completion.chunk".into());
-        chunk.insert("created".into(), self.created.into());
-        chunk.insert("model".into(), Value::String(self.model.clone()));
-        chunk.insert("system_fingerprint".into(), Value::Null);
-        chunk
+        self.w.chunk(converted, None, out);
     }
 
     /// The usage chunk (if asked for) and `[DONE]`.
     fn end(&mut self, out: &mut Vec<u8>) {
-        if self.include_usage {
-            let mut chunk = self.envelope();
-            chunk.insert("choices".into(), json!([]));
-            chunk.insert("usage".into(), self.usage.to_openai());
-            write_frame(out, &Value::Object(chunk));
-        }
-        out.extend_from_slice(b"data: [DONE]\n\n");
+        self.w.end(self.usage.to_openai(), out);
         self.done = true;
     }
-}
-
-fn write_frame(out: &mut Vec<u8>, chunk: &Value) {
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(chunk.to_string().as_bytes());
-    out.extend_from_slice(b"\n\n");
 }
