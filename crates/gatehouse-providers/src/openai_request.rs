@@ -81,3 +81,68 @@ pub(crate) fn stop_sequences(stop: Option<&Value>) -> Result<Option<Value>, Tran
     };
     Ok((!list.is_empty()).then_some(Value::Array(list)))
 }
+
+/// One OpenAI function tool, read and checked once for every provider.
+pub(crate) struct FunctionTool<'a> {
+    /// The whole tool entry (for provider extras such as Anthropic's `cache_control`).
+    pub(crate) tool: &'a Value,
+    pub(crate) name: &'a str,
+    pub(crate) description: Option<&'a Value>,
+    pub(crate) parameters: Option<&'a Value>,
+}
+
+impl FunctionTool<'_> {
+    /// `parameters`, or the empty object schema when the tool has none.
+    pub(crate) fn schema(&self) -> Value {
+        self.parameters
+            .cloned()
+            .unwrap_or_else(|| json!({ "type": "object", "properties": {} }))
+    }
+}
+
+/// OpenAI `tools` (absent means none): only function tools, each with a name; errors name
+/// the field and `provider`.
+pub(crate) fn function_tools<'a>(
+    tools: Option<&'a Value>,
+    provider: &str,
+) -> Result<Vec<FunctionTool<'a>>, TranslateError> {
+    let Some(tools) = tools else {
+        return Ok(Vec::new());
+    };
+    let tools = tools
+        .as_array()
+        .ok_or_else(|| TranslateError::at("tools", "tools must be an array"))?;
+    function_tools_in(tools, provider)
+}
+
+/// [`function_tools`] over an already-checked array.
+pub(crate) fn function_tools_in<'a>(
+    tools: &'a [Value],
+    provider: &str,
+) -> Result<Vec<FunctionTool<'a>>, TranslateError> {
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.iter().enumerate() {
+        let path = format!("tools[{i}]");
+        if tool.get("type").and_then(Value::as_str) != Some("function") {
+            return Err(TranslateError::at(
+                format!("{path}.type"),
+                format!("only function tools are supported for {provider} models"),
+            ));
+        }
+        let function = tool.get("function");
+        let name = function
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                TranslateError::at(format!("{path}.function.name"), "tool name is required")
+            })?;
+        let non_null = |key: &str| function.and_then(|f| f.get(key)).filter(|v| !v.is_null());
+        out.push(FunctionTool {
+            tool,
+            name,
+            description: non_null("description"),
+            parameters: non_null("parameters"),
+        });
+    }
+    Ok(out)
+}

@@ -51,7 +51,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::openai_request::{positive_int, stop_sequences};
+use crate::openai_request::{function_tools, positive_int, stop_sequences};
 
 use super::{DEFAULT_MAX_TOKENS, TranslateError, field};
 
@@ -537,48 +537,22 @@ fn tool_result(msg: &Map<String, Value>, path: &str) -> Result<Value, TranslateE
 }
 
 fn convert_tools(tools: Option<&Value>) -> Result<Vec<Value>, TranslateError> {
-    let Some(tools) = tools else {
-        return Ok(Vec::new());
-    };
-    let tools = tools
-        .as_array()
-        .ok_or_else(|| TranslateError::at("tools", "tools must be an array"))?;
-    let mut out = Vec::with_capacity(tools.len());
-    for (i, tool) in tools.iter().enumerate() {
-        let path = format!("tools[{i}]");
-        if tool.get("type").and_then(Value::as_str) != Some("function") {
-            return Err(TranslateError::at(
-                format!("{path}.type"),
-                "only function tools are supported for Anthropic models",
-            ));
-        }
-        let function = tool.get("function");
-        let name = function
-            .and_then(|f| f.get("name"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                TranslateError::at(format!("{path}.function.name"), "tool name is required")
-            })?;
-        let mut converted = Map::new();
-        converted.insert("name".into(), name.into());
-        if let Some(description) = function
-            .and_then(|f| f.get("description"))
-            .filter(|d| !d.is_null())
-        {
-            converted.insert("description".into(), description.clone());
-        }
-        let schema = function
-            .and_then(|f| f.get("parameters"))
-            .filter(|p| !p.is_null())
-            .cloned()
-            .unwrap_or_else(|| json!({ "type": "object", "properties": {} }));
-        converted.insert("input_schema".into(), schema);
-        if let Some(cc) = tool.get("cache_control").filter(|c| !c.is_null()) {
-            converted.insert("cache_control".into(), cc.clone());
-        }
-        out.push(Value::Object(converted));
-    }
-    Ok(out)
+    let tools = function_tools(tools, "Anthropic")?;
+    Ok(tools
+        .iter()
+        .map(|t| {
+            let mut converted = Map::new();
+            converted.insert("name".into(), t.name.into());
+            if let Some(d) = t.description {
+                converted.insert("description".into(), d.clone());
+            }
+            converted.insert("input_schema".into(), t.schema());
+            if let Some(cc) = t.tool.get("cache_control").filter(|c| !c.is_null()) {
+                converted.insert("cache_control".into(), cc.clone());
+            }
+            Value::Object(converted)
+        })
+        .collect())
 }
 
 fn convert_tool_choice(

@@ -44,7 +44,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::openai_request::{positive_int, stop_sequences};
+use crate::openai_request::{function_tools_in, positive_int, stop_sequences};
 
 use super::{DEFAULT_MAX_TOKENS, TranslateError};
 use crate::anthropic::{OPENAI_CHAT_FIELDS, field};
@@ -415,38 +415,18 @@ fn tool_config(req: &Map<String, Value>) -> Result<Option<Value>, TranslateError
             Some(json!({ "tool": { "name": name } }))
         }
     };
-    let mut specs = Vec::with_capacity(tools.len());
-    for (i, tool) in tools.iter().enumerate() {
-        let path = format!("tools[{i}]");
-        if tool.get("type").and_then(Value::as_str) != Some("function") {
-            return Err(TranslateError::at(
-                format!("{path}.type"),
-                "only function tools are supported for Bedrock models",
-            ));
-        }
-        let function = tool.get("function");
-        let name = function
-            .and_then(|f| f.get("name"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                TranslateError::at(format!("{path}.function.name"), "tool name is required")
-            })?;
-        let mut spec = Map::new();
-        spec.insert("name".into(), name.into());
-        if let Some(d) = function
-            .and_then(|f| f.get("description"))
-            .filter(|d| !d.is_null())
-        {
-            spec.insert("description".into(), d.clone());
-        }
-        let schema = function
-            .and_then(|f| f.get("parameters"))
-            .filter(|p| !p.is_null())
-            .cloned()
-            .unwrap_or_else(|| json!({ "type": "object", "properties": {} }));
-        spec.insert("inputSchema".into(), json!({ "json": schema }));
-        specs.push(json!({ "toolSpec": spec }));
-    }
+    let specs: Vec<Value> = function_tools_in(tools, "Bedrock")?
+        .iter()
+        .map(|t| {
+            let mut spec = Map::new();
+            spec.insert("name".into(), t.name.into());
+            if let Some(d) = t.description {
+                spec.insert("description".into(), d.clone());
+            }
+            spec.insert("inputSchema".into(), json!({ "json": t.schema() }));
+            json!({ "toolSpec": spec })
+        })
+        .collect();
     let mut config = Map::new();
     config.insert("tools".into(), Value::Array(specs));
     if let Some(choice) = choice {

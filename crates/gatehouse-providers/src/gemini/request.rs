@@ -48,7 +48,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::openai_request::{positive_int, stop_sequences, tool_call};
+use crate::openai_request::{function_tools, positive_int, stop_sequences, tool_call};
 
 use super::{THINKING_BUDGET_HIGH, THINKING_BUDGET_LOW, THINKING_BUDGET_MEDIUM, TranslateError};
 use crate::anthropic::{OPENAI_CHAT_FIELDS, field};
@@ -512,52 +512,29 @@ fn function_response(
 }
 
 fn convert_tools(tools: Option<&Value>) -> Result<Vec<Value>, TranslateError> {
-    let Some(tools) = tools else {
-        return Ok(Vec::new());
-    };
-    let tools = tools
-        .as_array()
-        .ok_or_else(|| TranslateError::at("tools", "tools must be an array"))?;
-    let mut out = Vec::with_capacity(tools.len());
-    for (i, tool) in tools.iter().enumerate() {
-        let path = format!("tools[{i}]");
-        if tool.get("type").and_then(Value::as_str) != Some("function") {
-            return Err(TranslateError::at(
-                format!("{path}.type"),
-                "only function tools are supported for Gemini models",
-            ));
-        }
-        let function = tool.get("function");
-        let name = function
-            .and_then(|f| f.get("name"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                TranslateError::at(format!("{path}.function.name"), "tool name is required")
-            })?;
-        let mut decl = Map::new();
-        decl.insert("name".into(), name.into());
-        if let Some(d) = function
-            .and_then(|f| f.get("description"))
-            .filter(|d| !d.is_null())
-        {
-            decl.insert("description".into(), d.clone());
-        }
-        if let Some(params) = function
-            .and_then(|f| f.get("parameters"))
-            .filter(|p| !p.is_null())
-        {
-            let empty_object = params.get("type").and_then(Value::as_str) == Some("object")
-                && params
-                    .get("properties")
-                    .and_then(Value::as_object)
-                    .is_none_or(Map::is_empty);
-            if !empty_object {
-                decl.insert("parameters".into(), clean_schema(params));
+    let tools = function_tools(tools, "Gemini")?;
+    Ok(tools
+        .iter()
+        .map(|t| {
+            let mut decl = Map::new();
+            decl.insert("name".into(), t.name.into());
+            if let Some(d) = t.description {
+                decl.insert("description".into(), d.clone());
             }
-        }
-        out.push(Value::Object(decl));
-    }
-    Ok(out)
+            if let Some(params) = t.parameters {
+                // Gemini refuses an object schema with empty `properties`: leave it out.
+                let empty_object = params.get("type").and_then(Value::as_str) == Some("object")
+                    && params
+                        .get("properties")
+                        .and_then(Value::as_object)
+                        .is_none_or(Map::is_empty);
+                if !empty_object {
+                    decl.insert("parameters".into(), clean_schema(params));
+                }
+            }
+            Value::Object(decl)
+        })
+        .collect())
 }
 
 fn convert_tool_choice(choice: Option<&Value>) -> Result<Option<Value>, TranslateError> {
