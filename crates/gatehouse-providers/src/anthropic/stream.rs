@@ -1,14 +1,12 @@
 //! Anthropic Messages SSE stream → OpenAI `chat.completion.chunk` SSE stream.
 
 use crate::openai_chunks::ChunkWriter;
+use crate::sse::{SseEvent, SseReader};
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
 use super::{Usage, finish_reason};
-
-/// Longest SSE line buffered before the stream is declared broken (bounds memory).
-const MAX_LINE: usize = 16 * 1024 * 1024;
 
 /// Incremental translator for an Anthropic SSE stream → OpenAI SSE bytes
 /// (`data: {chunk}\n\n` frames, ending with `data: [DONE]\n\n`).
@@ -20,13 +18,7 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub struct StreamTranslator {
     w: ChunkWriter,
-    /// Bytes after the last complete line.
-    buf: Vec<u8>,
-    /// `event:` of the event being read (fallback when the data has no `type`).
-    event: String,
-    /// `data:` lines of the event being read, joined by `\n`.
-    data: String,
-    has_data: bool,
+    sse: SseReader,
     /// Anthropic content block index → OpenAI tool call index.
     tools: HashMap<u64, usize>,
     usage: Usage,
@@ -42,10 +34,7 @@ impl StreamTranslator {
     pub fn new(public_model: &str, created: u64, include_usage: bool) -> Self {
         Self {
             w: ChunkWriter::new(String::new(), public_model, created, include_usage),
-            buf: Vec::new(),
-            event: String::new(),
-            data: String::new(),
-            has_data: false,
+            sse: SseReader::default(),
             tools: HashMap::new(),
             usage: Usage::default(),
             finished: false,
@@ -57,31 +46,10 @@ impl StreamTranslator {
     /// Feeds raw upstream bytes; returns the OpenAI SSE bytes to forward now (possibly empty).
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        if self.stopped() {
-            return out;
+        if !self.stopped() {
+            let (events, err) = self.sse.push(bytes);
+            self.dispatch_all(events, err, &mut out);
         }
-        let buf = if self.buf.is_empty() {
-            // Common case: no partial line pending, scan the input directly.
-            bytes.to_vec()
-        } else {
-            let mut buf = std::mem::take(&mut self.buf);
-            buf.extend_from_slice(bytes);
-            buf
-        };
-        let mut rest = &buf[..];
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-            let (line, tail) = rest.split_at(pos);
-            rest = tail.get(1..).unwrap_or_default();
-            self.line(line, &mut out);
-            if self.stopped() {
-                return out;
-            }
-        }
-        if rest.len() > MAX_LINE {
-            self.error = Some("upstream stream line too long".to_owned());
-            return out;
-        }
-        self.buf = rest.to_vec();
         out
     }
 
@@ -92,13 +60,8 @@ impl StreamTranslator {
         if self.stopped() {
             return out;
         }
-        let rest = std::mem::take(&mut self.buf);
-        if !rest.is_empty() {
-            self.line(&rest, &mut out);
-        }
-        if !self.stopped() {
-            self.dispatch(&mut out);
-        }
+        let (events, err) = self.sse.finish();
+        self.dispatch_all(events, err, &mut out);
         if !self.stopped() {
             if self.finished {
                 self.end(&mut out);
@@ -119,48 +82,23 @@ impl StreamTranslator {
         self.done || self.error.is_some()
     }
 
-    fn line(&mut self, line: &[u8], out: &mut Vec<u8>) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            self.dispatch(out);
-            return;
-        }
-        if line.first() == Some(&b':') {
-            return;
-        }
-        let (name, value) = match line.iter().position(|&b| b == b':') {
-            Some(p) => {
-                let value = line.get(p + 1..).unwrap_or_default();
-                (
-                    line.get(..p).unwrap_or_default(),
-                    value.strip_prefix(b" ").unwrap_or(value),
-                )
+    /// Translates events in order, stopping at the first that ends the stream; then records
+    /// a reading error, if any.
+    fn dispatch_all(&mut self, events: Vec<SseEvent>, err: Option<&str>, out: &mut Vec<u8>) {
+        for event in events {
+            if self.stopped() {
+                return;
             }
-            None => (line, &[][..]),
-        };
-        let Ok(value) = std::str::from_utf8(value) else {
-            self.error = Some("upstream stream is not valid UTF-8".into());
-            return;
-        };
-        match name {
-            b"data" => {
-                if self.has_data {
-                    self.data.push('\n');
-                }
-                self.data.push_str(value);
-                self.has_data = true;
-            }
-            b"event" => value.clone_into(&mut self.event),
-            _ => {}
+            self.dispatch(event, out);
+        }
+        if let Some(e) = err
+            && !self.stopped()
+        {
+            self.error = Some(e.to_owned());
         }
     }
 
-    fn dispatch(&mut self, out: &mut Vec<u8>) {
-        let event = std::mem::take(&mut self.event);
-        let data = std::mem::take(&mut self.data);
-        if !std::mem::replace(&mut self.has_data, false) {
-            return;
-        }
+    fn dispatch(&mut self, SseEvent { event, data }: SseEvent, out: &mut Vec<u8>) {
         let Ok(v) = serde_json::from_str::<Value>(&data) else {
             self.error = Some("malformed event from upstream".into());
             return;

@@ -1,11 +1,9 @@
 //! Gemini `streamGenerateContent?alt=sse` stream → OpenAI `chat.completion.chunk` SSE stream.
 
+use crate::sse::{SseEvent, SseReader};
 use serde_json::{Value, json};
 
 use super::{completion_id, finish_reason, function_call, tool_call_id, usage_to_openai};
-
-/// Longest SSE line buffered before the stream is declared broken (bounds memory).
-const MAX_LINE: usize = 16 * 1024 * 1024;
 
 /// Per-candidate state.
 #[derive(Debug, Default, Clone)]
@@ -33,9 +31,7 @@ pub struct StreamTranslator {
     model: String,
     created: u64,
     include_usage: bool,
-    buf: Vec<u8>,
-    data: String,
-    has_data: bool,
+    sse: SseReader,
     id: Option<String>,
     choices: Vec<Choice>,
     usage: Option<Value>,
@@ -53,9 +49,7 @@ impl StreamTranslator {
             model: public_model.to_owned(),
             created,
             include_usage,
-            buf: Vec::new(),
-            data: String::new(),
-            has_data: false,
+            sse: SseReader::default(),
             id: None,
             choices: Vec::new(),
             usage: None,
@@ -68,30 +62,10 @@ impl StreamTranslator {
     /// Feeds raw upstream bytes; returns the OpenAI SSE bytes to forward now (possibly empty).
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        if self.stopped() {
-            return out;
+        if !self.stopped() {
+            let (events, err) = self.sse.push(bytes);
+            self.dispatch_all(events, err, &mut out);
         }
-        let buf = if self.buf.is_empty() {
-            bytes.to_vec()
-        } else {
-            let mut buf = std::mem::take(&mut self.buf);
-            buf.extend_from_slice(bytes);
-            buf
-        };
-        let mut rest = &buf[..];
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-            let (line, tail) = rest.split_at(pos);
-            rest = tail.get(1..).unwrap_or_default();
-            self.line(line, &mut out);
-            if self.stopped() {
-                return out;
-            }
-        }
-        if rest.len() > MAX_LINE {
-            self.error = Some("upstream stream line too long".to_owned());
-            return out;
-        }
-        self.buf = rest.to_vec();
         out
     }
 
@@ -102,13 +76,8 @@ impl StreamTranslator {
         if self.stopped() {
             return out;
         }
-        let rest = std::mem::take(&mut self.buf);
-        if !rest.is_empty() {
-            self.line(&rest, &mut out);
-        }
-        if !self.stopped() {
-            self.dispatch(&mut out);
-        }
+        let (events, err) = self.sse.finish();
+        self.dispatch_all(events, err, &mut out);
         if !self.stopped() {
             if self.finished {
                 self.end(&mut out);
@@ -129,44 +98,23 @@ impl StreamTranslator {
         self.done || self.error.is_some()
     }
 
-    fn line(&mut self, line: &[u8], out: &mut Vec<u8>) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            self.dispatch(out);
-            return;
-        }
-        if line.first() == Some(&b':') {
-            return;
-        }
-        let (name, value) = match line.iter().position(|&b| b == b':') {
-            Some(p) => {
-                let value = line.get(p + 1..).unwrap_or_default();
-                (
-                    line.get(..p).unwrap_or_default(),
-                    value.strip_prefix(b" ").unwrap_or(value),
-                )
+    /// Translates events in order, stopping at the first that ends the stream; then records
+    /// a reading error, if any.
+    fn dispatch_all(&mut self, events: Vec<SseEvent>, err: Option<&str>, out: &mut Vec<u8>) {
+        for event in events {
+            if self.stopped() {
+                return;
             }
-            None => (line, &[][..]),
-        };
-        if name != b"data" {
-            return;
+            self.dispatch(event, out);
         }
-        let Ok(value) = std::str::from_utf8(value) else {
-            self.error = Some("upstream stream is not valid UTF-8".into());
-            return;
-        };
-        if self.has_data {
-            self.data.push('\n');
+        if let Some(e) = err
+            && !self.stopped()
+        {
+            self.error = Some(e.to_owned());
         }
-        self.data.push_str(value);
-        self.has_data = true;
     }
 
-    fn dispatch(&mut self, out: &mut Vec<u8>) {
-        let data = std::mem::take(&mut self.data);
-        if !std::mem::replace(&mut self.has_data, false) {
-            return;
-        }
+    fn dispatch(&mut self, SseEvent { data, .. }: SseEvent, out: &mut Vec<u8>) {
         let Ok(v) = serde_json::from_str::<Value>(&data) else {
             self.error = Some("malformed event from upstream".into());
             return;

@@ -1,14 +1,12 @@
 //! OpenAI `chat.completion.chunk` SSE stream → Anthropic Messages SSE stream.
 
+use crate::sse::{SseEvent, SseReader};
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
 use super::response::{InboundUsage, usage};
 use super::{message_id, stop_reason};
-
-/// Longest SSE line buffered before the stream is declared broken (bounds memory).
-const MAX_LINE: usize = 16 * 1024 * 1024;
 
 /// The content block currently open in the Anthropic stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +51,7 @@ impl Open {
 #[derive(Debug)]
 pub struct ChatStreamToMessages {
     model: String,
-    /// Bytes after the last complete line.
-    buf: Vec<u8>,
-    /// `data:` lines of the event being read, joined by `\n`.
-    data: String,
-    has_data: bool,
+    sse: SseReader,
     started: bool,
     open: Option<Open>,
     next_index: u64,
@@ -74,9 +68,7 @@ impl ChatStreamToMessages {
     pub fn new(public_model: &str) -> Self {
         Self {
             model: public_model.to_owned(),
-            buf: Vec::new(),
-            data: String::new(),
-            has_data: false,
+            sse: SseReader::default(),
             started: false,
             open: None,
             next_index: 0,
@@ -91,25 +83,10 @@ impl ChatStreamToMessages {
     /// Feeds raw upstream bytes; returns the complete Anthropic events to forward now.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        if self.stopped() {
-            return out;
+        if !self.stopped() {
+            let (events, err) = self.sse.push(bytes);
+            self.dispatch_all(events, err, &mut out);
         }
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.extend_from_slice(bytes);
-        let mut rest = &buf[..];
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-            let (line, tail) = rest.split_at(pos);
-            rest = tail.get(1..).unwrap_or_default();
-            self.line(line, &mut out);
-            if self.stopped() {
-                return out;
-            }
-        }
-        if rest.len() > MAX_LINE {
-            self.error = Some("upstream stream line too long".to_owned());
-            return out;
-        }
-        self.buf = rest.to_vec();
         out
     }
 
@@ -121,13 +98,8 @@ impl ChatStreamToMessages {
         if self.stopped() {
             return out;
         }
-        let rest = std::mem::take(&mut self.buf);
-        if !rest.is_empty() {
-            self.line(&rest, &mut out);
-        }
-        if !self.stopped() {
-            self.dispatch(&mut out);
-        }
+        let (events, err) = self.sse.finish();
+        self.dispatch_all(events, err, &mut out);
         if !self.stopped() {
             if self.finish_reason.is_some() {
                 self.end(&mut out);
@@ -147,44 +119,23 @@ impl ChatStreamToMessages {
         self.done || self.error.is_some()
     }
 
-    fn line(&mut self, line: &[u8], out: &mut Vec<u8>) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            self.dispatch(out);
-            return;
-        }
-        if line.first() == Some(&b':') {
-            return;
-        }
-        let (name, value) = match line.iter().position(|&b| b == b':') {
-            Some(p) => {
-                let value = line.get(p + 1..).unwrap_or_default();
-                (
-                    line.get(..p).unwrap_or_default(),
-                    value.strip_prefix(b" ").unwrap_or(value),
-                )
+    /// Translates events in order, stopping at the first that ends the stream; then records
+    /// a reading error, if any.
+    fn dispatch_all(&mut self, events: Vec<SseEvent>, err: Option<&str>, out: &mut Vec<u8>) {
+        for event in events {
+            if self.stopped() {
+                return;
             }
-            None => (line, &[][..]),
-        };
-        if name != b"data" {
-            return;
+            self.dispatch(event, out);
         }
-        let Ok(value) = std::str::from_utf8(value) else {
-            self.error = Some("upstream stream is not valid UTF-8".into());
-            return;
-        };
-        if self.has_data {
-            self.data.push('\n');
+        if let Some(e) = err
+            && !self.stopped()
+        {
+            self.error = Some(e.to_owned());
         }
-        self.data.push_str(value);
-        self.has_data = true;
     }
 
-    fn dispatch(&mut self, out: &mut Vec<u8>) {
-        let data = std::mem::take(&mut self.data);
-        if !std::mem::replace(&mut self.has_data, false) {
-            return;
-        }
+    fn dispatch(&mut self, SseEvent { data, .. }: SseEvent, out: &mut Vec<u8>) {
         if data.trim() == "[DONE]" {
             self.end(out);
             return;
