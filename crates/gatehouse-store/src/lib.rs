@@ -1,0 +1,72 @@
+//! gatehouse's persistent state: virtual keys, users, teams, spend logs and a change feed.
+//!
+//! # Backends
+//! [`Store::connect`] takes `sqlite://path` (the default deployment: one file, created if
+//! missing, WAL journal, `busy_timeout`, foreign keys on) or `postgres://…` /
+//! `postgresql://…` (several replicas sharing one database). Versioned migrations run at
+//! start-up (see [Migrations](#migrations)). This crate is **not** on the request hot path:
+//! the gateway caches keys in memory, invalidates them from the change feed, and writes spend
+//! in batches through [`SpendWriter`].
+//!
+//! # Units
+//! * **Money** is `i64` pico-USD (1 USD = 1e12) everywhere: budgets, spend, totals.
+//! * **Times** are unix milliseconds (`i64`).
+//! * **Key hashes** are 32-byte SHA-256 digests of the raw key (`[u8; 32]`); the raw key is
+//!   never stored. In the change feed a key is named by the lowercase hex of its hash
+//!   ([`hash_hex`]).
+//!
+//! # Tables
+//! | table | content |
+//! |---|---|
+//! | `gatehouse_migrations(version, name, applied_at)` | applied schema migrations |
+//! | `gatehouse_keys` | virtual keys, primary key `token_hash` (BLOB / BYTEA) |
+//! | `gatehouse_users` | users, primary key `user_id` |
+//! | `gatehouse_teams` | teams, primary key `team_id` |
+//! | `gatehouse_team_members(team_id, user_id, added_at)` | team membership |
+//! | `gatehouse_events(seq, kind, id, at)` | the change feed |
+//! | `gatehouse_models(id, model, deployment_id)` | dictionary of (public model, deployment) pairs referenced by spend rows |
+//! | `gatehouse_spend_logs` | one compact row per request; `request_id` unique; indexed by (token_hash, started_at), (user_id, started_at), (team_id, started_at), (started_at) |
+//!
+//! `models` and `metadata` columns hold JSON text. `spend` on keys, users and teams is only
+//! ever changed by [`Store::insert_spend`] (which adds the spend of the log rows it actually
+//! inserted, in the same transaction) and by [`Store::reset_due_budgets`]; the whole-record
+//! `update_*` methods never overwrite it, so a concurrent admin update cannot lose spend.
+//!
+//! # Change feed contract
+//! Every write to a key, user or team (insert, update, block/unblock, delete, regenerate,
+//! membership change, budget reset) inserts, **in the same transaction**, a row
+//! `(seq, kind, id, at)` into `gatehouse_events`, where `kind` is `key`, `user` or `team` and
+//! `id` the hex key hash or the user/team id. A replica that caches these records polls
+//! [`Store::events_since`] and drops the cached entries named by the events it sees.
+//!
+//! Readers must tolerate gaps: on PostgreSQL `seq` is assigned when a row is inserted, not
+//! when its transaction commits, so an event with a *lower* seq can become visible after one
+//! with a higher seq. A reader should therefore ask for events above
+//! `last_seen_seq - window` (a window of a few hundred sequence numbers, or re-read the
+//! events of the last few seconds) and de-duplicate, and should treat its cache entries as
+//! valid for a bounded time anyway. Invalidation is idempotent, so reading an event twice is
+//! harmless. Old events are removed with [`Store::prune_events`].
+//!
+//! # Migrations
+//! Migrations are `(version, name, sqlite_sql, postgres_sql)` constants applied in order, each
+//! in its own transaction that also records it in `gatehouse_migrations`; connecting twice is
+//! a no-op the second time. On PostgreSQL the runner holds `pg_advisory_lock` while migrating,
+//! so replicas starting together do not race; on SQLite the transaction is `BEGIN IMMEDIATE`.
+//!
+//! # Errors
+//! Every fallible call returns [`StoreError`]. Its messages never contain the database
+//! password (the connection URL is never included, and connection errors are scrubbed).
+
+mod duration;
+mod records;
+mod sql;
+mod store;
+mod writer;
+
+pub use duration::{BudgetDuration, parse_duration};
+pub use records::{
+    Backend, EntityKind, Event, KeyFilter, KeyRecord, SpendGroup, SpendGroupBy, SpendQuery,
+    SpendRecord, SpendTotals, StoreError, TeamRecord, UserRecord, hash_hex, parse_hash_hex,
+};
+pub use store::{Store, StoreOptions};
+pub use writer::{RecordError, SpendSink, SpendWriter, Unflushed, WriterConfig};

@@ -1,0 +1,329 @@
+//! [`SpendWriter`]: batches spend records off the request path and never loses them while the
+//! process lives.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::records::{SpendRecord, StoreError};
+use crate::store::Store;
+
+/// Where a [`SpendWriter`] sends its batches. Implemented by [`Store`]; tests can wrap a
+/// store to make inserts fail.
+pub trait SpendSink: Send + Sync + 'static {
+    /// Inserts a batch idempotently (by `request_id`) and returns the number of new rows.
+    fn insert_spend<'a>(
+        &'a self,
+        records: &'a [SpendRecord],
+    ) -> Pin<Box<dyn Future<Output = Result<usize, StoreError>> + Send + 'a>>;
+}
+
+impl SpendSink for Store {
+    fn insert_spend<'a>(
+        &'a self,
+        records: &'a [SpendRecord],
+    ) -> Pin<Box<dyn Future<Output = Result<usize, StoreError>> + Send + 'a>> {
+        Box::pin(Store::insert_spend(self, records))
+    }
+}
+
+/// Tuning of a [`SpendWriter`].
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Most records held (pending + in flight) before [`SpendWriter::record`] refuses.
+    /// Default 100 000.
+    pub capacity: usize,
+    /// Flush when this many records are pending; also the size of each insert. Default 500.
+    pub batch_size: usize,
+    /// Flush at least this often when anything is pending. Default 100 ms.
+    pub flush_interval: Duration,
+    /// First retry delay after a failed insert; doubles up to `max_backoff`. Default 100 ms.
+    pub initial_backoff: Duration,
+    /// Longest retry delay. Default 5 s.
+    pub max_backoff: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            capacity: 100_000,
+            batch_size: 500,
+            flush_interval: Duration::from_millis(100),
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why [`SpendWriter::record`] refused a record; the record is handed back.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The buffer holds `capacity` records (the database is probably down): the caller should
+    /// refuse new requests (503) rather than serve them unrecorded.
+    #[error("spend buffer full")]
+    Full(Box<SpendRecord>),
+    /// The writer has been shut down.
+    #[error("spend writer shut down")]
+    Closed(Box<SpendRecord>),
+}
+
+/// Records still unwritten when [`SpendWriter::shutdown`] gave up. Some of them may in fact
+/// have been committed (an insert was cut off mid-flight); inserting them again later is safe
+/// because inserts are idempotent by `request_id`.
+#[derive(Debug, thiserror::Error)]
+#[error("{} spend records not flushed before the shutdown timeout", records.len())]
+pub struct Unflushed {
+    /// The records.
+    pub records: Vec<SpendRecord>,
+}
+
+#[derive(Debug, Default)]
+struct Buffer {
+    queue: VecDeque<SpendRecord>,
+    /// The batch currently being inserted (kept here so shutdown can hand it back).
+    in_flight: Option<Arc<Vec<SpendRecord>>>,
+}
+
+impl Buffer {
+    fn held(&self) -> usize {
+        self.queue.len() + self.in_flight.as_ref().map_or(0, |b| b.len())
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    buffer: Mutex<Buffer>,
+    wake: Notify,
+    closed: AtomicBool,
+    failing: AtomicBool,
+    capacity: usize,
+    batch_size: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Buffer> {
+        self.buffer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+enum Command {
+    Flush(oneshot::Sender<()>),
+    Shutdown,
+}
+
+/// Background batch writer for spend records.
+///
+/// [`record`](SpendWriter::record) only appends to an in-memory buffer (a short mutex, never
+/// the database). A spawned task inserts the buffer in batches of `batch_size` every
+/// `flush_interval`, or as soon as `batch_size` records are pending. When an insert fails the
+/// batch is kept and retried with exponential backoff (`initial_backoff` doubling to
+/// `max_backoff`); a warning is logged once when an outage starts and an info line when it
+/// ends. Nothing is dropped while the process lives: when the buffer is full, `record`
+/// refuses and the gateway should answer 503. Retries are safe because
+/// [`Store::insert_spend`] is idempotent by `request_id`.
+///
+/// Must be created inside a tokio runtime.
+#[derive(Debug)]
+pub struct SpendWriter {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SpendWriter {
+    /// Spawns the writer task, sending batches to `sink` (usually a [`Store`]).
+    pub fn spawn(sink: Arc<dyn SpendSink>, config: WriterConfig) -> SpendWriter {
+        let batch_size = config.batch_size.max(1);
+        let shared = Arc::new(Shared {
+            buffer: Mutex::new(Buffer::default()),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
+            capacity: config.capacity.max(1),
+            batch_size,
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(Arc::clone(&shared), sink, config, rx));
+        SpendWriter {
+            shared,
+            commands: tx,
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    /// Queues a record. Never waits: fails with [`RecordError::Full`] when `capacity`
+    /// records are held, or [`RecordError::Closed`] after shutdown.
+    pub fn record(&self, record: SpendRecord) -> Result<(), RecordError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(RecordError::Closed(Box::new(record)));
+        }
+        let pending = {
+            let mut buf = self.shared.lock();
+            if buf.held() >= self.shared.capacity {
+                return Err(RecordError::Full(Box::new(record)));
+            }
+            buf.queue.push_back(record);
+            buf.queue.len()
+        };
+        if pending >= self.shared.batch_size {
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Records held (queued or being inserted).
+    pub fn pending(&self) -> usize {
+        self.shared.lock().held()
+    }
+
+    /// `true` when [`record`](SpendWriter::record) would refuse for lack of room.
+    pub fn is_full(&self) -> bool {
+        self.pending() >= self.shared.capacity
+    }
+
+    /// `true` while the last insert failed (the database is unreachable or erroring).
+    pub fn is_failing(&self) -> bool {
+        self.shared.failing.load(Ordering::Acquire)
+    }
+
+    /// Waits until everything recorded before this call has been written. During an outage
+    /// this waits for the database to come back: wrap it in a timeout if needed. Returns at
+    /// once if the writer is shut down.
+    pub async fn flush_now(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Stops accepting records, flushes what is held, and stops the task. If that takes
+    /// longer than `timeout` (database down), the task is stopped and the records not
+    /// written are returned in [`Unflushed`] so the caller can log or save them.
+    pub async fn shutdown(&self, timeout: Duration) -> Result<(), Unflushed> {
+        self.shared.closed.store(true, Ordering::Release);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let Some(mut task) = task else {
+            return Ok(());
+        };
+        let _ = self.commands.send(Command::Shutdown);
+        if tokio::time::timeout(timeout, &mut task).await.is_err() {
+            task.abort();
+            let _ = task.await;
+        }
+        let mut buf = self.shared.lock();
+        let mut records: Vec<SpendRecord> = buf
+            .in_flight
+            .take()
+            .map(|b| b.as_ref().clone())
+            .unwrap_or_default();
+        records.extend(buf.queue.drain(..));
+        if records.is_empty() {
+            Ok(())
+        } else {
+            tracing::error!(
+                count = records.len(),
+                "spend records not flushed at shutdown"
+            );
+            Err(Unflushed { records })
+        }
+    }
+}
+
+impl Drop for SpendWriter {
+    fn drop(&mut self) {
+        // Without a shutdown, let the task drain what it holds and exit on its own.
+        let _ = self.commands.send(Command::Shutdown);
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    sink: Arc<dyn SpendSink>,
+    config: WriterConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut tick = tokio::time::interval(config.flush_interval.max(Duration::from_millis(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(Command::Flush(done)) => {
+                    flush_all(&shared, sink.as_ref(), &config).await;
+                    let _ = done.send(());
+                }
+                Some(Command::Shutdown) | None => {
+                    flush_all(&shared, sink.as_ref(), &config).await;
+                    // Answer flush requests that raced with the shutdown.
+                    while let Ok(cmd) = commands.try_recv() {
+                        if let Command::Flush(done) = cmd {
+                            let _ = done.send(());
+                        }
+                    }
+                    return;
+                }
+            },
+            _ = shared.wake.notified() => flush_all(&shared, sink.as_ref(), &config).await,
+            _ = tick.tick() => flush_all(&shared, sink.as_ref(), &config).await,
+        }
+    }
+}
+
+/// Writes batches until the queue is empty, retrying each failed batch until it succeeds.
+async fn flush_all(shared: &Shared, sink: &dyn SpendSink, config: &WriterConfig) {
+    let mut backoff = config.initial_backoff;
+    let mut retries: u64 = 0;
+    loop {
+        let batch = {
+            let mut buf = shared.lock();
+            match &buf.in_flight {
+                Some(b) => Arc::clone(b),
+                None => {
+                    if buf.queue.is_empty() {
+                        return;
+                    }
+                    let n = buf.queue.len().min(shared.batch_size);
+                    let b: Arc<Vec<SpendRecord>> = Arc::new(buf.queue.drain(..n).collect());
+                    buf.in_flight = Some(Arc::clone(&b));
+                    b
+                }
+            }
+        };
+        match sink.insert_spend(&batch).await {
+            Ok(_) => {
+                shared.lock().in_flight = None;
+                if shared.failing.swap(false, Ordering::AcqRel) {
+                    tracing::info!(
+                        retries,
+                        pending = shared.lock().held(),
+                        "spend store reachable again; flushing buffered spend records"
+                    );
+                }
+                backoff = config.initial_backoff;
+            }
+            Err(e) => {
+                if !shared.failing.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(
+                        error = %e,
+                        pending = shared.lock().held(),
+                        "cannot write spend records; keeping them and retrying"
+                    );
+                }
+                retries += 1;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(config.max_backoff);
+            }
+        }
+    }
+}
