@@ -104,10 +104,6 @@ pub const ROUTER_SETTINGS: &[&str] = &[
     "model_group_alias",
     "enable_pre_call_checks",
     "optional_pre_call_checks",
-    "redis_url",
-    "redis_host",
-    "redis_port",
-    "redis_password",
     "cache_responses",
     "cache_kwargs",
     "routing_strategy_args",
@@ -177,7 +173,6 @@ pub const LITELLM_SETTINGS: &[&str] = &[
 
 /// `general_settings` keys.
 pub const GENERAL_SETTINGS: &[&str] = &[
-    "database_url",
     "max_response_size_mb",
     "database_connection_pool_limit",
     "database_connection_timeout",

@@ -33,6 +33,19 @@ pub struct Config {
     pub max_request_size_bytes: u64,
     /// gatehouse's own settings.
     pub gatehouse: GatehouseSettings,
+    /// Where keys, users, teams and spend live: `general_settings.database_url` (or the
+    /// `DATABASE_URL` environment variable). `None` means an SQLite file beside the config.
+    pub database_url: Option<Secret>,
+    /// Shared counters for rate limits and budgets across replicas, from `router_settings`.
+    pub redis: Option<RedisSettings>,
+}
+
+/// Where the shared Redis is: `router_settings.redis_url`, or `redis_host` / `redis_port` /
+/// `redis_password` (assembled into a URL).
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `redis://[:password@]host:port[/db]`; may carry a password, hence a secret.
+    pub url: Secret,
 }
 
 /// One `model_list` entry that gatehouse serves.
@@ -100,6 +113,14 @@ pub struct GatehouseSettings {
     pub upstream_pool_idle_timeout: Duration,
     /// On SIGTERM, in-flight requests and streams get this long to finish.
     pub shutdown_timeout: Duration,
+    /// A verified virtual key is re-read from the database after this long.
+    pub key_cache_ttl: Duration,
+    /// While the database is unreachable, keys verified within this window keep working.
+    pub key_cache_stale_ttl: Duration,
+    /// Longest wait for one Redis call before counting locally instead.
+    pub redis_timeout: Duration,
+    /// How often other replicas' key, user and team changes are picked up.
+    pub invalidation_poll_interval: Duration,
 }
 
 impl Default for GatehouseSettings {
@@ -110,6 +131,10 @@ impl Default for GatehouseSettings {
             upstream_connect_timeout: Duration::from_secs(10),
             upstream_pool_idle_timeout: Duration::from_secs(90),
             shutdown_timeout: Duration::from_secs(30),
+            key_cache_ttl: Duration::from_secs(60),
+            key_cache_stale_ttl: Duration::from_secs(600),
+            redis_timeout: Duration::from_millis(100),
+            invalidation_poll_interval: Duration::from_millis(250),
         }
     }
 }

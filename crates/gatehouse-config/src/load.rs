@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::known;
 use crate::{
     AwsAuth, Config, DEFAULT_MAX_REQUEST_SIZE_MB, DEFAULT_NUM_RETRIES, DEFAULT_UPSTREAM_TIMEOUT,
-    Deployment, GatehouseSettings, Ignored, Loaded, Problem, Secret,
+    Deployment, GatehouseSettings, Ignored, Loaded, Problem, RedisSettings, Secret,
 };
 
 /// Why a config could not be loaded.
@@ -292,6 +292,7 @@ impl Walker<'_> {
         }
 
         let mut defaults = Defaults::default();
+        let mut redis = None;
         if let Some(ls) = top
             .get("litellm_settings")
             .and_then(|v| self.mapping("litellm_settings", v))
@@ -318,9 +319,18 @@ impl Walker<'_> {
             self.check_keys(
                 "router_settings",
                 rs,
-                &["num_retries", "timeout", "routing_strategy"],
+                &[
+                    "num_retries",
+                    "timeout",
+                    "routing_strategy",
+                    "redis_url",
+                    "redis_host",
+                    "redis_port",
+                    "redis_password",
+                ],
                 known::ROUTER_SETTINGS,
             );
+            redis = self.redis(rs);
             if let Some(v) = rs.get("num_retries") {
                 defaults.router_num_retries = self
                     .whole("router_settings.num_retries", v)
@@ -344,6 +354,8 @@ impl Walker<'_> {
 
         let mut master_key = None;
         let mut max_request_mb = DEFAULT_MAX_REQUEST_SIZE_MB;
+        let mut database_url = None;
+
         if let Some(gs) = top
             .get("general_settings")
             .and_then(|v| self.mapping("general_settings", v))
@@ -351,9 +363,15 @@ impl Walker<'_> {
             self.check_keys(
                 "general_settings",
                 gs,
-                &["master_key", "max_request_size_mb"],
+                &["master_key", "max_request_size_mb", "database_url"],
                 known::GENERAL_SETTINGS,
             );
+            if let Some(v) = gs.get("database_url") {
+                database_url = self
+                    .string("general_settings.database_url", v)
+                    .map(Secret::new);
+            }
+
             if let Some(v) = gs.get("master_key") {
                 master_key = self
                     .string("general_settings.master_key", v)
@@ -367,6 +385,21 @@ impl Walker<'_> {
         }
         if master_key.is_none() {
             master_key = self.env_var("LITELLM_MASTER_KEY").map(Secret::new);
+        }
+        if database_url.is_none() {
+            database_url = self.env_var("DATABASE_URL").map(Secret::new);
+        }
+        if let Some(url) = &database_url {
+            let u = url.expose();
+            if !(u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://"))
+            {
+                self.problem(
+                    "general_settings.database_url",
+                    "expected sqlite:<path>, postgres://… or postgresql://…",
+                );
+            }
         }
         if let Some(k) = &master_key
             && k.expose().trim().is_empty()
@@ -400,7 +433,77 @@ impl Walker<'_> {
             master_key,
             max_request_size_bytes: (max_request_mb * 1024.0 * 1024.0) as u64,
             gatehouse,
+            database_url,
+            redis,
         }
+    }
+
+    /// `router_settings.redis_url`, or a URL assembled from `redis_host`/`redis_port`/`redis_password`.
+    fn redis(&mut self, rs: &Map<String, Value>) -> Option<RedisSettings> {
+        if let Some(v) = rs.get("redis_url") {
+            for k in ["redis_host", "redis_port", "redis_password"] {
+                if rs.contains_key(k) {
+                    self.problem(
+                        &join("router_settings", k),
+                        "give either redis_url or redis_host/redis_port/redis_password, not both",
+                    );
+                }
+            }
+            let url = self.string("router_settings.redis_url", v)?;
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                self.problem(
+                    "router_settings.redis_url",
+                    "expected redis://… or rediss://…",
+                );
+                return None;
+            }
+            return Some(RedisSettings {
+                url: Secret::new(url),
+            });
+        }
+        let host = match rs.get("redis_host") {
+            Some(v) => self.string("router_settings.redis_host", v)?,
+            None => {
+                for k in ["redis_port", "redis_password"] {
+                    if rs.contains_key(k) {
+                        self.problem(&join("router_settings", k), "redis_host is missing");
+                    }
+                }
+                return None;
+            }
+        };
+        if host.is_empty() || host.contains(['/', '@', '?', '#', ' ']) {
+            self.problem(
+                "router_settings.redis_host",
+                "expected a host name or address",
+            );
+            return None;
+        }
+        let port = match rs.get("redis_port") {
+            Some(v) => match self.whole("router_settings.redis_port", v)? {
+                p @ 1..=65535 => p,
+                _ => {
+                    self.problem("router_settings.redis_port", "expected a port number");
+                    return None;
+                }
+            },
+            None => 6379,
+        };
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        let url = match rs.get("redis_password") {
+            Some(v) => {
+                let password = self.string("router_settings.redis_password", v)?;
+                format!("redis://:{}@{host}:{port}", percent_encode(&password))
+            }
+            None => format!("redis://{host}:{port}"),
+        };
+        Some(RedisSettings {
+            url: Secret::new(url),
+        })
     }
 
     fn gatehouse(&mut self, v: &Value) -> GatehouseSettings {
@@ -416,6 +519,10 @@ impl Walker<'_> {
                 "upstream_connect_timeout" => &mut s.upstream_connect_timeout,
                 "upstream_pool_idle_timeout" => &mut s.upstream_pool_idle_timeout,
                 "shutdown_timeout" => &mut s.shutdown_timeout,
+                "key_cache_ttl" => &mut s.key_cache_ttl,
+                "key_cache_stale_ttl" => &mut s.key_cache_stale_ttl,
+                "redis_timeout" => &mut s.redis_timeout,
+                "invalidation_poll_interval" => &mut s.invalidation_poll_interval,
                 _ => {
                     self.problem(
                         &p,
@@ -736,3 +843,17 @@ struct Defaults {
 
 #[cfg(test)]
 mod tests;
+
+/// Percent-encodes a URL userinfo component (RFC 3986 unreserved characters pass).
+fn percent_encode(s: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}

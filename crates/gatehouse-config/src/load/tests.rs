@@ -247,3 +247,82 @@ model_list:
         ]
     );
 }
+
+#[test]
+fn reads_database_and_redis_settings() {
+    let loaded = load(
+        r#"
+general_settings:
+  database_url: postgres://gh:pw@127.0.0.1:5432/gh
+router_settings:
+  redis_host: 127.0.0.1
+  redis_port: 6380
+  redis_password: "p@ss/word"
+gatehouse:
+  key_cache_ttl: 30
+  redis_timeout: 0.05
+"#,
+    )
+    .unwrap();
+    let c = loaded.config;
+    assert_eq!(
+        c.database_url.as_ref().map(Secret::expose),
+        Some("postgres://gh:pw@127.0.0.1:5432/gh")
+    );
+    assert_eq!(
+        c.redis.as_ref().map(|r| r.url.expose()),
+        Some("redis://:p%40ss%2Fword@127.0.0.1:6380")
+    );
+    assert_eq!(c.gatehouse.key_cache_ttl, Duration::from_secs(30));
+    assert_eq!(c.gatehouse.redis_timeout, Duration::from_millis(50));
+    assert!(
+        !format!("{c:?}").contains("p@ss"),
+        "redis password in Debug"
+    );
+    assert!(
+        !format!("{c:?}").contains(":pw@"),
+        "database password in Debug"
+    );
+}
+
+#[test]
+fn database_and_redis_defaults_and_errors() {
+    let c = load("{}").unwrap().config;
+    assert!(c.database_url.is_none());
+    assert!(c.redis.is_none());
+
+    let p = problems(
+        r#"
+general_settings:
+  database_url: mysql://x
+router_settings:
+  redis_url: redis://127.0.0.1:6379
+  redis_port: 1
+"#,
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("general_settings.database_url: expected sqlite")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("router_settings.redis_port: give either")),
+        "{p:?}"
+    );
+    let p = problems("router_settings:\n  redis_url: http://x\n");
+    assert_eq!(
+        p,
+        ["router_settings.redis_url: expected redis://… or rediss://…"]
+    );
+}
+
+#[test]
+fn database_url_from_the_environment() {
+    let env = |name: &str| (name == "DATABASE_URL").then(|| "sqlite:/tmp/x.db".to_owned());
+    let c = load_str("{}", &env).unwrap().config;
+    assert_eq!(
+        c.database_url.as_ref().map(Secret::expose),
+        Some("sqlite:/tmp/x.db")
+    );
+}
