@@ -78,13 +78,64 @@ pub enum ApiError {
     /// The gateway is shutting down.
     #[error("The gateway is shutting down; retry on another replica.")]
     ShuttingDown,
+    /// The key is blocked (`/key/block`), or its team is.
+    #[error("Authentication Error, this API key is blocked.")]
+    KeyBlocked,
+    /// The key's `duration` has run out.
+    #[error("Authentication Error, this API key has expired.")]
+    KeyExpired,
+    /// The key (or its team) may not use this model.
+    #[error(
+        "Authentication Error, API key not allowed to access model. This key can only access models={allowed}. Tried to access {model}."
+    )]
+    ModelNotAllowed {
+        /// The model asked for (length-capped).
+        model: String,
+        /// The allowed list, for the message.
+        allowed: String,
+    },
+    /// A virtual key tried an admin route, or the admin API is off (no master key).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A rate limit of the key, team or deployment.
+    #[error("Rate limit exceeded: {message}")]
+    RateLimited {
+        /// Which limit.
+        message: String,
+        /// Seconds until it may be retried.
+        retry_after: u64,
+    },
+    /// The key's, user's or team's budget cannot pay for the request.
+    #[error("Budget has been exceeded: {0}")]
+    BudgetExceeded(String),
+    /// The key store is unreachable and this key is not in the recent-key cache.
+    #[error("The key store is unavailable; retry shortly.")]
+    StoreUnavailable,
+    /// Spend records cannot be buffered (store down for long); refuse rather than lose them.
+    #[error("Spend accounting is backed up; retry shortly.")]
+    AccountingBackedUp,
+    /// Something on gatehouse's side failed; details are in the log, not here.
+    #[error("Internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl ApiError {
     /// The HTTP status. One exhaustive match: a new variant forces a decision here.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MissingKey | ApiError::InvalidKey => StatusCode::UNAUTHORIZED,
+            ApiError::MissingKey
+            | ApiError::InvalidKey
+            | ApiError::KeyBlocked
+            | ApiError::KeyExpired
+            | ApiError::ModelNotAllowed { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } | ApiError::BudgetExceeded(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::StoreUnavailable | ApiError::AccountingBackedUp => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BodyUnreadable
@@ -103,7 +154,16 @@ impl ApiError {
     /// The `type` field of the body; also the low-cardinality label for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            ApiError::MissingKey | ApiError::InvalidKey => "auth_error",
+            ApiError::MissingKey
+            | ApiError::InvalidKey
+            | ApiError::KeyBlocked
+            | ApiError::KeyExpired
+            | ApiError::Forbidden(_) => "auth_error",
+            ApiError::ModelNotAllowed { .. } => "key_model_access_denied",
+            ApiError::RateLimited { .. } => "rate_limit_error",
+            ApiError::BudgetExceeded(_) => "budget_exceeded",
+            ApiError::StoreUnavailable | ApiError::AccountingBackedUp => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
             ApiError::BodyTooLarge { .. }
             | ApiError::BodyTimeout
             | ApiError::BodyUnreadable
@@ -127,7 +187,7 @@ impl ApiError {
             ApiError::BadRequest { param, .. } | ApiError::UpstreamRejected { param, .. } => {
                 param.as_deref()
             }
-            ApiError::UnknownModel { .. } => Some("model"),
+            ApiError::UnknownModel { .. } | ApiError::ModelNotAllowed { .. } => Some("model"),
             _ => None,
         }
     }
@@ -169,6 +229,9 @@ impl IntoResponse for ApiError {
         );
         if let ApiError::UpstreamRateLimited {
             retry_after: Some(secs),
+        }
+        | ApiError::RateLimited {
+            retry_after: secs, ..
         } = self
         {
             res.headers_mut()

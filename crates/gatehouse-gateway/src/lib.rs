@@ -6,11 +6,17 @@
 //! - [`routing`]: model name → deployment (weighted shuffle, retries prefer untried).
 //! - [`upstream`]: the pooled rustls HTTP client and the retry policy.
 //! - [`stream`]: chunk-by-chunk forwarding of streamed responses.
-//! - [`auth`]: client keys.
+//! - [`auth`]: where a client key is read from.
+//! - [`keys`]: who is calling (master key or virtual key), from an in-memory key cache.
+//! - [`accounting`]: rate limits and budget reservations before the call, cost and spend after.
+//! - [`admin`]: the LiteLLM-compatible admin API.
 //! - [`error`]: every client-visible error and its status, in one place.
 
+pub mod accounting;
+pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod keys;
 pub mod proxy;
 pub mod routes;
 pub mod routing;
@@ -18,12 +24,19 @@ pub mod server;
 pub mod stream;
 pub mod upstream;
 
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use gatehouse_config::Config;
+use gatehouse_limits::{Limiter, RedisUrl};
+use gatehouse_store::{SpendWriter, Store, StoreOptions, WriterConfig};
+use sha2::{Digest, Sha256};
 
-use crate::auth::Authenticator;
+use crate::accounting::Accounts;
+use crate::keys::KeyCache;
 use crate::routing::ModelRouter;
 use crate::upstream::UpstreamClient;
 
@@ -45,8 +58,10 @@ pub struct Limits {
 pub struct Gateway {
     /// Model name → deployments.
     pub router: ModelRouter,
-    /// Client key verification.
-    pub auth: Authenticator,
+    /// Keys, counters, spend.
+    pub accounts: Accounts,
+    /// `/model/info`, built once.
+    pub model_info: Bytes,
     /// The upstream client.
     pub upstream: UpstreamClient,
     /// Body limits.
@@ -63,14 +78,65 @@ pub enum BuildError {
     /// TLS could not be set up.
     #[error("TLS setup failed: {0}")]
     Tls(#[from] rustls::Error),
+    /// The store could not be opened.
+    #[error("cannot open the database: {0}")]
+    Store(#[from] gatehouse_store::StoreError),
+    /// The Redis settings are unusable.
+    #[error("redis: {0}")]
+    Redis(#[from] gatehouse_limits::LimitsError),
+}
+
+/// The SQLite file used when the config names no database: beside the config file.
+pub const DEFAULT_SQLITE_FILE: &str = "gatehouse.db";
+
+/// Opens the store (running migrations), the limiter and the spend writer for `config`.
+/// `config_dir` is where the default SQLite file goes.
+pub async fn open_accounts(config: &Config, config_dir: &Path) -> Result<Accounts, BuildError> {
+    let url = match &config.database_url {
+        Some(u) => u.expose().to_owned(),
+        None => format!(
+            "sqlite://{}",
+            config_dir.join(DEFAULT_SQLITE_FILE).display()
+        ),
+    };
+    let store = Store::connect(&url, StoreOptions::default()).await?;
+    let limiter = match &config.redis {
+        Some(r) => Limiter::with_redis(
+            RedisUrl::parse(r.url.expose())?,
+            config.gatehouse.redis_timeout,
+        )?,
+        None => Limiter::local(),
+    };
+    let spend = Arc::new(SpendWriter::spawn(
+        Arc::new(store.clone()),
+        WriterConfig::default(),
+    ));
+    let master = config
+        .master_key
+        .as_ref()
+        .map(|k| Sha256::digest(k.expose().as_bytes()).into());
+    let keys = Arc::new(KeyCache::new(
+        master,
+        store.clone(),
+        config.gatehouse.key_cache_ttl,
+        config.gatehouse.key_cache_stale_ttl,
+    ));
+    Ok(Accounts {
+        store,
+        keys,
+        limiter,
+        spend,
+    })
 }
 
 impl Gateway {
-    /// Builds the gateway from a validated config.
-    pub fn new(config: &Config) -> Result<Self, BuildError> {
+    /// Builds the gateway from a validated config and its opened stores.
+    pub fn new(config: &Config, accounts: Accounts) -> Result<Self, BuildError> {
+        let router = ModelRouter::new(&config.deployments).map_err(BuildError::Deployment)?;
         Ok(Self {
-            router: ModelRouter::new(&config.deployments).map_err(BuildError::Deployment)?,
-            auth: Authenticator::new(config.master_key.as_ref()),
+            model_info: router.model_info_json(&config.deployments),
+            router,
+            accounts,
             upstream: UpstreamClient::new(&config.gatehouse)?,
             limits: Limits {
                 max_body_bytes: usize::try_from(config.max_request_size_bytes)
@@ -91,4 +157,83 @@ impl Gateway {
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
     }
+}
+
+/// Starts the background work: following the store's change feed (key cache invalidation
+/// across replicas), resetting budgets whose period is over, pruning old change events.
+pub fn spawn_background(gw: &Arc<Gateway>, poll: Duration) -> tokio::task::JoinHandle<()> {
+    let gw = Arc::clone(gw);
+    tokio::spawn(async move {
+        let accounts = &gw.accounts;
+        let mut last = match accounts.store.latest_event_seq().await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the change feed yet");
+                None
+            }
+        };
+        let mut ticks: u64 = 0;
+        let mut failing = false;
+        loop {
+            tokio::time::sleep(poll).await;
+            ticks += 1;
+            match last {
+                None => {
+                    if let Ok(s) = accounts.store.latest_event_seq().await {
+                        // We missed changes while the store was away: start clean.
+                        accounts.keys.forget_all();
+                        last = Some(s);
+                    }
+                }
+                Some(seq) => {
+                    // Re-read a small window below the last seq: on PostgreSQL, commit order
+                    // is not sequence order. Dropping a cache entry twice is harmless.
+                    match accounts
+                        .store
+                        .events_since(seq.saturating_sub(64), 1000)
+                        .await
+                    {
+                        Ok(events) => {
+                            if failing {
+                                tracing::info!("change feed readable again");
+                                failing = false;
+                            }
+                            for e in &events {
+                                if e.seq > seq {
+                                    accounts.keys.apply_event(e.kind.as_str(), &e.id);
+                                }
+                            }
+                            if let Some(max) = events.iter().map(|e| e.seq).max() {
+                                last = Some(max.max(seq));
+                            }
+                        }
+                        Err(e) => {
+                            if !failing {
+                                tracing::warn!(error = %e, "cannot read the change feed; cached keys are kept");
+                                failing = true;
+                            }
+                        }
+                    }
+                }
+            }
+            // Every ~5 s: budgets whose period ended.
+            if ticks.is_multiple_of(20) {
+                match accounts.store.reset_due_budgets(accounting::now_ms()).await {
+                    Ok(reset) => {
+                        for (kind, id) in reset {
+                            accounts.keys.apply_event(kind.as_str(), &id);
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "budget reset skipped"),
+                }
+            }
+            // Every ~10 min: change events older than a day.
+            if ticks.is_multiple_of(2400) {
+                let _ = accounts
+                    .store
+                    .prune_events(accounting::now_ms() - 86_400_000)
+                    .await;
+            }
+        }
+    })
 }

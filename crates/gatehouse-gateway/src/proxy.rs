@@ -22,7 +22,9 @@ use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 
 use crate::Gateway;
+use crate::accounting::{self, ClientFormat, Meter, RESPONSE_COST, RequestShape};
 use crate::error::{ApiError, cap};
+use crate::keys::Caller;
 use crate::routing::{Tried, Upstream};
 use crate::stream::{ErrorStyle, ForwardBody, Translation};
 use crate::upstream::{SendError, backoff, is_retryable, retry_after};
@@ -145,6 +147,44 @@ struct Parsed<'a> {
     /// Embeddings asked as base64 (`encoding_format: "base64"`), for translated answers.
     base64: bool,
     dropped: Vec<&'static str>,
+    /// Lower the output limit to this (a budget can pay for no more).
+    max_tokens_cap: Option<u64>,
+    /// Spend is accounted: a streamed OpenAI upstream is asked for usage even when the
+    /// client did not ask (the extra chunk is not forwarded).
+    metered: bool,
+}
+
+impl Parsed<'_> {
+    /// The client's `max_completion_tokens`, else `max_tokens`.
+    fn requested_max_tokens(&self) -> Option<u64> {
+        self.body
+            .get("max_completion_tokens")
+            .or_else(|| self.body.get("max_tokens"))
+            .and_then(|v| v.get().parse::<u64>().ok())
+    }
+
+    /// The output-limit field to set on the upstream request, and its value.
+    fn cap_override(&self, op: Operation, up: &Upstream) -> Option<(&'static str, String)> {
+        let cap = self.max_tokens_cap?;
+        let field = match op {
+            Operation::Messages => "max_tokens",
+            Operation::Embeddings | Operation::CountTokens => return None,
+            Operation::ChatCompletions => {
+                if self.body.get("max_completion_tokens").is_some() {
+                    "max_completion_tokens"
+                } else if self.body.get("max_tokens").is_some()
+                    || up.wire != WireFormat::OpenAi
+                    || !matches!(up.provider, "openai" | "azure")
+                {
+                    "max_tokens"
+                } else {
+                    // OpenAI's reasoning models refuse `max_tokens`.
+                    "max_completion_tokens"
+                }
+            }
+        };
+        Some((field, cap.to_string()))
+    }
 }
 
 /// Seconds since the Unix epoch, for translated responses' `created`.
@@ -154,9 +194,14 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The parsed body as a JSON value, for translators.
-fn as_value(parsed: &Parsed<'_>) -> Result<serde_json::Value, ApiError> {
-    serde_json::from_slice(&parsed.body.to_vec_with(&[])).map_err(|e| ApiError::BadRequest {
+/// The parsed body as a JSON value, for translators, with the output limit lowered when a
+/// budget requires it.
+fn as_value(
+    parsed: &Parsed<'_>,
+    cap: Option<&(&'static str, String)>,
+) -> Result<serde_json::Value, ApiError> {
+    let overrides: Vec<(&str, &str)> = cap.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    serde_json::from_slice(&parsed.body.to_vec_with(&overrides)).map_err(|e| ApiError::BadRequest {
         message: format!("request body is not valid JSON: {e}"),
         param: None,
     })
@@ -193,7 +238,19 @@ fn chat_to_provider(
 /// the client and the deployment speak the same format, translated otherwise (an Anthropic
 /// request for a Gemini or Bedrock model goes through the OpenAI shape).
 fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<Bytes, ApiError> {
-    let passthrough = || Bytes::from(parsed.body.to_vec_with(&[("model", &up.model_json)]));
+    let cap = parsed.cap_override(op, up);
+    let usage_options = usage_stream_options(parsed, op);
+    let passthrough = || {
+        let mut overrides = vec![("model", up.model_json.as_str())];
+        if let Some((k, v)) = &cap {
+            overrides.push((k, v.as_str()));
+        }
+        if let Some(v) = &usage_options {
+            overrides.push(("stream_options", v.as_str()));
+        }
+        Bytes::from(parsed.body.to_vec_with(&overrides))
+    };
+    let as_value = |parsed: &Parsed<'_>| as_value(parsed, cap.as_ref());
     match (op, up.wire) {
         (Operation::ChatCompletions | Operation::Embeddings, WireFormat::OpenAi)
         | (Operation::Messages | Operation::CountTokens, WireFormat::Anthropic) => {
@@ -229,6 +286,24 @@ fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<By
     }
 }
 
+/// `stream_options` asking for usage, when spend is accounted on a chat stream whose client
+/// did not ask for it; the client's other stream options are kept.
+fn usage_stream_options(parsed: &Parsed<'_>, op: Operation) -> Option<String> {
+    if op != Operation::ChatCompletions || !parsed.stream || !parsed.metered || parsed.include_usage
+    {
+        return None;
+    }
+    let mut opts = parsed
+        .body
+        .get("stream_options")
+        .and_then(|v| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v.get()).ok()
+        })
+        .unwrap_or_default();
+    opts.insert("include_usage".into(), serde_json::Value::Bool(true));
+    Some(serde_json::Value::Object(opts).to_string())
+}
+
 /// Anthropic request headers a client may set for a native Anthropic upstream: they select
 /// API behaviour, never the destination or the credentials.
 const ANTHROPIC_CLIENT_HEADERS: [HeaderName; 2] = [
@@ -256,8 +331,17 @@ async fn proxy(
     if gw.is_draining() {
         return Err(ApiError::ShuttingDown);
     }
-    if let Err(e) = gw.auth.check(req.headers()) {
-        tracing::warn!(call_id, reason = e.kind(), path = %req.uri().path(), "authentication failed");
+    let caller = match gw.accounts.keys.verify(req.headers()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(call_id, reason = e.kind(), path = %req.uri().path(), "authentication failed");
+            return Err(e);
+        }
+    };
+    if let Caller::Key(k) = &caller
+        && let Err(e) = k.check_usable(accounting::now_ms())
+    {
+        tracing::warn!(call_id, reason = e.kind(), key = %k.key.key_name, "key refused");
         return Err(e);
     }
     let anthropic_headers: Vec<(HeaderName, HeaderValue)> = match op {
@@ -268,7 +352,7 @@ async fn proxy(
         Operation::ChatCompletions | Operation::Embeddings => Vec::new(),
     };
     let bytes = read_body(gw, req).await?;
-    let parsed = match op {
+    let mut parsed = match op {
         Operation::ChatCompletions => {
             let r = ChatRequest::parse(&bytes).map_err(bad_request)?;
             Parsed {
@@ -278,6 +362,8 @@ async fn proxy(
                 include_usage: r.include_usage,
                 base64: false,
                 dropped: r.dropped,
+                max_tokens_cap: None,
+                metered: false,
             }
         }
         Operation::Embeddings => {
@@ -293,6 +379,8 @@ async fn proxy(
                 include_usage: false,
                 base64,
                 dropped: r.dropped,
+                max_tokens_cap: None,
+                metered: false,
             }
         }
         Operation::Messages | Operation::CountTokens => {
@@ -309,11 +397,21 @@ async fn proxy(
                 include_usage: false,
                 base64: false,
                 dropped: r.dropped,
+                max_tokens_cap: None,
+                metered: false,
             }
         }
     };
     if !parsed.dropped.is_empty() {
         tracing::warn!(call_id, fields = ?parsed.dropped, "request tried to set upstream connection fields; dropped");
+    }
+    if let Caller::Key(k) = &caller
+        && !k.allows_model(&parsed.model)
+    {
+        return Err(ApiError::ModelNotAllowed {
+            model: cap(&parsed.model),
+            allowed: cap(&k.allowed_models()),
+        });
     }
     let group = gw
         .router
@@ -321,6 +419,30 @@ async fn proxy(
         .ok_or_else(|| ApiError::UnknownModel {
             model: cap(&parsed.model),
         })?;
+    let mut meter: Option<Meter> = None;
+    if op != Operation::CountTokens {
+        let plan = accounting::admit(
+            &gw.accounts,
+            &caller,
+            RequestShape {
+                model: &parsed.model,
+                body_bytes: bytes.len() as u64,
+                max_tokens: parsed.requested_max_tokens(),
+                has_output: op != Operation::Embeddings,
+                call_id,
+                started_ms: accounting::now_ms(),
+                client: match op {
+                    Operation::Messages | Operation::CountTokens => ClientFormat::Anthropic,
+                    Operation::ChatCompletions | Operation::Embeddings => ClientFormat::OpenAi,
+                },
+            },
+            &group.reserve_price,
+        )
+        .await?;
+        parsed.max_tokens_cap = plan.max_tokens_cap;
+        parsed.metered = plan.meter.is_some();
+        meter = plan.meter;
+    }
 
     let mut tried = Tried::default();
     let mut attempt: u32 = 0;
@@ -336,7 +458,7 @@ async fn proxy(
         let Some(uri) = up.endpoints.uri(op, parsed.stream) else {
             if op == Operation::CountTokens {
                 // No counting API upstream: answer with gatehouse's estimate.
-                let n = inbound::estimate_input_tokens(&as_value(&parsed)?);
+                let n = inbound::estimate_input_tokens(&as_value(&parsed, None)?);
                 let mut res = Response::new(Body::from(format!("{{\"input_tokens\":{n}}}")));
                 res.headers_mut().insert(
                     header::CONTENT_TYPE,
@@ -377,7 +499,7 @@ async fn proxy(
                     started,
                     attempt,
                 };
-                return respond(res, ctx).await;
+                return respond(res, ctx, meter.take()).await;
             }
             Ok(res) => {
                 let status = res.status();
@@ -517,6 +639,7 @@ struct RespondCtx<'a> {
 async fn respond(
     res: http::Response<hyper::body::Incoming>,
     ctx: RespondCtx<'_>,
+    mut meter: Option<Meter>,
 ) -> Result<Response, ApiError> {
     let RespondCtx {
         op,
@@ -535,13 +658,25 @@ async fn respond(
         Operation::Messages | Operation::CountTokens => WireFormat::Anthropic,
     };
     let same_wire = client_wire == up.wire;
+    if let Some(m) = &mut meter {
+        m.set_deployment(up.id.to_str().unwrap_or_default(), up.price);
+    }
+    let mut rate_headers = HeaderMap::new();
+    if let Some(m) = &meter {
+        m.headers(&mut rate_headers);
+    }
+    let mut cost = None;
     let content_type = if same_wire {
         res.headers().get(header::CONTENT_TYPE).cloned()
     } else {
         None
     };
+    let metered = meter.is_some();
     let body = if stream {
         let created = unix_now();
+        // Usage is always read (and, if the client did not ask for it, not forwarded).
+        let strip_usage = metered && !include_usage && client_wire == WireFormat::OpenAi;
+        let include_usage = include_usage || metered;
         // Anthropic clients on a Gemini/Bedrock model get provider -> OpenAI -> Anthropic.
         let to_openai =
             |include_usage: bool| match up.wire {
@@ -573,13 +708,17 @@ async fn respond(
             }),
             _ => to_openai(include_usage),
         };
-        Body::new(ForwardBody::new(
-            res.into_body(),
-            timeout,
-            call_id.to_owned(),
-            translator,
-            error_style(op),
-        ))
+        Body::new(
+            ForwardBody::new(
+                res.into_body(),
+                timeout,
+                call_id.to_owned(),
+                translator,
+                error_style(op),
+            )
+            .metered(meter.take())
+            .strip_usage_chunks(strip_usage),
+        )
     } else {
         let remaining = timeout
             .saturating_sub(started.elapsed())
@@ -630,16 +769,20 @@ async fn respond(
         } else {
             to_openai(&collected)
         };
-        match translated {
-            None => Body::from(collected),
-            Some(Ok(bytes)) => Body::from(bytes),
+        let answer = match translated {
+            None => collected,
+            Some(Ok(bytes)) => Bytes::from(bytes),
             Some(Err(e)) => {
                 tracing::warn!(call_id, error = %e.message, "untranslatable upstream response");
                 return Err(ApiError::UpstreamFailed(
                     "The upstream provider sent a response gatehouse could not read.".into(),
                 ));
             }
+        };
+        if let Some(m) = meter.take() {
+            cost = Some(m.finish_body(&answer));
         }
+        Body::from(answer)
     };
     let mut out = Response::new(body);
     *out.status_mut() = StatusCode::OK;
@@ -661,6 +804,12 @@ async fn respond(
         );
     }
     gateway_headers(h, up, started, attempt);
+    h.extend(rate_headers);
+    if let Some(c) = cost
+        && let Ok(v) = HeaderValue::from_str(&format!("{}", c.as_usd()))
+    {
+        h.insert(RESPONSE_COST.clone(), v);
+    }
     tracing::debug!(call_id, attempt, stream, "upstream answered");
     Ok(out)
 }

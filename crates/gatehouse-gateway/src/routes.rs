@@ -11,7 +11,8 @@ use bytes::Bytes;
 
 use crate::Gateway;
 use crate::error::{ApiError, cap};
-use crate::proxy;
+use crate::keys::Caller;
+use crate::{admin, proxy};
 
 /// The router for a gateway.
 pub fn router(gw: Arc<Gateway>) -> Router {
@@ -24,6 +25,23 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/embeddings", post(proxy::embeddings))
         .route("/v1/models", get(models))
         .route("/models", get(models))
+        .route("/key/generate", post(admin::key_generate))
+        .route("/key/update", post(admin::key_update))
+        .route("/key/delete", post(admin::key_delete))
+        .route("/key/info", get(admin::key_info))
+        .route("/key/list", get(admin::key_list))
+        .route("/key/regenerate", post(admin::key_regenerate))
+        .route("/key/{key}/regenerate", post(admin::key_regenerate))
+        .route("/key/block", post(admin::key_block))
+        .route("/key/unblock", post(admin::key_unblock))
+        .route("/user/new", post(admin::user_new))
+        .route("/user/info", get(admin::user_info))
+        .route("/team/new", post(admin::team_new))
+        .route("/team/info", get(admin::team_info))
+        .route("/spend/logs", get(admin::spend_logs))
+        .route("/global/spend", get(admin::global_spend))
+        .route("/model/info", get(admin::model_info))
+        .route("/v1/model/info", get(admin::model_info))
         .route("/health/liveliness", get(liveliness))
         .route("/health/liveness", get(liveliness))
         .route("/health/readiness", get(readiness))
@@ -43,15 +61,26 @@ fn json(status: StatusCode, body: Bytes) -> Response {
 
 /// `GET /v1/models`: the configured model names.
 async fn models(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    if let Err(e) = gw.auth.check(req.headers()) {
-        tracing::warn!(
-            reason = e.kind(),
-            path = "/v1/models",
-            "authentication failed"
-        );
-        return e.into_response();
+    match gw.accounts.keys.verify(req.headers()).await {
+        Err(e) => {
+            tracing::warn!(
+                reason = e.kind(),
+                path = "/v1/models",
+                "authentication failed"
+            );
+            e.into_response()
+        }
+        Ok(Caller::Key(k)) => {
+            if let Err(e) = k.check_usable(crate::accounting::now_ms()) {
+                return e.into_response();
+            }
+            json(
+                StatusCode::OK,
+                gw.router.models_json_filtered(|m| k.allows_model(m)),
+            )
+        }
+        Ok(Caller::Open | Caller::Master) => json(StatusCode::OK, gw.router.models_json()),
     }
-    json(StatusCode::OK, gw.router.models_json())
 }
 
 /// `GET /health/liveliness`: the process is up (LiteLLM's spelling and answer).

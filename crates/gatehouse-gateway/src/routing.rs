@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_config::{Deployment, Secret};
+use gatehouse_pricing::{ModelPrice, PriceTable};
 use gatehouse_providers::{AuthStyle, Endpoints, WireFormat, anthropic, bedrock};
 use gatehouse_wire::json_string;
 use http::{HeaderName, HeaderValue};
@@ -41,6 +42,10 @@ pub struct Upstream {
     pub stream_timeout: Duration,
     /// Retries after this deployment fails.
     pub max_retries: u32,
+    /// What its tokens cost (free when neither the config nor the price table knows).
+    pub price: ModelPrice,
+    /// The provider prefix (`openai`, `azure`, …).
+    pub provider: &'static str,
     weight: f64,
     order: u64,
 }
@@ -118,6 +123,8 @@ impl Upstream {
             timeout: d.timeout,
             stream_timeout: d.stream_timeout,
             max_retries: d.max_retries,
+            price: deployment_price(d),
+            provider: d.provider.prefix,
             weight: d.weight,
             order: d.order.unwrap_or(u64::MAX),
         })
@@ -134,6 +141,62 @@ impl Upstream {
     }
 }
 
+/// A deployment's prices: `input_cost_per_token`/`output_cost_per_token` from the config,
+/// else the built-in price table (by `model_info.base_model` when given, as LiteLLM does for
+/// Azure deployment names), else free, with a warning at start-up.
+fn deployment_price(d: &Deployment) -> ModelPrice {
+    let base = d
+        .model_info
+        .get("base_model")
+        .and_then(|v| v.as_str())
+        .unwrap_or(&d.upstream_model);
+    let table = PriceTable::builtin()
+        .map_err(|e| tracing::error!(error = %e, "the built-in price table is unusable"))
+        .ok()
+        .and_then(|t| t.lookup(d.provider.prefix, base).copied());
+    if d.input_cost_per_token.is_some() || d.output_cost_per_token.is_some() {
+        match ModelPrice::from_usd_per_token(
+            d.input_cost_per_token.unwrap_or(0.0),
+            d.output_cost_per_token.unwrap_or(0.0),
+        ) {
+            Ok(mut p) => {
+                p.max_output_tokens = table.and_then(|t| t.max_output_tokens);
+                return p;
+            }
+            Err(e) => {
+                tracing::warn!(model = %d.model_name, error = %e, "unusable cost per token; using the price table");
+            }
+        }
+    }
+    match table {
+        Some(p) => p,
+        None => {
+            tracing::warn!(
+                model = %d.model_name,
+                upstream = %base,
+                "no price known (set input_cost_per_token/output_cost_per_token): its spend counts as 0"
+            );
+            ModelPrice::default()
+        }
+    }
+}
+
+/// The most any deployment of a group can charge per token: what budgets reserve with.
+fn reserve_price(ups: &[Upstream]) -> ModelPrice {
+    let mut p = ModelPrice::default();
+    let mut max_out = Some(0u64);
+    for u in ups {
+        p.input = p.input.max(u.price.max_input_price());
+        p.output = p.output.max(u.price.output);
+        max_out = match (max_out, u.price.max_output_tokens) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+    }
+    p.max_output_tokens = max_out.filter(|n| *n > 0);
+    p
+}
+
 /// What a SigV4-signed deployment signs with.
 #[derive(Debug)]
 pub struct AwsSigner {
@@ -147,6 +210,8 @@ pub struct AwsSigner {
 #[derive(Debug)]
 pub struct ModelGroup {
     upstreams: Vec<Upstream>,
+    /// The highest prices among the deployments, for budget reservations.
+    pub reserve_price: ModelPrice,
 }
 
 /// Which deployments of a group a request has tried (bit i = deployment i; groups larger
@@ -229,10 +294,14 @@ impl ModelRouter {
                     names.push(&d.model_name);
                     ModelGroup {
                         upstreams: Vec::new(),
+                        reserve_price: ModelPrice::default(),
                     }
                 })
                 .upstreams
                 .push(up);
+        }
+        for g in groups.values_mut() {
+            g.reserve_price = reserve_price(&g.upstreams);
         }
         let data: Vec<serde_json::Value> = names
             .iter()
@@ -257,6 +326,54 @@ impl ModelRouter {
     /// The `GET /v1/models` body.
     pub fn models_json(&self) -> Bytes {
         self.models_json.clone()
+    }
+
+    /// The `GET /v1/models` body with only the names `keep` allows (for virtual keys).
+    pub fn models_json_filtered(&self, keep: impl Fn(&str) -> bool) -> Bytes {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&self.models_json).unwrap_or_default();
+        if let Some(list) = v.get_mut("data").and_then(|d| d.as_array_mut()) {
+            list.retain(|m| m.get("id").and_then(|i| i.as_str()).is_some_and(&keep));
+        }
+        Bytes::from(v.to_string())
+    }
+
+    /// The `GET /model/info` body: every deployment with its provider, upstream model and
+    /// prices, and the config's `model_info`; never a credential or an `api_base`.
+    pub fn model_info_json(&self, deployments: &[Deployment]) -> Bytes {
+        let data: Vec<serde_json::Value> = deployments
+            .iter()
+            .map(|d| {
+                let price = self
+                    .groups
+                    .get(d.model_name.as_str())
+                    .and_then(|g| g.upstreams.iter().find(|u| u.id == d.id.as_str()))
+                    .map(|u| u.price)
+                    .unwrap_or_default();
+                let mut info = d.model_info.clone();
+                info.insert("id".into(), d.id.clone().into());
+                info.insert(
+                    "input_cost_per_token".into(),
+                    serde_json::json!(price.input.per_token().as_usd()),
+                );
+                info.insert(
+                    "output_cost_per_token".into(),
+                    serde_json::json!(price.output.per_token().as_usd()),
+                );
+                if let Some(n) = price.max_output_tokens {
+                    info.insert("max_output_tokens".into(), n.into());
+                }
+                serde_json::json!({
+                    "model_name": d.model_name,
+                    "litellm_params": {
+                        "model": format!("{}/{}", d.provider.prefix, d.upstream_model),
+                        "custom_llm_provider": d.provider.prefix,
+                    },
+                    "model_info": info,
+                })
+            })
+            .collect();
+        Bytes::from(serde_json::json!({ "data": data }).to_string())
     }
 }
 

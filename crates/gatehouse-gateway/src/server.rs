@@ -32,7 +32,7 @@ pub struct ExposureError {
 
 /// Security invariant 8: without a master key, only loopback addresses are allowed.
 pub fn check_exposure(addr: SocketAddr, gw: &Gateway) -> Result<(), ExposureError> {
-    if gw.auth.enabled() || addr.ip().is_loopback() {
+    if gw.accounts.keys.enabled() || addr.ip().is_loopback() {
         Ok(())
     } else {
         Err(ExposureError { addr })

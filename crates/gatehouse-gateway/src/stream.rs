@@ -16,6 +16,23 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use crate::accounting::Meter;
+use gatehouse_providers::sse::SseReader;
+
+/// True for an OpenAI chunk that only carries usage: `"choices": []` and a `usage` object.
+fn is_usage_only_chunk(data: &str) -> bool {
+    if !data.contains("\"usage\"") {
+        return false;
+    }
+    #[derive(serde::Deserialize)]
+    struct Chunk {
+        choices: Option<Vec<serde::de::IgnoredAny>>,
+        usage: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_str::<Chunk>(data)
+        .is_ok_and(|c| c.usage.is_some() && c.choices.is_some_and(|c| c.is_empty()))
+}
+
 /// Turns one wire format's stream events into another's.
 #[derive(Debug)]
 pub enum Translation {
@@ -105,6 +122,11 @@ pub struct ForwardBody {
     style: ErrorStyle,
     /// An error event to send after the frame being returned.
     pending: Option<Bytes>,
+    /// Reads usage out of what the client is sent; settles when the stream ends or is dropped.
+    meter: Option<Meter>,
+    /// Drops the usage-only chunk gatehouse asked the upstream for when the client did not
+    /// (`stream_options.include_usage`); the meter sees it first.
+    strip_usage: Option<SseReader>,
 }
 
 impl ForwardBody {
@@ -127,6 +149,62 @@ impl ForwardBody {
             translator,
             style,
             pending: None,
+            meter: None,
+            strip_usage: None,
+        }
+    }
+
+    /// Removes OpenAI usage-only chunks (`"choices": []` with `usage`) from what the client
+    /// is sent, after the meter has read them.
+    pub fn strip_usage_chunks(mut self, strip: bool) -> Self {
+        self.strip_usage = strip.then(SseReader::default);
+        self
+    }
+
+    /// Passes `data` on, without usage-only chunks when stripping. `None`: nothing to send.
+    fn strip(&mut self, data: Bytes, last: bool) -> Option<Bytes> {
+        let Some(reader) = self.strip_usage.as_mut() else {
+            return Some(data);
+        };
+        let (mut events, _) = reader.push(&data);
+        if last {
+            events.extend(reader.finish().0);
+        }
+        let mut out = Vec::with_capacity(data.len());
+        for ev in events {
+            if is_usage_only_chunk(&ev.data) {
+                continue;
+            }
+            if !ev.event.is_empty() {
+                out.extend_from_slice(b"event: ");
+                out.extend_from_slice(ev.event.as_bytes());
+                out.push(b'\n');
+            }
+            for line in ev.data.split('\n') {
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
+            }
+            out.push(b'\n');
+        }
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    /// Accounts for the stream with `meter` (if any).
+    pub fn metered(mut self, meter: Option<Meter>) -> Self {
+        self.meter = meter;
+        self
+    }
+
+    fn observe(&mut self, data: &[u8]) {
+        if let Some(m) = &mut self.meter {
+            m.observe(data);
+        }
+    }
+
+    fn settle(&mut self) {
+        if let Some(m) = self.meter.take() {
+            m.finish_stream();
         }
     }
 
@@ -215,6 +293,7 @@ impl Body for ForwardBody {
                 return Poll::Ready(Some(Ok(Frame::data(event))));
             }
             if this.done {
+                this.settle();
                 return Poll::Ready(None);
             }
             match Pin::new(&mut this.upstream).poll_frame(cx) {
@@ -228,6 +307,10 @@ impl Body for ForwardBody {
                     let deadline = Instant::now() + this.idle_timeout;
                     this.idle.as_mut().reset(deadline);
                     let Some(data) = this.translate(data) else {
+                        continue;
+                    };
+                    this.observe(&data);
+                    let Some(data) = this.strip(data, false) else {
                         continue;
                     };
                     this.boundary.observe(&data);
@@ -245,9 +328,20 @@ impl Body for ForwardBody {
                     let rest = this.translator.as_mut().map(Translation::finish);
                     let last = rest.and_then(|rest| this.checked(rest));
                     this.done = true;
+                    if let Some(bytes) = &last {
+                        this.observe(bytes);
+                    }
+                    let last = match last {
+                        Some(bytes) => this.strip(bytes, true),
+                        None if this.strip_usage.is_some() => this.strip(Bytes::new(), true),
+                        None => None,
+                    };
                     return match last {
                         Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
-                        None => Poll::Ready(None),
+                        None => {
+                            this.settle();
+                            Poll::Ready(None)
+                        }
                     };
                 }
                 Poll::Pending => {

@@ -12,7 +12,7 @@ mod endpoint;
 pub mod gemini;
 mod openai_chunks;
 mod openai_request;
-mod sse;
+pub mod sse;
 
 pub use catalogue::{AuthStyle, PathStyle, Provider, ProviderLookup, WireFormat, lookup_provider};
 pub use endpoint::{

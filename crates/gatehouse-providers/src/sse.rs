@@ -6,14 +6,16 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 
 /// One complete event: its `event:` name (empty if none) and its `data:` lines joined by `\n`.
 #[derive(Debug)]
-pub(crate) struct SseEvent {
-    pub(crate) event: String,
-    pub(crate) data: String,
+pub struct SseEvent {
+    /// The `event:` name (empty if none).
+    pub event: String,
+    /// The `data:` lines joined by `\n`.
+    pub data: String,
 }
 
 /// Incremental SSE parser (`\n` or `\r\n` line ends, `:` comments, multi-line data).
 #[derive(Debug, Default)]
-pub(crate) struct SseReader {
+pub struct SseReader {
     /// Bytes after the last complete line.
     buf: Vec<u8>,
     event: String,
@@ -24,7 +26,7 @@ pub(crate) struct SseReader {
 impl SseReader {
     /// The complete events in what has arrived so far, and an error (invalid UTF-8, a line
     /// over 16 MiB) if reading stopped at one; events before the error are still returned.
-    pub(crate) fn push(&mut self, bytes: &[u8]) -> (Vec<SseEvent>, Option<&'static str>) {
+    pub fn push(&mut self, bytes: &[u8]) -> (Vec<SseEvent>, Option<&'static str>) {
         let mut events = Vec::new();
         self.buf.extend_from_slice(bytes);
         let buf = std::mem::take(&mut self.buf);
@@ -44,7 +46,7 @@ impl SseReader {
     }
 
     /// The upstream ended: the last event, if it was not closed by a blank line.
-    pub(crate) fn finish(&mut self) -> (Vec<SseEvent>, Option<&'static str>) {
+    pub fn finish(&mut self) -> (Vec<SseEvent>, Option<&'static str>) {
         let mut events = Vec::new();
         let rest = std::mem::take(&mut self.buf);
         if !rest.is_empty()

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use gatehouse_config::{LoadError, Loaded, load_file};
-use gatehouse_gateway::{Gateway, check_exposure, serve};
+use gatehouse_gateway::{Gateway, check_exposure, open_accounts, serve, spawn_background};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, LogFormat};
@@ -128,7 +128,23 @@ async fn run_serve(config_path: &Path, host: &str, port: u16) -> ExitCode {
     };
     report_ignored(&loaded);
     let config = loaded.config;
-    let gateway = match Gateway::new(&config) {
+    let config_dir = config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let accounts = match open_accounts(&config, config_dir).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        database = ?accounts.store.backend(),
+        counters = ?accounts.limiter.mode(),
+        "state opened"
+    );
+    let gateway = match Gateway::new(&config, accounts) {
         Ok(g) => Arc::new(g),
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
@@ -163,7 +179,25 @@ async fn run_serve(config_path: &Path, host: &str, port: u16) -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         "listening"
     );
-    match serve(listener, gateway, &config.gatehouse, shutdown_signal()).await {
+    let background = spawn_background(&gateway, config.gatehouse.invalidation_poll_interval);
+    let served = serve(
+        listener,
+        Arc::clone(&gateway),
+        &config.gatehouse,
+        shutdown_signal(),
+    )
+    .await;
+    background.abort();
+    // Every spend record of a finished request is written before the process exits.
+    if let Err(e) = gateway
+        .accounts
+        .spend
+        .shutdown(config.gatehouse.shutdown_timeout)
+        .await
+    {
+        tracing::error!(error = %e, "spend records could not all be written before exit");
+    }
+    match served {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
