@@ -76,10 +76,19 @@ impl Gatehouse {
         let dir = scratch_dir();
         let path = dir.join("config.yaml");
         std::fs::write(&path, config).unwrap();
+        Self::start_in(&path, rust_log, args)
+    }
+
+    /// Starts the binary on an existing config file (its directory holds the SQLite file).
+    pub fn start_in(
+        path: &std::path::Path,
+        rust_log: &str,
+        args: &[&str],
+    ) -> Result<Gatehouse, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .arg("serve")
             .arg("--config")
-            .arg(&path)
+            .arg(path)
             .args(args)
             .env("RUST_LOG", rust_log)
             .env_remove("LITELLM_MASTER_KEY")
