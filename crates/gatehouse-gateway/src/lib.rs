@@ -5,12 +5,14 @@
 //! - [`proxy`]: the pipeline for proxied calls (auth → body → validate → route → upstream).
 //! - [`routing`]: model name → deployment (weighted shuffle, retries prefer untried).
 //! - [`upstream`]: the pooled rustls HTTP client and the retry policy.
+//! - [`google_auth`]: OAuth2 access tokens for Vertex AI (service-account JWT, cached).
 //! - [`stream`]: chunk-by-chunk forwarding of streamed responses.
 //! - [`auth`]: client keys.
 //! - [`error`]: every client-visible error and its status, in one place.
 
 pub mod auth;
 pub mod error;
+pub mod google_auth;
 pub mod proxy;
 pub mod routes;
 pub mod routing;

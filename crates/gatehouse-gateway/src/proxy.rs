@@ -408,6 +408,9 @@ async fn proxy(
                         SendError::Connect | SendError::Transport => ApiError::UpstreamFailed(
                             "Could not reach the upstream provider.".into(),
                         ),
+                        SendError::Token(e) => ApiError::UpstreamFailed(format!(
+                            "Could not get an access token for the upstream provider (Google service account): {e}."
+                        )),
                     });
                 }
             }

@@ -61,6 +61,15 @@
 //! count every event frame. `POST /v1/messages/count_tokens` (no `max_tokens`
 //! needed) answers `{"input_tokens": N}` with the same count.
 //!
+//! ## Vertex AI
+//!
+//! `POST /token` is an OAuth2 token endpoint for the committed test-only service account
+//! (`testdata/vertex-test-sa.json`): it verifies the JWT bearer assertion's RS256 signature
+//! and claims and issues `ya29.mock-<n>` tokens. `POST /v1/projects/{p}/locations/{l}/
+//! publishers/google/models/{m}:generateContent` (and `:streamGenerateContent?alt=sse`)
+//! require `Authorization: Bearer` with an issued token, then answer like the Gemini routes
+//! (every content must carry a `role`). See `vertex.rs`.
+//!
 //! Two ways to use it:
 //! - in-process, from Rust tests: [`MockServer::start`] binds `127.0.0.1:0` and
 //!   serves on the current tokio runtime until the [`MockServer`] is dropped;
@@ -86,6 +95,7 @@ mod reply;
 mod script;
 mod server;
 mod state;
+mod vertex;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
