@@ -238,6 +238,20 @@ model_list:
       aws_region_name: us-east-1
       aws_access_key_id: AKIDEXAMPLE
       aws_secret_access_key: {aws_secret}
+  - model_name: bedrock-titan-mock
+    litellm_params:
+      model: bedrock/amazon.titan-embed-text-v2:0
+      aws_bedrock_runtime_endpoint: http://127.0.0.1:{mock_port}
+      aws_region_name: us-east-1
+      aws_access_key_id: AKIDEXAMPLE
+      aws_secret_access_key: {aws_secret}
+  - model_name: bedrock-cohere-mock
+    litellm_params:
+      model: bedrock/cohere.embed-english-v3
+      aws_bedrock_runtime_endpoint: http://127.0.0.1:{mock_port}
+      aws_region_name: us-east-1
+      aws_access_key_id: AKIDEXAMPLE
+      aws_secret_access_key: {aws_secret}
   - model_name: vertex-mock
     litellm_params:
       model: vertex_ai/gemini-vertex-upstream

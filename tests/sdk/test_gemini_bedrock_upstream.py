@@ -80,3 +80,18 @@ def test_gemini_embeddings(client):
     resp = client.embeddings.create(model="gemini-mock", input=["a", "b"])
     assert len(resp.data) == 2
     assert all(len(d.embedding) > 0 for d in resp.data)
+
+
+@pytest.mark.parametrize("model", ["bedrock-titan-mock", "bedrock-cohere-mock"])
+def test_bedrock_embeddings(gatehouse, client, model):
+    # The SDK asks for base64 by default and decodes it: both encodings go through here.
+    inputs = ["alpha", "beta gamma", "delta"]
+    resp = client.embeddings.create(model=model, input=inputs)
+    assert [d.index for d in resp.data] == [0, 1, 2]
+    assert all(len(d.embedding) == 8 for d in resp.data)
+    floats = client.embeddings.create(model=model, input=inputs, encoding_format="float")
+    for a, b in zip(resp.data, floats.data, strict=True):
+        assert a.embedding == pytest.approx(b.embedding, rel=1e-6)
+    assert resp.usage.prompt_tokens > 0
+    invokes = [r for r in gatehouse.upstream_requests() if r["path"].endswith("/invoke")]
+    assert invokes and all(r["headers"]["authorization"].startswith("AWS4-HMAC-SHA256") for r in invokes)

@@ -347,7 +347,6 @@ async fn proxy(
             }
             return Err(unsupported(&parsed.model));
         };
-        let body = upstream_body(&parsed, up, op)?;
         let client_headers: &[(HeaderName, HeaderValue)] = match up.wire {
             WireFormat::Anthropic => &anthropic_headers,
             WireFormat::OpenAi | WireFormat::Gemini | WireFormat::Bedrock => &[],
@@ -359,10 +358,47 @@ async fn proxy(
         };
         let can_retry = attempt < retries;
 
-        let sent = gw
-            .upstream
-            .send(up, uri, body, parsed.stream, timeout, client_headers)
-            .await;
+        let bedrock_family = match (op, up.wire) {
+            (Operation::Embeddings, WireFormat::Bedrock) => {
+                bedrock::embed_family(&up.upstream_model)
+            }
+            _ => None,
+        };
+        let sent = if let Some(family) = bedrock_family {
+            let reqs = bedrock::embeddings_request_to_invoke(&as_value(&parsed)?, family)
+                .map_err(translate_error)?;
+            match send_all(gw, up, uri, reqs.bodies, timeout).await {
+                Ok(answers) => {
+                    let out = bedrock::invoke_responses_to_embeddings(
+                        &answers,
+                        family,
+                        &up.upstream_model,
+                        parsed.base64,
+                        reqs.estimated_tokens,
+                    )
+                    .map_err(|e| {
+                        tracing::warn!(call_id, error = %e.message, "untranslatable upstream response");
+                        ApiError::UpstreamFailed(
+                            "The upstream provider sent a response gatehouse could not read."
+                                .into(),
+                        )
+                    })?;
+                    let mut res = Response::new(Body::from(out));
+                    res.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    gateway_headers(res.headers_mut(), up, started, attempt);
+                    return Ok(res);
+                }
+                Err(failure) => failure,
+            }
+        } else {
+            let body = upstream_body(&parsed, up, op)?;
+            gw.upstream
+                .send(up, uri, body, parsed.stream, timeout, client_headers)
+                .await
+        };
         let failure = match sent {
             Ok(res) if res.status().is_success() => {
                 let ctx = RespondCtx {
@@ -421,6 +457,47 @@ async fn proxy(
             attempt += 1;
         }
     }
+}
+
+/// How many `InvokeModel` calls one embeddings request may have in flight (Titan embeds
+/// one text per call).
+const EMBED_CONCURRENCY: usize = 8;
+
+/// Sends each body to `uri`, at most [`EMBED_CONCURRENCY`] at a time, and returns the
+/// answers in order. The first failure (a non-2xx answer or a transport error) fails the
+/// whole request; the calls still in flight are dropped.
+async fn send_all(
+    gw: &Gateway,
+    up: &Upstream,
+    uri: &http::Uri,
+    bodies: Vec<Vec<u8>>,
+    timeout: Duration,
+) -> Result<Vec<Bytes>, Result<http::Response<hyper::body::Incoming>, SendError>> {
+    use futures_util::StreamExt;
+    let mut answers = futures_util::stream::iter(bodies.into_iter().map(|body| async move {
+        match gw
+            .upstream
+            .send(up, uri, Bytes::from(body), false, timeout, &[])
+            .await
+        {
+            Ok(res) if res.status().is_success() => tokio::time::timeout(
+                timeout,
+                Limited::new(res.into_body(), MAX_UPSTREAM_BODY).collect(),
+            )
+            .await
+            .map_err(|_| Err(SendError::Timeout))?
+            .map(|c| c.to_bytes())
+            .map_err(|_| Err(SendError::Transport)),
+            Ok(res) => Err(Ok(res)),
+            Err(e) => Err(Err(e)),
+        }
+    }))
+    .buffered(EMBED_CONCURRENCY);
+    let mut out = Vec::new();
+    while let Some(answer) = answers.next().await {
+        out.push(answer?);
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]

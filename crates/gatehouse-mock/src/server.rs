@@ -93,6 +93,8 @@ enum Route<'a> {
     Messages(Op),
     /// Bedrock Runtime `converse` (`true`: `converse-stream`).
     Bedrock(bool),
+    /// Bedrock Runtime `invoke` (embedding models), with the (encoded) model id.
+    BedrockInvoke(&'a str),
     /// Google's Gemini API: the `{model}:{method}` after `/v1beta/models/`.
     Gemini(&'a str),
     /// Vertex AI: the `{model}:{method}` after `/v1/projects/{p}/locations/{l}/publishers/google/models/`.
@@ -121,6 +123,9 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         _ if post && path.starts_with("/model/") => match path.rsplit_once('/') {
             Some((m, "converse")) if m.len() > "/model/".len() => Route::Bedrock(false),
             Some((m, "converse-stream")) if m.len() > "/model/".len() => Route::Bedrock(true),
+            Some((m, "invoke")) if m.len() > "/model/".len() => {
+                Route::BedrockInvoke(m.get("/model/".len()..).unwrap_or(""))
+            }
             _ => Route::NotFound,
         },
         _ if post => {
@@ -183,6 +188,7 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
         Route::Bedrock(stream) => {
             crate::bedrock::handle(stream, &parts.headers, &bytes, id, &ctx.state).await
         }
+        Route::BedrockInvoke(model) => crate::bedrock::invoke(model, &parts.headers, &bytes, id),
         Route::Gemini(rest) => {
             let query = parts.uri.query();
             let api = crate::gemini::Api::Gemini;

@@ -144,7 +144,8 @@ pub fn build_endpoints(
             ));
             (
                 format!("{base}{}", crate::bedrock::converse_path(model, false)),
-                None,
+                crate::bedrock::embed_family(model)
+                    .map(|_| format!("{base}{}", crate::bedrock::invoke_path(model))),
             )
         }
         PathStyle::Vertex => {

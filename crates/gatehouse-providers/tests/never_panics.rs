@@ -167,3 +167,36 @@ fn vertex_credentials_and_token_answers_never_panic() {
         let _ = vertex::pem_to_der(&pem);
     }
 }
+
+#[test]
+fn bedrock_embeddings_never_panic() {
+    use gatehouse_providers::bedrock::{self, EmbedFamily};
+    let mut rng = fastrand::Rng::with_seed(0xe3bed);
+    let req_seed = br#"{"model":"m","input":["a","bb"],"dimensions":256,"normalize":true,"input_type":"search_query"}"#;
+    let resp_seeds: [&[u8]; 2] = [
+        br#"{"embedding":[0.5,-0.25],"inputTextTokenCount":2}"#,
+        br#"{"embeddings":[[0.1],[0.2]],"texts":["a","b"]}"#,
+    ];
+    for round in 0..3_000 {
+        let family = if round % 2 == 0 {
+            EmbedFamily::Titan
+        } else {
+            EmbedFamily::Cohere
+        };
+        if let Ok(v) = serde_json::from_slice::<Value>(&mutate(&mut rng, req_seed))
+            && let Ok(r) = bedrock::embeddings_request_to_invoke(&v, family)
+        {
+            for b in r.bodies {
+                serde_json::from_slice::<Value>(&b).unwrap();
+            }
+        }
+        let body = mutate(&mut rng, resp_seeds[round % 2]);
+        assert_json(bedrock::invoke_responses_to_embeddings(
+            &[body],
+            family,
+            "m",
+            round % 3 == 0,
+            7,
+        ));
+    }
+}
