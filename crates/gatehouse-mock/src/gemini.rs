@@ -163,7 +163,7 @@ pub(crate) async fn handle(
             let completion = script.completion_tokens(plan.completion_tokens());
             let usage = usage(prompt, completion, plan.thought);
             let env = Envelope {
-                model,
+                model: script.model.as_deref().unwrap_or(model),
                 response_id: format!("mock-{id}"),
             };
             if method == Method::Stream {

@@ -18,6 +18,7 @@
 //! | `chunks`, `chunk_delay_ms` | streamed content pieces (default 3) and the delay between frames; with a delay each frame is its own socket write |
 //! | `fail_after_chunks` | break the stream (abort the transfer) after this many frames |
 //! | `content` | reply text override |
+//! | `model` | the model the reply reports (OpenAI and Anthropic `model`, Gemini `modelVersion`) instead of the requested one, as providers report a dated version of an alias |
 //! | `parallel` | call the first two tools (unless `parallel_tool_calls` is false) |
 //! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`) |
 //! | `stream_error` | Anthropic streams only: an `error` event (`overloaded_error`) right after the first content delta, then the body ends cleanly |
