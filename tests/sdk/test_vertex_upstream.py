@@ -16,6 +16,7 @@ def test_chat(gatehouse, client, marker):
     prompt = f"hi vertex {marker}"
     resp = client.chat.completions.create(model="vertex-mock", messages=[{"role": "user", "content": prompt}])
     assert resp.choices[0].message.content == expected_reply(prompt)
+    assert resp.model == "gemini-vertex-upstream"  # Vertex AI's modelVersion
     assert resp.choices[0].finish_reason == "stop"
     assert resp.usage is not None and resp.usage.total_tokens > 0
     (up,) = gatehouse.upstream_requests_with(marker)
@@ -36,6 +37,7 @@ def test_stream_with_usage(gatehouse, client, marker):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == expected_reply(prompt)
     assert chunks[-1].usage is not None
+    assert {c.model for c in chunks} == {"gemini-vertex-upstream"}
     (up,) = gatehouse.upstream_requests_with(marker)
     assert up["path"] == f"{VERTEX_PATH}:streamGenerateContent?alt=sse"
 

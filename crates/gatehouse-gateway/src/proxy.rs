@@ -404,7 +404,7 @@ async fn proxy(
                 let ctx = RespondCtx {
                     op,
                     up,
-                    public_model: &parsed.model,
+                    fallback_model: &up.upstream_model,
                     stream: parsed.stream,
                     include_usage: parsed.include_usage,
                     base64: parsed.base64,
@@ -584,7 +584,9 @@ fn gateway_headers(h: &mut HeaderMap, up: &Upstream, started: Instant, attempt: 
 struct RespondCtx<'a> {
     op: Operation,
     up: &'a Upstream,
-    public_model: &'a str,
+    /// The `model` of a translated answer when the provider's names none (Bedrock never
+    /// does): the deployment's upstream model, as LiteLLM reports it.
+    fallback_model: &'a str,
     stream: bool,
     include_usage: bool,
     base64: bool,
@@ -601,7 +603,7 @@ async fn respond(
     let RespondCtx {
         op,
         up,
-        public_model,
+        fallback_model,
         stream,
         include_usage,
         base64,
@@ -627,13 +629,13 @@ async fn respond(
             |include_usage: bool| match up.wire {
                 WireFormat::OpenAi => None,
                 WireFormat::Anthropic => Some(Translation::AnthropicToOpenAi(
-                    anthropic::StreamTranslator::new(public_model, created, include_usage),
+                    anthropic::StreamTranslator::new(fallback_model, created, include_usage),
                 )),
                 WireFormat::Gemini => Some(Translation::GeminiToOpenAi(
-                    gemini::StreamTranslator::new(public_model, created, include_usage),
+                    gemini::StreamTranslator::new(fallback_model, created, include_usage),
                 )),
                 WireFormat::Bedrock => Some(Translation::BedrockToOpenAi(
-                    bedrock::StreamTranslator::new(public_model, created, include_usage),
+                    bedrock::StreamTranslator::new(fallback_model, created, include_usage),
                 )),
             };
         let translator = match (client_wire, up.wire) {
@@ -643,12 +645,12 @@ async fn respond(
                 None
             }
             (WireFormat::Anthropic, WireFormat::OpenAi) => Some(Translation::OpenAiToAnthropic(
-                inbound::ChatStreamToMessages::new(public_model),
+                inbound::ChatStreamToMessages::new(fallback_model),
             )),
             (WireFormat::Anthropic, _) => to_openai(true).map(|first| {
                 Translation::Chain(
                     Box::new(first),
-                    inbound::ChatStreamToMessages::new(public_model),
+                    inbound::ChatStreamToMessages::new(fallback_model),
                 )
             }),
             _ => to_openai(include_usage),
@@ -679,21 +681,21 @@ async fn respond(
             match (op, up.wire) {
                 (_, WireFormat::OpenAi) => None,
                 (Operation::Embeddings, WireFormat::Gemini) => Some(
-                    gemini::batch_response_to_embeddings(body, public_model, base64),
+                    gemini::batch_response_to_embeddings(body, fallback_model, base64),
                 ),
                 (_, WireFormat::Anthropic) => Some(anthropic::messages_response_to_chat(
                     body,
-                    public_model,
+                    fallback_model,
                     created,
                 )),
                 (_, WireFormat::Gemini) => Some(gemini::generate_response_to_chat(
                     body,
-                    public_model,
+                    fallback_model,
                     created,
                 )),
                 (_, WireFormat::Bedrock) => Some(bedrock::converse_response_to_chat(
                     body,
-                    public_model,
+                    fallback_model,
                     created,
                 )),
             }
@@ -703,8 +705,11 @@ async fn respond(
         } else if client_wire == WireFormat::Anthropic {
             // Provider -> OpenAI (unless it already is) -> Anthropic.
             match to_openai(&collected) {
-                None => Some(inbound::chat_response_to_message(&collected, public_model)),
-                Some(Ok(chat)) => Some(inbound::chat_response_to_message(&chat, public_model)),
+                None => Some(inbound::chat_response_to_message(
+                    &collected,
+                    fallback_model,
+                )),
+                Some(Ok(chat)) => Some(inbound::chat_response_to_message(&chat, fallback_model)),
                 Some(Err(e)) => Some(Err(e)),
             }
         } else {

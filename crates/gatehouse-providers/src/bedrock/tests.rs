@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 use super::sigv4::{authorization, hex};
 use super::*;
 
+/// A deployment's upstream model id: Converse names no model, so the answer reports this.
+const UPSTREAM_MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
 // ---------------------------------------------------------------- SigV4
 
 fn example_creds() -> Credentials {
@@ -437,7 +440,7 @@ fn refused_requests() {
 
 fn to_chat(body: Value) -> Value {
     let bytes =
-        converse_response_to_chat(body.to_string().as_bytes(), "my-model", 1700000000).unwrap();
+        converse_response_to_chat(body.to_string().as_bytes(), UPSTREAM_MODEL, 1700000000).unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
@@ -450,7 +453,7 @@ fn responses() {
         "metrics": {"latencyMs": 1275}
     }));
     assert_eq!(v["object"], "chat.completion");
-    assert_eq!(v["model"], "my-model");
+    assert_eq!(v["model"], UPSTREAM_MODEL);
     assert_eq!(v["created"], 1700000000);
     assert_eq!(v["choices"][0]["message"]["content"], "Hello world");
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
@@ -552,7 +555,7 @@ fn tool_stream() -> Vec<u8> {
 #[test]
 fn stream_translation_byte_by_byte() {
     let bytes = tool_stream();
-    let mut t = StreamTranslator::new("my-model", 7, true);
+    let mut t = StreamTranslator::new(UPSTREAM_MODEL, 7, true);
     let mut out = Vec::new();
     for b in &bytes {
         out.extend(t.push(std::slice::from_ref(b)));
@@ -585,7 +588,7 @@ fn stream_translation_byte_by_byte() {
     assert!(
         chunks
             .iter()
-            .all(|c| c["model"] == "my-model" && c["object"] == "chat.completion.chunk")
+            .all(|c| c["model"] == UPSTREAM_MODEL && c["object"] == "chat.completion.chunk")
     );
 }
 
