@@ -26,6 +26,7 @@ import pytest
 from _helpers import strip_ansi
 
 REPO = Path(__file__).resolve().parents[2]
+VERTEX_TEST_SA = REPO / "crates" / "gatehouse-mock" / "testdata" / "vertex-test-sa.json"
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 10.0
 # Hard bound on any single test (the client timeouts inside each test are far shorter).
@@ -195,6 +196,11 @@ def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
         anthropic_key = f"sk-ant-SECRET-{_hex()}"
         gemini_key = f"gemini-SECRET-{_hex()}"
         aws_secret = f"aws-SECRET-{_hex()}"
+        # The committed test-only service account, its token_uri pointed at the mock.
+        vertex_sa = json.loads(VERTEX_TEST_SA.read_text())
+        vertex_sa["token_uri"] = f"http://127.0.0.1:{mock_port}/token"
+        vertex_sa_path = workdir / "vertex-sa.json"
+        vertex_sa_path.write_text(json.dumps(vertex_sa))
         config_path = workdir / "config.yaml"
         config_path.write_text(
             f"""\
@@ -232,6 +238,27 @@ model_list:
       aws_region_name: us-east-1
       aws_access_key_id: AKIDEXAMPLE
       aws_secret_access_key: {aws_secret}
+  - model_name: bedrock-titan-mock
+    litellm_params:
+      model: bedrock/amazon.titan-embed-text-v2:0
+      aws_bedrock_runtime_endpoint: http://127.0.0.1:{mock_port}
+      aws_region_name: us-east-1
+      aws_access_key_id: AKIDEXAMPLE
+      aws_secret_access_key: {aws_secret}
+  - model_name: bedrock-cohere-mock
+    litellm_params:
+      model: bedrock/cohere.embed-english-v3
+      aws_bedrock_runtime_endpoint: http://127.0.0.1:{mock_port}
+      aws_region_name: us-east-1
+      aws_access_key_id: AKIDEXAMPLE
+      aws_secret_access_key: {aws_secret}
+  - model_name: vertex-mock
+    litellm_params:
+      model: vertex_ai/gemini-vertex-upstream
+      api_base: http://127.0.0.1:{mock_port}
+      vertex_project: sdk-proj
+      vertex_location: us-central1
+      vertex_credentials: {vertex_sa_path}
 general_settings:
   master_key: {master_key}
   max_request_size_mb: 1

@@ -20,6 +20,8 @@ WEATHER_TOOL = {
 }
 
 MODELS = ["claude-mock", "gpt-mock"]
+# The model each upstream reports (the mock echoes the upstream model it was asked for).
+REPORTED = {"claude-mock": "claude-upstream", "gpt-mock": "mock-gpt"}
 
 
 @pytest.fixture
@@ -39,8 +41,8 @@ def test_messages_create(gatehouse, claude, marker, model):
         messages=[{"role": "user", "content": prompt}],
     )
     assert msg.type == "message" and msg.role == "assistant"
-    # Native passthrough answers with the provider's model name; translation with the public one.
-    assert msg.model == ("claude-upstream" if model == "claude-mock" else model)
+    # The model the provider reported, passed through natively or translated (as LiteLLM).
+    assert msg.model == REPORTED[model]
     texts = [b.text for b in msg.content if b.type == "text"]
     assert texts == [expected_reply(prompt)]
     assert msg.stop_reason == "end_turn"
@@ -81,6 +83,7 @@ def test_messages_stream(claude, marker, model):
         text = "".join(bounded(stream.text_stream))
         final = stream.get_final_message()
     assert text == expected_reply(prompt)
+    assert final.model == REPORTED[model]
     assert final.stop_reason == "end_turn"
     assert final.usage.output_tokens > 0
 

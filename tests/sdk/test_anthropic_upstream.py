@@ -29,6 +29,7 @@ def test_claude_chat(gatehouse, client, marker):
         max_tokens=64,
     )
     assert resp.object == "chat.completion"
+    assert resp.model == "claude-upstream"  # the model Anthropic reports
     assert resp.choices[0].message.content == expected_reply(prompt)
     assert resp.choices[0].finish_reason == "stop"
     assert resp.usage is not None and resp.usage.prompt_tokens > 0
@@ -54,6 +55,7 @@ def test_claude_stream_with_usage(gatehouse, client, marker):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == expected_reply(prompt)
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert {c.model for c in chunks} == {"claude-upstream"}
     finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finish == ["stop"]
 

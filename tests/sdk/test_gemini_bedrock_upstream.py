@@ -23,6 +23,9 @@ WEATHER_TOOL = {
 }
 
 MODELS = ["gemini-mock", "bedrock-mock"]
+# The model an answer names: Gemini's `modelVersion` (the mock echoes the upstream model);
+# Converse names none, so the deployment's upstream model id.
+REPORTED = {"gemini-mock": "gemini-upstream", "bedrock-mock": "anthropic.claude-upstream-v1:0"}
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -32,6 +35,7 @@ def test_chat(gatehouse, client, marker, model):
     assert resp.choices[0].message.content == expected_reply(prompt)
     assert resp.choices[0].finish_reason == "stop"
     assert resp.usage is not None and resp.usage.total_tokens > 0
+    assert resp.model == REPORTED[model]
     (up,) = gatehouse.upstream_requests_with(marker)
     if model == "gemini-mock":
         assert up["path"] == "/v1beta/models/gemini-upstream:generateContent"
@@ -56,6 +60,7 @@ def test_stream_with_usage(client, marker, model):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == expected_reply(prompt)
     assert chunks[-1].usage is not None
+    assert {c.model for c in chunks} == {REPORTED[model]}
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -79,4 +84,20 @@ def test_tool_call_round_trip(client, marker, model):
 def test_gemini_embeddings(client):
     resp = client.embeddings.create(model="gemini-mock", input=["a", "b"])
     assert len(resp.data) == 2
+    assert resp.model == "gemini-upstream"  # Gemini names no model: the upstream one
     assert all(len(d.embedding) > 0 for d in resp.data)
+
+
+@pytest.mark.parametrize("model", ["bedrock-titan-mock", "bedrock-cohere-mock"])
+def test_bedrock_embeddings(gatehouse, client, model):
+    # The SDK asks for base64 by default and decodes it: both encodings go through here.
+    inputs = ["alpha", "beta gamma", "delta"]
+    resp = client.embeddings.create(model=model, input=inputs)
+    assert [d.index for d in resp.data] == [0, 1, 2]
+    assert all(len(d.embedding) == 8 for d in resp.data)
+    floats = client.embeddings.create(model=model, input=inputs, encoding_format="float")
+    for a, b in zip(resp.data, floats.data, strict=True):
+        assert a.embedding == pytest.approx(b.embedding, rel=1e-6)
+    assert resp.usage.prompt_tokens > 0
+    invokes = [r for r in gatehouse.upstream_requests() if r["path"].endswith("/invoke")]
+    assert invokes and all(r["headers"]["authorization"].startswith("AWS4-HMAC-SHA256") for r in invokes)

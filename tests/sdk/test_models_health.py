@@ -7,7 +7,17 @@ import pytest
 
 from _helpers import assert_error_envelope
 
-CONFIGURED = ["azure-mock", "bedrock-mock", "claude-mock", "embed-mock", "gemini-mock", "gpt-mock"]
+CONFIGURED = [
+    "azure-mock",
+    "bedrock-cohere-mock",
+    "bedrock-mock",
+    "bedrock-titan-mock",
+    "claude-mock",
+    "embed-mock",
+    "gemini-mock",
+    "gpt-mock",
+    "vertex-mock",
+]
 
 
 def test_models_list_is_exactly_the_configured_names(client):

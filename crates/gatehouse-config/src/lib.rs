@@ -85,6 +85,19 @@ pub struct Deployment {
     pub model_info: serde_json::Map<String, serde_json::Value>,
     /// Region and credentials, for `bedrock/` deployments.
     pub aws: Option<AwsAuth>,
+    /// Project, location and service account, for `vertex_ai/` deployments.
+    pub vertex: Option<VertexAuth>,
+}
+
+/// Where a Vertex AI deployment lives and the service account it authenticates as.
+#[derive(Debug, Clone)]
+pub struct VertexAuth {
+    /// `vertex_project` (or `VERTEXAI_PROJECT`, or the key file's `project_id`).
+    pub project: String,
+    /// `vertex_location` (or `VERTEXAI_LOCATION`; default `us-central1`).
+    pub location: String,
+    /// The service account (`Debug` prints `***` for its key; the key is zeroized on drop).
+    pub account: gatehouse_providers::vertex::ServiceAccount,
 }
 
 /// AWS region and credentials for SigV4-signed Bedrock calls.

@@ -4,14 +4,18 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use gatehouse_providers::{ProviderLookup, WireFormat, build_endpoints, lookup_provider};
+use gatehouse_providers::{
+    AuthStyle, ProviderLookup, WireFormat, build_endpoints, build_vertex_endpoints,
+    lookup_provider, vertex,
+};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::known;
 use crate::{
     AwsAuth, Config, DEFAULT_MAX_REQUEST_SIZE_MB, DEFAULT_NUM_RETRIES, DEFAULT_UPSTREAM_TIMEOUT,
-    Deployment, GatehouseSettings, Ignored, Loaded, Problem, RedisSettings, Secret,
+    Deployment, GatehouseSettings, Ignored, Loaded, Problem, RedisSettings, Secret, VertexAuth,
 };
 
 /// Why a config could not be loaded.
@@ -604,6 +608,9 @@ impl Walker<'_> {
             "aws_session_token",
             "aws_region_name",
             "aws_bedrock_runtime_endpoint",
+            "vertex_project",
+            "vertex_location",
+            "vertex_credentials",
         ];
         self.check_keys(&pp, params, USED, known::LITELLM_PARAMS);
 
@@ -684,6 +691,28 @@ impl Walker<'_> {
         } else {
             None
         };
+        let vertex = if provider.auth == AuthStyle::GoogleOAuth {
+            if vertex::is_partner_model(upstream_model) {
+                self.ignored.push(Ignored {
+                    path,
+                    note: Some(
+                        "Anthropic models on Vertex AI are not served yet; this deployment is skipped (use anthropic/ or bedrock/)"
+                            .into(),
+                    ),
+                });
+                return None;
+            }
+            Some(self.vertex(&pp, params)?)
+        } else {
+            None
+        };
+        let api_base = api_base.or_else(|| {
+            let v = vertex.as_ref()?;
+            Some((
+                join(&pp, "vertex_location"),
+                vertex::vertex_root(&v.location),
+            ))
+        });
         let api_base = api_base.or_else(|| {
             let aws = aws.as_ref()?;
             let endpoint = params
@@ -718,14 +747,17 @@ impl Walker<'_> {
                 .and_then(|n| self.env_var(n))
                 .map(Secret::new)
         });
-        let endpoints =
-            match build_endpoints(&provider, &base, api_version.as_deref(), upstream_model) {
-                Ok(e) => e,
-                Err(e) => {
-                    self.problem(&base_path, e.to_string());
-                    return None;
-                }
-            };
+        let built = match &vertex {
+            Some(v) => build_vertex_endpoints(&base, &v.project, &v.location, upstream_model),
+            None => build_endpoints(&provider, &base, api_version.as_deref(), upstream_model),
+        };
+        let endpoints = match built {
+            Ok(e) => e,
+            Err(e) => {
+                self.problem(&base_path, e.to_string());
+                return None;
+            }
+        };
         let model_name = model_name?;
 
         let id = match model_info.get("id") {
@@ -771,6 +803,87 @@ impl Walker<'_> {
             output_cost_per_token,
             model_info,
             aws,
+            vertex,
+        })
+    }
+
+    /// Project, location and service account of a Vertex AI deployment: `litellm_params`,
+    /// then LiteLLM's environment variables (`VERTEXAI_PROJECT`, `VERTEXAI_LOCATION`,
+    /// `GOOGLE_APPLICATION_CREDENTIALS`). `vertex_credentials` is a path to a service-account
+    /// JSON key, or the JSON itself. (No metadata-server or gcloud lookup: gatehouse makes no
+    /// connection the config does not name.)
+    fn vertex(&mut self, pp: &str, params: &Map<String, Value>) -> Option<VertexAuth> {
+        let cred_path = join(pp, "vertex_credentials");
+        let read = |w: &mut Self, file: &str, from: &str| -> Option<Zeroizing<String>> {
+            match std::fs::read_to_string(file) {
+                Ok(t) => Some(Zeroizing::new(t)),
+                Err(e) => {
+                    w.problem(
+                        &cred_path,
+                        format!("could not read the service-account file {file:?}{from}: {e}"),
+                    );
+                    None
+                }
+            }
+        };
+        let text = match params.get("vertex_credentials") {
+            Some(Value::Object(m)) => Zeroizing::new(Value::Object(m.clone()).to_string()),
+            Some(v) => {
+                let s = Zeroizing::new(self.string(&cred_path, v)?);
+                if s.trim_start().starts_with('{') {
+                    s
+                } else {
+                    read(self, s.trim(), "")?
+                }
+            }
+            None => match self.env_var("GOOGLE_APPLICATION_CREDENTIALS") {
+                Some(file) => read(self, &file, " (GOOGLE_APPLICATION_CREDENTIALS)")?,
+                None => {
+                    self.problem(
+                        &cred_path,
+                        "required for vertex_ai/ deployments: a service-account JSON key file, or its content (or GOOGLE_APPLICATION_CREDENTIALS)",
+                    );
+                    return None;
+                }
+            },
+        };
+        let account = match vertex::ServiceAccount::from_json(&text) {
+            Ok(a) => a,
+            Err(e) => {
+                self.problem(&cred_path, e);
+                return None;
+            }
+        };
+        let mut get = |key: &str, env: &str| -> Option<String> {
+            match params.get(key) {
+                Some(v) => self.string(&join(pp, key), v),
+                None => self.env_var(env),
+            }
+        };
+        let project = get("vertex_project", "VERTEXAI_PROJECT").or(account.project_id.clone());
+        let location = get("vertex_location", "VERTEXAI_LOCATION")
+            .unwrap_or_else(|| vertex::DEFAULT_LOCATION.to_owned());
+        let Some(project) = project else {
+            self.problem(
+                &join(pp, "vertex_project"),
+                "required for vertex_ai/ deployments (or VERTEXAI_PROJECT, or project_id in the key file)",
+            );
+            return None;
+        };
+        let mut ok = true;
+        for (key, value) in [("vertex_project", &project), ("vertex_location", &location)] {
+            if !vertex::is_safe_id(value) {
+                self.problem(
+                    &join(pp, key),
+                    format!("{value:?} may only hold letters, digits, '-', '_' and '.'"),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(VertexAuth {
+            project,
+            location,
+            account,
         })
     }
 

@@ -5,6 +5,7 @@
 //! - [`proxy`]: the pipeline for proxied calls (auth → body → validate → route → upstream).
 //! - [`routing`]: model name → deployment (weighted shuffle, retries prefer untried).
 //! - [`upstream`]: the pooled rustls HTTP client and the retry policy.
+//! - [`google_auth`]: OAuth2 access tokens for Vertex AI (service-account JWT, cached).
 //! - [`stream`]: chunk-by-chunk forwarding of streamed responses.
 //! - [`auth`]: where a client key is read from.
 //! - [`keys`]: who is calling (master key or virtual key), from an in-memory key cache.
@@ -16,6 +17,7 @@ pub mod accounting;
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod google_auth;
 pub mod keys;
 pub mod proxy;
 pub mod routes;

@@ -469,7 +469,6 @@ async fn proxy(
             }
             return Err(unsupported(&parsed.model));
         };
-        let body = upstream_body(&parsed, up, op)?;
         let client_headers: &[(HeaderName, HeaderValue)] = match up.wire {
             WireFormat::Anthropic => &anthropic_headers,
             WireFormat::OpenAi | WireFormat::Gemini | WireFormat::Bedrock => &[],
@@ -481,16 +480,65 @@ async fn proxy(
         };
         let can_retry = attempt < retries;
 
-        let sent = gw
-            .upstream
-            .send(up, uri, body, parsed.stream, timeout, client_headers)
-            .await;
+        let bedrock_family = match (op, up.wire) {
+            (Operation::Embeddings, WireFormat::Bedrock) => {
+                bedrock::embed_family(&up.upstream_model)
+            }
+            _ => None,
+        };
+        let sent = if let Some(family) = bedrock_family {
+            let reqs = bedrock::embeddings_request_to_invoke(&as_value(&parsed, None)?, family)
+                .map_err(translate_error)?;
+            match send_all(gw, up, uri, reqs.bodies, timeout).await {
+                Ok(answers) => {
+                    let out = bedrock::invoke_responses_to_embeddings(
+                        &answers,
+                        family,
+                        &up.upstream_model,
+                        parsed.base64,
+                        reqs.estimated_tokens,
+                    )
+                    .map_err(|e| {
+                        tracing::warn!(call_id, error = %e.message, "untranslatable upstream response");
+                        ApiError::UpstreamFailed(
+                            "The upstream provider sent a response gatehouse could not read."
+                                .into(),
+                        )
+                    })?;
+                    let metered = meter.take().map(|mut m| {
+                        m.set_deployment(up.id.to_str().unwrap_or_default(), up.price);
+                        let mut h = HeaderMap::new();
+                        m.headers(&mut h);
+                        (m.finish_body(&out), h)
+                    });
+                    let mut res = Response::new(Body::from(out));
+                    res.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    gateway_headers(res.headers_mut(), up, started, attempt);
+                    if let Some((cost, h)) = metered {
+                        res.headers_mut().extend(h);
+                        if let Ok(v) = HeaderValue::from_str(&cost.as_usd().to_string()) {
+                            res.headers_mut().insert(RESPONSE_COST.clone(), v);
+                        }
+                    }
+                    return Ok(res);
+                }
+                Err(failure) => failure,
+            }
+        } else {
+            let body = upstream_body(&parsed, up, op)?;
+            gw.upstream
+                .send(up, uri, body, parsed.stream, timeout, client_headers)
+                .await
+        };
         let failure = match sent {
             Ok(res) if res.status().is_success() => {
                 let ctx = RespondCtx {
                     op,
                     up,
-                    public_model: &parsed.model,
+                    fallback_model: &up.upstream_model,
                     stream: parsed.stream,
                     include_usage: parsed.include_usage,
                     base64: parsed.base64,
@@ -530,6 +578,9 @@ async fn proxy(
                         SendError::Connect | SendError::Transport => ApiError::UpstreamFailed(
                             "Could not reach the upstream provider.".into(),
                         ),
+                        SendError::Token(e) => ApiError::UpstreamFailed(format!(
+                            "Could not get an access token for the upstream provider (Google service account): {e}."
+                        )),
                     });
                 }
             }
@@ -540,6 +591,47 @@ async fn proxy(
             attempt += 1;
         }
     }
+}
+
+/// How many `InvokeModel` calls one embeddings request may have in flight (Titan embeds
+/// one text per call).
+const EMBED_CONCURRENCY: usize = 8;
+
+/// Sends each body to `uri`, at most [`EMBED_CONCURRENCY`] at a time, and returns the
+/// answers in order. The first failure (a non-2xx answer or a transport error) fails the
+/// whole request; the calls still in flight are dropped.
+async fn send_all(
+    gw: &Gateway,
+    up: &Upstream,
+    uri: &http::Uri,
+    bodies: Vec<Vec<u8>>,
+    timeout: Duration,
+) -> Result<Vec<Bytes>, Result<http::Response<hyper::body::Incoming>, SendError>> {
+    use futures_util::StreamExt;
+    let mut answers = futures_util::stream::iter(bodies.into_iter().map(|body| async move {
+        match gw
+            .upstream
+            .send(up, uri, Bytes::from(body), false, timeout, &[])
+            .await
+        {
+            Ok(res) if res.status().is_success() => tokio::time::timeout(
+                timeout,
+                Limited::new(res.into_body(), MAX_UPSTREAM_BODY).collect(),
+            )
+            .await
+            .map_err(|_| Err(SendError::Timeout))?
+            .map(|c| c.to_bytes())
+            .map_err(|_| Err(SendError::Transport)),
+            Ok(res) => Err(Ok(res)),
+            Err(e) => Err(Err(e)),
+        }
+    }))
+    .buffered(EMBED_CONCURRENCY);
+    let mut out = Vec::new();
+    while let Some(answer) = answers.next().await {
+        out.push(answer?);
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -626,7 +718,9 @@ fn gateway_headers(h: &mut HeaderMap, up: &Upstream, started: Instant, attempt: 
 struct RespondCtx<'a> {
     op: Operation,
     up: &'a Upstream,
-    public_model: &'a str,
+    /// The `model` of a translated answer when the provider's names none (Bedrock never
+    /// does): the deployment's upstream model, as LiteLLM reports it.
+    fallback_model: &'a str,
     stream: bool,
     include_usage: bool,
     base64: bool,
@@ -644,7 +738,7 @@ async fn respond(
     let RespondCtx {
         op,
         up,
-        public_model,
+        fallback_model,
         stream,
         include_usage,
         base64,
@@ -682,13 +776,13 @@ async fn respond(
             |include_usage: bool| match up.wire {
                 WireFormat::OpenAi => None,
                 WireFormat::Anthropic => Some(Translation::AnthropicToOpenAi(
-                    anthropic::StreamTranslator::new(public_model, created, include_usage),
+                    anthropic::StreamTranslator::new(fallback_model, created, include_usage),
                 )),
                 WireFormat::Gemini => Some(Translation::GeminiToOpenAi(
-                    gemini::StreamTranslator::new(public_model, created, include_usage),
+                    gemini::StreamTranslator::new(fallback_model, created, include_usage),
                 )),
                 WireFormat::Bedrock => Some(Translation::BedrockToOpenAi(
-                    bedrock::StreamTranslator::new(public_model, created, include_usage),
+                    bedrock::StreamTranslator::new(fallback_model, created, include_usage),
                 )),
             };
         let translator = match (client_wire, up.wire) {
@@ -698,12 +792,12 @@ async fn respond(
                 None
             }
             (WireFormat::Anthropic, WireFormat::OpenAi) => Some(Translation::OpenAiToAnthropic(
-                inbound::ChatStreamToMessages::new(public_model),
+                inbound::ChatStreamToMessages::new(fallback_model),
             )),
             (WireFormat::Anthropic, _) => to_openai(true).map(|first| {
                 Translation::Chain(
                     Box::new(first),
-                    inbound::ChatStreamToMessages::new(public_model),
+                    inbound::ChatStreamToMessages::new(fallback_model),
                 )
             }),
             _ => to_openai(include_usage),
@@ -738,21 +832,21 @@ async fn respond(
             match (op, up.wire) {
                 (_, WireFormat::OpenAi) => None,
                 (Operation::Embeddings, WireFormat::Gemini) => Some(
-                    gemini::batch_response_to_embeddings(body, public_model, base64),
+                    gemini::batch_response_to_embeddings(body, fallback_model, base64),
                 ),
                 (_, WireFormat::Anthropic) => Some(anthropic::messages_response_to_chat(
                     body,
-                    public_model,
+                    fallback_model,
                     created,
                 )),
                 (_, WireFormat::Gemini) => Some(gemini::generate_response_to_chat(
                     body,
-                    public_model,
+                    fallback_model,
                     created,
                 )),
                 (_, WireFormat::Bedrock) => Some(bedrock::converse_response_to_chat(
                     body,
-                    public_model,
+                    fallback_model,
                     created,
                 )),
             }
@@ -762,8 +856,11 @@ async fn respond(
         } else if client_wire == WireFormat::Anthropic {
             // Provider -> OpenAI (unless it already is) -> Anthropic.
             match to_openai(&collected) {
-                None => Some(inbound::chat_response_to_message(&collected, public_model)),
-                Some(Ok(chat)) => Some(inbound::chat_response_to_message(&chat, public_model)),
+                None => Some(inbound::chat_response_to_message(
+                    &collected,
+                    fallback_model,
+                )),
+                Some(Ok(chat)) => Some(inbound::chat_response_to_message(&chat, fallback_model)),
                 Some(Err(e)) => Some(Err(e)),
             }
         } else {

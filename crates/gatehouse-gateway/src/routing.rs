@@ -5,6 +5,7 @@
 //! `weight`. Retries prefer deployments not tried yet.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +14,8 @@ use gatehouse_pricing::{ModelPrice, PriceTable};
 use gatehouse_providers::{AuthStyle, Endpoints, WireFormat, anthropic, bedrock};
 use gatehouse_wire::json_string;
 use http::{HeaderName, HeaderValue};
+
+use crate::google_auth::GoogleAuth;
 
 /// One deployment, ready for the hot path: URLs parsed, auth header built, model name
 /// pre-encoded as JSON.
@@ -36,6 +39,8 @@ pub struct Upstream {
     pub key: Option<Secret>,
     /// Region and credentials for SigV4 signing (Bedrock).
     pub aws: Option<AwsSigner>,
+    /// The service account's token source (Vertex AI).
+    pub google: Option<Arc<GoogleAuth>>,
     /// Non-streaming timeout.
     pub timeout: Duration,
     /// Streaming timeout: to first byte and between chunks.
@@ -83,6 +88,12 @@ impl Upstream {
                             d.model_name
                         ));
                     }
+                    AuthStyle::GoogleOAuth => {
+                        return Err(format!(
+                            "{}: vertex_ai/ deployments authenticate with vertex_credentials (a service account); api_key is not used",
+                            d.model_name
+                        ));
+                    }
                 };
                 let mut value = value.map_err(|_| {
                     format!(
@@ -103,6 +114,10 @@ impl Upstream {
                 session_token: a.session_token.as_ref().map(|t| t.expose().to_owned()),
             },
         });
+        let google = match &d.vertex {
+            Some(v) => Some(Arc::new(GoogleAuth::new(v.account.clone())?)),
+            None => None,
+        };
         let extra_headers = match d.provider.wire {
             WireFormat::OpenAi | WireFormat::Gemini | WireFormat::Bedrock => Vec::new(),
             WireFormat::Anthropic => vec![(
@@ -120,6 +135,7 @@ impl Upstream {
             auth,
             key: d.api_key.clone(),
             aws,
+            google,
             timeout: d.timeout,
             stream_timeout: d.stream_timeout,
             max_retries: d.max_retries,

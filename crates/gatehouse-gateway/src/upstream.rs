@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use gatehouse_providers::bedrock;
 
+use crate::google_auth::TokenError;
 use crate::routing::{AwsSigner, Upstream};
 
 const USER_AGENT: HeaderValue =
@@ -36,6 +37,9 @@ pub enum SendError {
     /// The request could not be signed (Bedrock SigV4).
     #[error("could not sign the upstream request")]
     Signing,
+    /// No OAuth2 access token could be had (Vertex AI); retryable like a connect error.
+    #[error("could not get an access token: {0}")]
+    Token(#[from] TokenError),
 }
 
 /// Pooled keep-alive HTTP/1.1 and HTTP/2 client over rustls. Follows no redirects: a
@@ -94,6 +98,10 @@ impl UpstreamClient {
         timeout: Duration,
         client_headers: &[(http::HeaderName, HeaderValue)],
     ) -> Result<Response<Incoming>, SendError> {
+        let google_auth = match &up.google {
+            Some(g) => Some(g.header(&self.client).await?),
+            None => None,
+        };
         // Bytes clones are reference counts, not copies.
         let signing_body = body.clone();
         let mut req = Request::new(Full::new(body));
@@ -105,6 +113,9 @@ impl UpstreamClient {
         h.insert(header::USER_AGENT, USER_AGENT);
         if let Some((name, value)) = &up.auth {
             h.insert(name.clone(), value.clone());
+        }
+        if let Some(value) = google_auth {
+            h.insert(header::AUTHORIZATION, value);
         }
         for (name, value) in up.extra_headers.iter().chain(client_headers) {
             h.insert(name.clone(), value.clone());

@@ -122,7 +122,8 @@ pub(crate) async fn handle(
             id,
         );
     }
-    let model = req.model.as_ref().and_then(Value::as_str).unwrap_or("");
+    let requested = req.model.as_ref().and_then(Value::as_str).unwrap_or("");
+    let model = script.model.as_deref().unwrap_or(requested);
     let plan = match plan_reply(&req, messages, &script, id) {
         Ok(plan) => plan,
         Err(e) => return reply::internal_error(&e, id),

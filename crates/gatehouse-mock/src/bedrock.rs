@@ -1,5 +1,6 @@
 //! Amazon Bedrock Runtime: `POST /model/{modelId}/converse` and
-//! `POST /model/{modelId}/converse-stream` (AWS event-stream framing).
+//! `POST /model/{modelId}/converse-stream` (AWS
+//! event-stream framing), and `POST /model/{modelId}/invoke` for embedding models ([`invoke`]).
 //!
 //! Requests must carry an `authorization` header starting with
 //! `AWS4-HMAC-SHA256 Credential=` and an `x-amz-date` header (the signature itself is
@@ -477,6 +478,111 @@ fn with_request_id(mut resp: Response<MockBody>, id: u64) -> Response<MockBody> 
         resp.headers_mut().insert(REQUEST_ID, v);
     }
     resp
+}
+
+/// `POST /model/{modelId}/invoke` for the embedding models (`amazon.titan-embed-text-*`,
+/// `cohere.embed-*`; anything else is a 400 `ValidationException`). SigV4 headers are
+/// required as for Converse. Titan: `{"inputText", "dimensions"?, "normalize"?}` →
+/// `{"embedding", "inputTextTokenCount"}` (words); Cohere: `{"texts", "input_type"}` →
+/// `{"embeddings": [[…]], "id", "response_type": "embeddings_floats", "texts"}`. Vectors are
+/// the OpenAI path's deterministic ones (8 dimensions unless `dimensions`). A text equal to
+/// `"mock-fail"` answers 500 `InternalServerException`, so tests can fail one call of many.
+pub(crate) fn invoke(model: &str, headers: &HeaderMap, body: &[u8], id: u64) -> Response<MockBody> {
+    let auth_ok = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256 Credential="))
+        && headers.get("x-amz-date").is_some_and(|v| !v.is_empty());
+    if !auth_ok {
+        return error(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+            id,
+        );
+    }
+    let req: Value = match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => return validation("Malformed input request: expected a JSON object", id),
+    };
+    let embed = |text: &str, dim: usize| {
+        let mut h = crate::encode::Fnv::new();
+        h.write(text.as_bytes());
+        crate::encode::vector(h.finish(), dim)
+    };
+    let fail = || {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerException",
+            "mock error 500",
+            id,
+        )
+    };
+    let model = model.replace("%3A", ":");
+    if model.contains("amazon.titan-embed-text") {
+        if let Some(k) = req.as_object().and_then(|o| {
+            o.keys()
+                .find(|k| !["inputText", "dimensions", "normalize"].contains(&k.as_str()))
+        }) {
+            return validation(
+                &format!("Malformed input request: extraneous key [{k}] is not permitted"),
+                id,
+            );
+        }
+        let Some(text) = req.get("inputText").and_then(Value::as_str) else {
+            return validation(
+                "Malformed input request: required key [inputText] not found",
+                id,
+            );
+        };
+        if text == "mock-fail" {
+            return fail();
+        }
+        let dim = req
+            .get("dimensions")
+            .and_then(Value::as_u64)
+            .unwrap_or(8)
+            .clamp(1, 8192);
+        let body = json!({
+            "embedding": embed(text, dim as usize),
+            "inputTextTokenCount": word_count(text),
+        });
+        with_request_id(reply::json(&body, id), id)
+    } else if model.contains("cohere.embed-") {
+        let Some(texts) = req
+            .get("texts")
+            .and_then(Value::as_array)
+            .filter(|t| !t.is_empty())
+        else {
+            return validation(
+                "Malformed input request: required key [texts] not found",
+                id,
+            );
+        };
+        if req.get("input_type").and_then(Value::as_str).is_none() {
+            return validation(
+                "Malformed input request: required key [input_type] not found",
+                id,
+            );
+        }
+        let texts: Vec<&str> = texts.iter().filter_map(Value::as_str).collect();
+        if texts.contains(&"mock-fail") {
+            return fail();
+        }
+        let embeddings: Vec<Vec<f32>> = texts.iter().map(|t| embed(t, 8)).collect();
+        let body = json!({
+            "id": format!("mock-cohere-{id}"),
+            "response_type": "embeddings_floats",
+            "texts": texts,
+            "embeddings": embeddings,
+        });
+        with_request_id(reply::json(&body, id), id)
+    } else {
+        validation(
+            &format!("The provided model {model} does not support InvokeModel in the mock"),
+            id,
+        )
+    }
 }
 
 #[cfg(test)]

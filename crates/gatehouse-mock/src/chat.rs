@@ -122,7 +122,7 @@ pub(crate) async fn handle(
     let out = Envelope {
         id: &format!("chatcmpl-mock-{id}"),
         created: unix_now(),
-        model,
+        model: script.model.as_deref().unwrap_or(model),
     };
     if req.stream == Some(true) {
         let include_usage = req

@@ -49,8 +49,19 @@ pub(crate) const PATH_PREFIX: &str = "/v1beta/models/";
 const DEFAULT_DIMENSIONS: u64 = 8;
 const MAX_DIMENSIONS: u64 = 65_536;
 
-/// Handles `POST /v1beta/models/{rest}`, `rest` being `{model}:{method}`.
+/// Which API a Gemini-format request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    /// The Gemini API: `x-goog-api-key` required; `role` optional.
+    Gemini,
+    /// Vertex AI: the bearer token was checked by the caller; `role` required on every content.
+    Vertex,
+}
+
+/// Handles `POST /v1beta/models/{rest}` (or Vertex's `…/publishers/google/models/{rest}`),
+/// `rest` being `{model}:{method}`.
 pub(crate) async fn handle(
+    api: Api,
     rest: &str,
     query: Option<&str>,
     headers: &HeaderMap,
@@ -77,13 +88,13 @@ pub(crate) async fn handle(
     let method = match method {
         "generateContent" => Method::Generate,
         "streamGenerateContent" => Method::Stream,
-        "batchEmbedContents" => Method::Embed,
+        "batchEmbedContents" if api == Api::Gemini => Method::Embed,
         _ => return not_found(rest, id),
     };
     let has_key = headers
         .get("x-goog-api-key")
         .is_some_and(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace));
-    if !has_key {
+    if !has_key && api == Api::Gemini {
         return error(
             StatusCode::UNAUTHORIZED,
             "Request is missing required authentication credential: x-goog-api-key.",
@@ -143,7 +154,7 @@ pub(crate) async fn handle(
     match method {
         Method::Embed => embed(model, &req, id),
         Method::Generate | Method::Stream => {
-            let contents = match validate(&req) {
+            let contents = match validate(&req, api == Api::Vertex) {
                 Ok(c) => c,
                 Err(message) => return error(StatusCode::BAD_REQUEST, &message, id),
             };
@@ -152,7 +163,7 @@ pub(crate) async fn handle(
             let completion = script.completion_tokens(plan.completion_tokens());
             let usage = usage(prompt, completion, plan.thought);
             let env = Envelope {
-                model,
+                model: script.model.as_deref().unwrap_or(model),
                 response_id: format!("mock-{id}"),
             };
             if method == Method::Stream {
@@ -219,8 +230,9 @@ fn not_found(rest: &str, id: u64) -> Response<MockBody> {
     )
 }
 
-/// Checks `contents`: a non-empty array of `{role: user|model, parts: [..]}`.
-fn validate(req: &Value) -> Result<&[Value], String> {
+/// Checks `contents`: a non-empty array of `{role: user|model, parts: [..]}` (`role`
+/// required when `role_required`, as on Vertex).
+fn validate(req: &Value, role_required: bool) -> Result<&[Value], String> {
     let contents = match req.get("contents") {
         Some(Value::Array(c)) if !c.is_empty() => c,
         Some(Value::Array(_)) | None | Some(Value::Null) => {
@@ -230,6 +242,11 @@ fn validate(req: &Value) -> Result<&[Value], String> {
     };
     for (i, c) in contents.iter().enumerate() {
         match c.get("role").and_then(Value::as_str) {
+            None if role_required => {
+                return Err(format!(
+                    "Please use a valid role: user, model. (contents[{i}].role is missing)"
+                ));
+            }
             None | Some("user" | "model") => {}
             Some(other) => {
                 return Err(format!(
@@ -619,17 +636,17 @@ mod tests {
                          "tools": [{"functionDeclarations": [{"name": "f", "parameters": {"type": "object",
                              "properties": {"q": {"type": "string"}}, "required": ["q"]}}, {"name": "g"}]}],
                          "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["g"]}}});
-        let contents = validate(&req).unwrap();
+        let contents = validate(&req, true).unwrap();
         let plan = plan_reply(&req, contents, &script, false);
         assert_eq!(plan.calls, vec![("g".to_owned(), json!({}))]);
         let mut req = req;
         req["toolConfig"]["functionCallingConfig"] = json!({"mode": "AUTO"});
-        let plan = plan_reply(&req, validate(&req).unwrap(), &script, false);
+        let plan = plan_reply(&req, validate(&req, true).unwrap(), &script, false);
         assert_eq!(plan.calls, vec![("f".to_owned(), json!({"q": "mock"}))]);
         req["toolConfig"]["functionCallingConfig"] = json!({"mode": "NONE"});
-        let plan = plan_reply(&req, validate(&req).unwrap(), &script, false);
+        let plan = plan_reply(&req, validate(&req, true).unwrap(), &script, false);
         assert_eq!(plan.text.as_deref(), Some("Hello from mock: Hi there"));
-        let plan = plan_reply(&req, validate(&req).unwrap(), &script, true);
+        let plan = plan_reply(&req, validate(&req, true).unwrap(), &script, true);
         assert_eq!(plan.finish, "SAFETY");
         assert!(plan.parts().is_empty());
     }

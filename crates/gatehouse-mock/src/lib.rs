@@ -18,6 +18,7 @@
 //! | `chunks`, `chunk_delay_ms` | streamed content pieces (default 3) and the delay between frames; with a delay each frame is its own socket write |
 //! | `fail_after_chunks` | break the stream (abort the transfer) after this many frames |
 //! | `content` | reply text override |
+//! | `model` | the model the reply reports (OpenAI and Anthropic `model`, Gemini `modelVersion`) instead of the requested one, as providers report a dated version of an alias |
 //! | `parallel` | call the first two tools (unless `parallel_tool_calls` is false) |
 //! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`) |
 //! | `stream_error` | Anthropic streams only: an `error` event (`overloaded_error`) right after the first content delta, then the body ends cleanly |
@@ -61,6 +62,15 @@
 //! count every event frame. `POST /v1/messages/count_tokens` (no `max_tokens`
 //! needed) answers `{"input_tokens": N}` with the same count.
 //!
+//! ## Vertex AI
+//!
+//! `POST /token` is an OAuth2 token endpoint for the committed test-only service account
+//! (`testdata/vertex-test-sa.json`): it verifies the JWT bearer assertion's RS256 signature
+//! and claims and issues `ya29.mock-<n>` tokens. `POST /v1/projects/{p}/locations/{l}/
+//! publishers/google/models/{m}:generateContent` (and `:streamGenerateContent?alt=sse`)
+//! require `Authorization: Bearer` with an issued token, then answer like the Gemini routes
+//! (every content must carry a `role`). See `vertex.rs`.
+//!
 //! Two ways to use it:
 //! - in-process, from Rust tests: [`MockServer::start`] binds `127.0.0.1:0` and
 //!   serves on the current tokio runtime until the [`MockServer`] is dropped;
@@ -86,6 +96,7 @@ mod reply;
 mod script;
 mod server;
 mod state;
+mod vertex;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};

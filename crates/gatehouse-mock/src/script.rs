@@ -31,6 +31,9 @@ pub(crate) struct MockScript {
     pub fail_after_chunks: Option<u32>,
     /// Reply text override.
     pub content: Option<String>,
+    /// The model the reply reports instead of the requested one (OpenAI, Anthropic and
+    /// Gemini replies), as providers report a dated version of an alias.
+    pub model: Option<String>,
     /// Call the first two tools when `parallel_tool_calls` allows it.
     pub parallel: Option<bool>,
     /// Usage number overrides.

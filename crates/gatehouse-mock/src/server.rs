@@ -93,8 +93,14 @@ enum Route<'a> {
     Messages(Op),
     /// Bedrock Runtime `converse` (`true`: `converse-stream`).
     Bedrock(bool),
+    /// Bedrock Runtime `invoke` (embedding models), with the (encoded) model id.
+    BedrockInvoke(&'a str),
     /// Google's Gemini API: the `{model}:{method}` after `/v1beta/models/`.
     Gemini(&'a str),
+    /// Vertex AI: the `{model}:{method}` after `/v1/projects/{p}/locations/{l}/publishers/google/models/`.
+    Vertex(&'a str),
+    /// The OAuth2 token endpoint (`POST /token`).
+    Token,
     Models,
     NotFound,
 }
@@ -107,12 +113,19 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         "/v1/messages" if post => Route::Messages(Op::Create),
         "/v1/messages/count_tokens" if post => Route::Messages(Op::CountTokens),
         "/v1/models" | "/models" if method == Method::GET => Route::Models,
+        "/token" if post => Route::Token,
+        _ if post && path.starts_with("/v1/projects/") => {
+            crate::vertex::model_method(path).map_or(Route::NotFound, Route::Vertex)
+        }
         _ if post && path.starts_with(crate::gemini::PATH_PREFIX) => {
             Route::Gemini(path.get(crate::gemini::PATH_PREFIX.len()..).unwrap_or(""))
         }
         _ if post && path.starts_with("/model/") => match path.rsplit_once('/') {
             Some((m, "converse")) if m.len() > "/model/".len() => Route::Bedrock(false),
             Some((m, "converse-stream")) if m.len() > "/model/".len() => Route::Bedrock(true),
+            Some((m, "invoke")) if m.len() > "/model/".len() => {
+                Route::BedrockInvoke(m.get("/model/".len()..).unwrap_or(""))
+            }
             _ => Route::NotFound,
         },
         _ if post => {
@@ -175,10 +188,21 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
         Route::Bedrock(stream) => {
             crate::bedrock::handle(stream, &parts.headers, &bytes, id, &ctx.state).await
         }
+        Route::BedrockInvoke(model) => crate::bedrock::invoke(model, &parts.headers, &bytes, id),
         Route::Gemini(rest) => {
             let query = parts.uri.query();
-            crate::gemini::handle(rest, query, &parts.headers, &bytes, id, &ctx.state).await
+            let api = crate::gemini::Api::Gemini;
+            crate::gemini::handle(api, rest, query, &parts.headers, &bytes, id, &ctx.state).await
         }
+        Route::Vertex(rest) => {
+            if let Some(resp) = crate::vertex::check_bearer(&parts.headers, id, &ctx.state) {
+                return resp;
+            }
+            let api = crate::gemini::Api::Vertex;
+            let query = parts.uri.query();
+            crate::gemini::handle(api, rest, query, &parts.headers, &bytes, id, &ctx.state).await
+        }
+        Route::Token => crate::vertex::token(&parts.headers, &bytes, id, &ctx.state),
         Route::Models => reply::json_bytes(Bytes::from_static(MODELS), id),
         Route::NotFound => reply::not_found(parts.method.as_str(), path, id),
     }
@@ -269,6 +293,21 @@ mod tests {
             Route::NotFound
         );
         assert_eq!(route(&post, "/v2/chat/completions"), Route::NotFound);
+        assert_eq!(
+            route(
+                &post,
+                "/v1/projects/p/locations/us-central1/publishers/google/models/g:generateContent"
+            ),
+            Route::Vertex("g:generateContent")
+        );
+        assert_eq!(
+            route(
+                &post,
+                "/v1/projects/p/locations/l/publishers/anthropic/models/c:rawPredict"
+            ),
+            Route::NotFound
+        );
+        assert_eq!(route(&post, "/token"), Route::Token);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! State shared by every connection of one mock server.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -19,6 +19,7 @@ pub struct MockState {
     counter: AtomicU64,
     log: Mutex<VecDeque<RecordedRequest>>,
     failures: Mutex<HashMap<String, u32>>,
+    tokens: Mutex<HashSet<String>>,
 }
 
 impl Default for MockState {
@@ -38,6 +39,7 @@ impl MockState {
             counter: AtomicU64::new(1),
             log: Mutex::new(VecDeque::new()),
             failures: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashSet::new()),
         }
     }
 
@@ -65,6 +67,20 @@ impl MockState {
             log.pop_front();
         }
         log.push_back(req);
+    }
+
+    /// Remembers an access token the token endpoint issued (bounded like the fail keys).
+    pub(crate) fn issue_token(&self, token: String) {
+        let mut tokens = lock(&self.tokens);
+        if tokens.len() >= MAX_FAIL_KEYS {
+            tokens.clear();
+        }
+        tokens.insert(token);
+    }
+
+    /// True for a token the token endpoint issued.
+    pub(crate) fn token_issued(&self, token: &str) -> bool {
+        lock(&self.tokens).contains(token)
     }
 
     /// Counts one request carrying `key`; true while fewer than `times` requests

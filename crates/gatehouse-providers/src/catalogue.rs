@@ -13,6 +13,8 @@ pub enum AuthStyle {
     GoogApiKey,
     /// AWS Signature Version 4 on every request (Bedrock).
     AwsSigV4,
+    /// `Authorization: Bearer <OAuth2 access token>` from a Google service account (Vertex AI).
+    GoogleOAuth,
 }
 
 /// The wire format a provider speaks.
@@ -44,6 +46,10 @@ pub enum PathStyle {
     Gemini,
     /// Bedrock Runtime: host root (by default from the region); `/model/{id}/converse(-stream)`.
     Bedrock,
+    /// Vertex AI: host root (by default from the location);
+    /// `/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent`. Built by
+    /// [`crate::build_vertex_endpoints`], which also needs the project and location.
+    Vertex,
 }
 
 /// A provider gatehouse serves.
@@ -160,6 +166,15 @@ const SERVED: &[Provider] = &[
         wire: WireFormat::Gemini,
     },
     Provider {
+        prefix: "vertex_ai",
+        default_api_base: None,
+        key_env: None,
+        base_env: None,
+        auth: AuthStyle::GoogleOAuth,
+        paths: PathStyle::Vertex,
+        wire: WireFormat::Gemini,
+    },
+    Provider {
         prefix: "bedrock",
         default_api_base: None,
         key_env: None,
@@ -244,7 +259,6 @@ const SERVED: &[Provider] = &[
 
 /// LiteLLM providers with their own wire formats, not yet translated by gatehouse.
 const NOT_YET: &[&str] = &[
-    "vertex_ai",
     "vertex_ai_beta",
     "bedrock_converse",
     "sagemaker",
@@ -320,9 +334,20 @@ mod tests {
     #[test]
     fn known_but_not_served_and_unknown() {
         assert_eq!(
-            lookup_provider("vertex_ai/gemini-2.5-pro").0,
-            ProviderLookup::NotYetSupported("vertex_ai")
+            lookup_provider("vertex_ai_beta/gemini-2.5-pro").0,
+            ProviderLookup::NotYetSupported("vertex_ai_beta")
         );
+        assert!(matches!(
+            lookup_provider("vertex_ai/gemini-2.5-pro"),
+            (
+                ProviderLookup::Served(Provider {
+                    wire: WireFormat::Gemini,
+                    auth: AuthStyle::GoogleOAuth,
+                    ..
+                }),
+                "gemini-2.5-pro"
+            )
+        ));
         assert!(matches!(
             lookup_provider("anthropic/claude-sonnet-4").0,
             ProviderLookup::Served(Provider {

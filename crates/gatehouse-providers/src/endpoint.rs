@@ -144,8 +144,14 @@ pub fn build_endpoints(
             ));
             (
                 format!("{base}{}", crate::bedrock::converse_path(model, false)),
-                None,
+                crate::bedrock::embed_family(model)
+                    .map(|_| format!("{base}{}", crate::bedrock::invoke_path(model))),
             )
+        }
+        PathStyle::Vertex => {
+            return Err(EndpointError(
+                "vertex_ai/ endpoints need a project and location (build_vertex_endpoints)".into(),
+            ));
         }
         PathStyle::Anthropic => {
             let root = base.strip_suffix("/v1").unwrap_or(&base);
@@ -191,6 +197,41 @@ pub fn build_endpoints(
     })
 }
 
+/// Builds a Vertex AI deployment's endpoints: `{api_base}/v1/projects/{project}/locations/
+/// {location}/publishers/google/models/{model}:generateContent` and
+/// `:streamGenerateContent?alt=sse`. `api_base` is the host root (by default
+/// [`crate::vertex::vertex_root`] of the location). No embeddings yet.
+pub fn build_vertex_endpoints(
+    api_base: &str,
+    project: &str,
+    location: &str,
+    model: &str,
+) -> Result<Endpoints, EndpointError> {
+    let base = validate_api_base(api_base)?;
+    let root = base.strip_suffix("/v1").unwrap_or(&base);
+    for (what, value) in [("project", project), ("location", location)] {
+        if !crate::vertex::is_safe_id(value) {
+            return Err(EndpointError(format!(
+                "Vertex {what} {value:?} may only hold letters, digits, '-', '_' and '.'"
+            )));
+        }
+    }
+    if !is_safe_path_segment(model) {
+        return Err(EndpointError(format!(
+            "Vertex model name {model:?} may only hold letters, digits, '-', '_' and '.'"
+        )));
+    }
+    let prefix = format!(
+        "{root}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}"
+    );
+    Ok(Endpoints {
+        chat_completions: parse(format!("{prefix}:generateContent"))?,
+        chat_stream: Some(parse(format!("{prefix}:streamGenerateContent?alt=sse"))?),
+        embeddings: None,
+        count_tokens: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +242,49 @@ mod tests {
             ProviderLookup::Served(p) => p,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn vertex_urls_from_config_only() {
+        let root = crate::vertex::vertex_root("europe-west4");
+        assert_eq!(root, "https://europe-west4-aiplatform.googleapis.com");
+        let e = build_vertex_endpoints(&root, "my-proj", "europe-west4", "gemini-2.5-pro").unwrap();
+        assert_eq!(
+            e.chat_completions,
+            "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent"
+        );
+        assert_eq!(
+            e.uri(Operation::ChatCompletions, true).unwrap(),
+            "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+        );
+        assert!(e.embeddings.is_none());
+        let g = build_vertex_endpoints(&crate::vertex::vertex_root("global"), "p", "global", "m")
+            .unwrap();
+        assert_eq!(
+            g.chat_completions,
+            "https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/google/models/m:generateContent"
+        );
+        // api_base overrides the host root (with or without /v1).
+        let t = build_vertex_endpoints("http://127.0.0.1:9/v1/", "p", "us-central1", "m").unwrap();
+        assert_eq!(
+            t.chat_completions,
+            "http://127.0.0.1:9/v1/projects/p/locations/us-central1/publishers/google/models/m:generateContent"
+        );
+        for (p, l, m) in [
+            ("a/b", "x", "m"),
+            ("p", "x?y", "m"),
+            ("p", "l", "../m"),
+            ("", "l", "m"),
+        ] {
+            assert!(
+                build_vertex_endpoints("https://h", p, l, m).is_err(),
+                "{p} {l} {m}"
+            );
+        }
+        assert!(
+            build_endpoints(&provider("vertex_ai/m"), "https://h", None, "m").is_err(),
+            "vertex needs its own builder"
+        );
     }
 
     #[test]

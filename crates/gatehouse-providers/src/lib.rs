@@ -1,7 +1,7 @@
 //! Providers: every LiteLLM model prefix gatehouse knows, whether it is served yet, how to
 //! build its endpoint URLs from config, and the translation between the client-facing
 //! formats (OpenAI Chat Completions, Anthropic Messages) and each provider's wire format
-//! (`anthropic`, `gemini`, `bedrock`).
+//! (`anthropic`, `gemini`, `bedrock`; `vertex` reuses `gemini`'s translators).
 //!
 //! This crate is pure (no I/O): request in, request out; chunk in, chunks out.
 
@@ -13,9 +13,10 @@ pub mod gemini;
 mod openai_chunks;
 mod openai_request;
 pub mod sse;
+pub mod vertex;
 
 pub use catalogue::{AuthStyle, PathStyle, Provider, ProviderLookup, WireFormat, lookup_provider};
 pub use endpoint::{
     AZURE_DEFAULT_API_VERSION, EndpointError, Endpoints, Operation, build_endpoints,
-    validate_api_base,
+    build_vertex_endpoints, validate_api_base,
 };

@@ -26,6 +26,11 @@ impl ChunkWriter {
         }
     }
 
+    /// The `model` of the chunks written from now on (the model the upstream reports).
+    pub(crate) fn set_model(&mut self, model: &str) {
+        model.clone_into(&mut self.model);
+    }
+
     /// The first chunk: the assistant role (once).
     pub(crate) fn start(&mut self, out: &mut Vec<u8>) {
         if !self.started {

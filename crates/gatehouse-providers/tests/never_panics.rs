@@ -140,3 +140,63 @@ fn streams_never_panic_whatever_the_bytes_and_splits() {
         b.finish();
     }
 }
+
+const TEST_SA: &str = include_str!("../../gatehouse-mock/testdata/vertex-test-sa.json");
+
+#[test]
+fn vertex_credentials_and_token_answers_never_panic() {
+    use gatehouse_providers::vertex;
+    let mut rng = fastrand::Rng::with_seed(0x7e27e);
+    let token_seed = br#"{"access_token":"ya29.x","expires_in":3599,"token_type":"Bearer","error":"invalid_grant","error_description":"d"}"#;
+    for _ in 0..3_000 {
+        let body = mutate(&mut rng, token_seed);
+        let _ = vertex::parse_token_response(&body);
+        let _ = vertex::token_error_message(&body);
+    }
+    for _ in 0..300 {
+        // Mutations of the key file: every outcome is Ok or Err, never a panic.
+        let text = String::from_utf8_lossy(&mutate(&mut rng, TEST_SA.as_bytes())).into_owned();
+        if let Ok(sa) = vertex::ServiceAccount::from_json(&text) {
+            let _ = vertex::jwt_assertion(&sa, u64::MAX);
+        }
+        let pem = String::from_utf8_lossy(&mutate(
+            &mut rng,
+            b"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg==\n-----END PRIVATE KEY-----",
+        ))
+        .into_owned();
+        let _ = vertex::pem_to_der(&pem);
+    }
+}
+
+#[test]
+fn bedrock_embeddings_never_panic() {
+    use gatehouse_providers::bedrock::{self, EmbedFamily};
+    let mut rng = fastrand::Rng::with_seed(0xe3bed);
+    let req_seed = br#"{"model":"m","input":["a","bb"],"dimensions":256,"normalize":true,"input_type":"search_query"}"#;
+    let resp_seeds: [&[u8]; 2] = [
+        br#"{"embedding":[0.5,-0.25],"inputTextTokenCount":2}"#,
+        br#"{"embeddings":[[0.1],[0.2]],"texts":["a","b"]}"#,
+    ];
+    for round in 0..3_000 {
+        let family = if round % 2 == 0 {
+            EmbedFamily::Titan
+        } else {
+            EmbedFamily::Cohere
+        };
+        if let Ok(v) = serde_json::from_slice::<Value>(&mutate(&mut rng, req_seed))
+            && let Ok(r) = bedrock::embeddings_request_to_invoke(&v, family)
+        {
+            for b in r.bodies {
+                serde_json::from_slice::<Value>(&b).unwrap();
+            }
+        }
+        let body = mutate(&mut rng, resp_seeds[round % 2]);
+        assert_json(bedrock::invoke_responses_to_embeddings(
+            &[body],
+            family,
+            "m",
+            round % 3 == 0,
+            7,
+        ));
+    }
+}

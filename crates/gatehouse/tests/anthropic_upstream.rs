@@ -43,7 +43,7 @@ async fn chat_is_translated_to_messages_and_back() {
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["object"], "chat.completion");
-    assert_eq!(v["model"], "claude-mock");
+    assert_eq!(v["model"], "claude-upstream", "the model Anthropic reports");
     assert_eq!(
         v["choices"][0]["message"]["content"],
         "Hello from mock: hello there"

@@ -219,3 +219,134 @@ async fn anthropic_clients_reach_gemini_and_bedrock_models() {
         assert_eq!(said, "Hello from mock: hello there", "{model}: {text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_titan_and_cohere_embeddings() {
+    let mock = MockServer::start().await.unwrap();
+    let addr = mock.addr();
+    let mut models = String::from("model_list:\n");
+    for (name, id) in [
+        ("titan-v2", "amazon.titan-embed-text-v2:0"),
+        ("titan-v1", "amazon.titan-embed-text-v1"),
+        ("cohere-en", "cohere.embed-english-v3"),
+        ("cohere-multi", "cohere.embed-multilingual-v3"),
+        ("claude-bedrock", "anthropic.claude-up-v1:0"),
+    ] {
+        models.push_str(&format!(
+            "  - model_name: {name}
+    litellm_params:
+      model: bedrock/{id}
+      aws_bedrock_runtime_endpoint: http://{addr}
+      aws_region_name: us-east-1
+      aws_access_key_id: AKIDEXAMPLE
+      aws_secret_access_key: {AWS_SECRET}
+      max_retries: 0
+"
+        ));
+    }
+    let config = config_for(&mock.base_url(), "").replacen("model_list:\n", &models, 1);
+    let gh = Gatehouse::start(&config, "debug");
+    let url = gh.url("/v1/embeddings");
+
+    // Titan: one signed invoke per input, answered in order with summed usage.
+    let inputs: Vec<String> = (0..10).map(|i| format!("text number {i}")).collect();
+    let body = json!({"model": "titan-v2", "input": inputs, "dimensions": 4});
+    let r = post(&url, &[], body.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 10);
+    for (i, d) in data.iter().enumerate() {
+        assert_eq!(d["index"], i);
+        assert_eq!(d["embedding"].as_array().unwrap().len(), 4);
+    }
+    assert_eq!(v["usage"]["prompt_tokens"], 30, "3 words x 10 inputs");
+    assert_eq!(v["model"], "amazon.titan-embed-text-v2:0");
+    let invokes: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/model/amazon.titan-embed-text-v2%3A0/invoke")
+        .collect();
+    assert_eq!(invokes.len(), 10);
+    assert!(
+        invokes
+            .iter()
+            .all(|r| r.headers["authorization"].starts_with("AWS4-HMAC-SHA256 Credential="))
+    );
+    let mut sent: Vec<String> = invokes
+        .iter()
+        .map(|r| r.body["inputText"].as_str().unwrap().to_owned())
+        .collect();
+    sent.sort();
+    let mut want = inputs.clone();
+    want.sort();
+    assert_eq!(sent, want);
+    // The same text embeds the same in any position.
+    let one = post(
+        &url,
+        &[],
+        json!({"model": "titan-v2", "input": "text number 3", "dimensions": 4}).to_string(),
+    )
+    .await
+    .json();
+    assert_eq!(one["data"][0]["embedding"], data[3]["embedding"]);
+
+    // base64 is honoured; v1 takes one string.
+    let r = post(
+        &url,
+        &[],
+        json!({"model": "titan-v1", "input": "hello", "encoding_format": "base64"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b64 = r.json()["data"][0]["embedding"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(b64.len(), 44, "8 f32s in base64: {b64}");
+
+    // One failing call fails the request.
+    let r = post(
+        &url,
+        &[],
+        json!({"model": "titan-v2", "input": ["fine", "mock-fail", "fine too"]}).to_string(),
+    )
+    .await;
+    r.assert_error(502);
+
+    // Cohere: one call for all texts, estimated usage.
+    for model in ["cohere-en", "cohere-multi"] {
+        let r = post(
+            &url,
+            &[],
+            json!({"model": model, "input": ["abcdefgh", "abc"]}).to_string(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{model}: {}", r.text());
+        let v = r.json();
+        assert_eq!(v["data"].as_array().unwrap().len(), 2);
+        assert_eq!(v["usage"]["prompt_tokens"], 3, "ceil(8/4) + ceil(3/4)");
+        let up = mock.requests().pop().unwrap();
+        assert!(up.path.ends_with("/invoke"), "{}", up.path);
+        assert_eq!(up.body["input_type"], "search_document");
+    }
+
+    // Token arrays and chat models: clear 400s, no upstream call.
+    let before = mock.requests().len();
+    let r = post(
+        &url,
+        &[],
+        json!({"model": "titan-v2", "input": [[1, 2, 3]]}).to_string(),
+    )
+    .await;
+    r.assert_error(400);
+    let r = post(
+        &url,
+        &[],
+        json!({"model": "claude-bedrock", "input": "x"}).to_string(),
+    )
+    .await;
+    r.assert_error(400);
+    assert_eq!(mock.requests().len(), before);
+    assert!(!gh.log().contains(AWS_SECRET));
+}

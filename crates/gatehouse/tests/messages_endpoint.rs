@@ -74,7 +74,7 @@ async fn openai_upstream_is_translated_both_ways() {
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["type"], "message");
-    assert_eq!(v["model"], "gpt-mock");
+    assert_eq!(v["model"], "mock-gpt", "the model the upstream reports");
     assert_eq!(v["content"][0]["type"], "text");
     assert_eq!(v["content"][0]["text"], "Hello from mock: hello there");
     assert_eq!(v["stop_reason"], "end_turn");

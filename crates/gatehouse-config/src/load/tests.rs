@@ -131,7 +131,7 @@ fn not_yet_served_providers_are_skipped_with_a_warning() {
         r#"
 model_list:
   - model_name: claude
-    litellm_params: { model: vertex_ai/gemini-2.5-pro, api_key: x }
+    litellm_params: { model: sagemaker/some-endpoint, api_key: x }
   - model_name: gpt
     litellm_params: { model: gpt-4o-mini }
 "#,
@@ -244,6 +244,114 @@ model_list:
         p,
         [
             "model_list[0].litellm_params.aws_region_name: required for bedrock/ deployments (or AWS_REGION)"
+        ]
+    );
+}
+
+const TEST_SA_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../gatehouse-mock/testdata/vertex-test-sa.json"
+);
+
+#[test]
+fn vertex_deployments_from_a_key_file_or_inline_json() {
+    let inline = std::fs::read_to_string(TEST_SA_PATH).unwrap();
+    let yaml = format!(
+        r#"
+model_list:
+  - model_name: v1
+    litellm_params:
+      model: vertex_ai/gemini-2.5-pro
+      vertex_project: my-proj
+      vertex_credentials: {TEST_SA_PATH}
+  - model_name: v2
+    litellm_params:
+      model: vertex_ai/gemini-2.5-flash
+      vertex_location: global
+      vertex_credentials: os.environ/SA_JSON
+  - model_name: v3
+    litellm_params:
+      model: vertex_ai/gemini-2.5-flash
+      api_base: http://127.0.0.1:9
+  - model_name: claude-vertex
+    litellm_params:
+      model: vertex_ai/claude-sonnet-4@20250514
+"#
+    );
+    let env = |name: &str| match name {
+        "SA_JSON" => Some(inline.clone()),
+        "GOOGLE_APPLICATION_CREDENTIALS" => Some(TEST_SA_PATH.to_owned()),
+        "VERTEXAI_LOCATION" => Some("europe-west4".to_owned()),
+        _ => None,
+    };
+    let loaded = load_str(&yaml, &env).unwrap();
+    let ds = &loaded.config.deployments;
+    assert_eq!(ds.len(), 3, "the Claude-on-Vertex deployment is skipped");
+    assert_eq!(
+        ds[0].endpoints.chat_completions,
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent"
+    );
+    // vertex_location wins over VERTEXAI_LOCATION; the project comes from the key file.
+    assert_eq!(
+        ds[1].endpoints.chat_completions,
+        "https://aiplatform.googleapis.com/v1/projects/gatehouse-test-project/locations/global/publishers/google/models/gemini-2.5-flash:generateContent"
+    );
+    assert_eq!(
+        ds[2].endpoints.chat_completions,
+        "http://127.0.0.1:9/v1/projects/gatehouse-test-project/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent"
+    );
+    let v = ds[0].vertex.as_ref().unwrap();
+    assert_eq!(
+        v.account.client_email,
+        "gatehouse-test@gatehouse-test-project.iam.gserviceaccount.com"
+    );
+    let dbg = format!("{:?}", loaded.config);
+    assert!(
+        !dbg.contains("PRIVATE KEY") && !dbg.contains("MII"),
+        "{dbg}"
+    );
+    assert!(
+        loaded.ignored.iter().any(|i| i.path == "model_list[3]"
+            && i.to_string().contains("Anthropic models on Vertex AI")),
+        "{:?}",
+        loaded.ignored
+    );
+}
+
+#[test]
+fn vertex_problems_by_path() {
+    let p = problems(
+        r#"
+model_list:
+  - model_name: a
+    litellm_params: { model: vertex_ai/gemini-2.5-pro, vertex_project: p }
+  - model_name: b
+    litellm_params: { model: vertex_ai/gemini-2.5-pro, vertex_credentials: /nonexistent/sa.json }
+  - model_name: c
+    litellm_params: { model: vertex_ai/gemini-2.5-pro, vertex_credentials: '{"type": "authorized_user"}' }
+"#,
+    );
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(
+        p[0].starts_with("model_list[0].litellm_params.vertex_credentials: required"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with("model_list[1].litellm_params.vertex_credentials: could not read"),
+        "{p:?}"
+    );
+    assert!(
+        p[2].starts_with("model_list[2].litellm_params.vertex_credentials: credentials of type"),
+        "{p:?}"
+    );
+    let p = problems(&format!(
+        "model_list:\n  - model_name: a\n    litellm_params: {{ model: vertex_ai/gemini-2.5-pro, vertex_credentials: {TEST_SA_PATH}, vertex_project: 'a/b', vertex_location: 'x y' }}\n"
+    ));
+    assert_eq!(
+        p,
+        [
+            "model_list[0].litellm_params.vertex_project: \"a/b\" may only hold letters, digits, '-', '_' and '.'",
+            "model_list[0].litellm_params.vertex_location: \"x y\" may only hold letters, digits, '-', '_' and '.'",
         ]
     );
 }

@@ -115,6 +115,15 @@ impl Usage {
     }
 }
 
+/// The model a response (or a stream's message / chunk) reports in its `model` field, if
+/// it is a non-empty string. Anthropic and OpenAI both name the field `model`.
+pub(crate) fn reported_model(response: &Value) -> Option<&str> {
+    response
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+}
+
 /// A non-null field of a JSON object.
 pub(crate) fn field<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
     obj.get(key).filter(|v| !v.is_null())

@@ -19,6 +19,7 @@
 //! | `stream` (the argument) | `stream: true` |
 //! | `user` | `metadata.user_id` |
 //! | `thinking` (LiteLLM/Anthropic object) | passed through |
+//! | answer `model` (response direction) | the message's `model`, in streams `message_start.message.model` (the model Anthropic reports); the deployment's upstream model when it names none |
 //! | `reasoning_effort` minimal/low → 1024, medium → 2048, high → 4096 (none → off) | `thinking: {type: enabled, budget_tokens}` |
 //!
 //! With thinking enabled, `max_tokens` must exceed the budget: when it does not, it becomes

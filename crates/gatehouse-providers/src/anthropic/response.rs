@@ -2,18 +2,18 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{TranslateError, Usage, finish_reason};
+use super::{TranslateError, Usage, finish_reason, reported_model};
 
 /// Anthropic non-streaming response body → OpenAI `chat.completion` body bytes.
 ///
-/// `public_model` (the name the client asked for) goes into `model`; `created` is the Unix
-/// time to report. Text blocks are concatenated into `message.content` (null when there is
+/// `model` is the message's own `model` (the model Anthropic reports), or `fallback_model`
+/// when it has none; `created` is the Unix time to report. Text blocks are concatenated into `message.content` (null when there is
 /// none), `tool_use` blocks become `tool_calls`, `thinking` blocks become
 /// `reasoning_content` plus LiteLLM's `thinking_blocks` (signatures and `redacted_thinking`
 /// kept so the client can send them back). Server-tool blocks are not forwarded.
 pub fn messages_response_to_chat(
     body: &[u8],
-    public_model: &str,
+    fallback_model: &str,
     created: u64,
 ) -> Result<Vec<u8>, TranslateError> {
     let bad =
@@ -84,7 +84,7 @@ pub fn messages_response_to_chat(
         "id": msg.get("id").and_then(Value::as_str).unwrap_or(""),
         "object": "chat.completion",
         "created": created,
-        "model": public_model,
+        "model": reported_model(&msg).unwrap_or(fallback_model),
         "system_fingerprint": null,
         "choices": [{
             "index": 0,

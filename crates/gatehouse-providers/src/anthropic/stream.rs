@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::{Usage, finish_reason};
+use super::{Usage, finish_reason, reported_model};
 
 /// Incremental translator for an Anthropic SSE stream → OpenAI SSE bytes
 /// (`data: {chunk}\n\n` frames, ending with `data: [DONE]\n\n`).
@@ -30,10 +30,11 @@ pub struct StreamTranslator {
 impl StreamTranslator {
     /// A translator for one response. `include_usage` is the client's
     /// `stream_options.include_usage`: a final usage chunk with `choices: []`, and
-    /// `usage: null` on every other chunk.
-    pub fn new(public_model: &str, created: u64, include_usage: bool) -> Self {
+    /// `usage: null` on every other chunk. Chunks carry the model Anthropic reports in
+    /// `message_start` (`message.model`), or `fallback_model` when it names none.
+    pub fn new(fallback_model: &str, created: u64, include_usage: bool) -> Self {
         Self {
-            w: ChunkWriter::new(String::new(), public_model, created, include_usage),
+            w: ChunkWriter::new(String::new(), fallback_model, created, include_usage),
             sse: SseReader::default(),
             tools: HashMap::new(),
             usage: Usage::default(),
@@ -112,6 +113,9 @@ impl StreamTranslator {
                 }
                 if let Some(u) = message.and_then(|m| m.get("usage")) {
                     self.usage.update(u);
+                }
+                if let Some(model) = message.and_then(reported_model) {
+                    self.w.set_model(model);
                 }
                 self.w.start(out);
             }

@@ -322,7 +322,7 @@ fn response_text() {
     assert_eq!(
         out,
         json!({"id": "msg_013Zva2CMHLNnXjNJJKqJ2EF", "object": "chat.completion", "created": 1_700_000_000u64,
-               "model": "claude", "system_fingerprint": null,
+               "model": MODEL, "system_fingerprint": null,
                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null,
                             "message": {"role": "assistant", "content": "Hi! My name is Claude. Nice to meet you.", "refusal": null}}],
                "usage": {"prompt_tokens": 2095, "completion_tokens": 503, "total_tokens": 2598,
@@ -511,7 +511,7 @@ fn stream_text() {
         assert_eq!(c["id"], "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY");
         assert_eq!(c["object"], "chat.completion.chunk");
         assert_eq!(c["created"], 42);
-        assert_eq!(c["model"], "claude");
+        assert_eq!(c["model"], MODEL, "the model Anthropic reports");
     }
     let (last, rest) = chunks.split_last().unwrap();
     assert!(
@@ -756,4 +756,33 @@ fn stream_truncated_or_without_message_stop() {
     let mut t = StreamTranslator::new("claude", 42, false);
     t.push(b"event: message_start\ndata: {not json\n\n");
     assert!(t.error().is_some());
+}
+
+/// The answer names the model Anthropic reports (`model`, `message_start.message.model`);
+/// the name passed in (the deployment's upstream model) only when Anthropic names none.
+#[test]
+fn response_model_is_the_one_anthropic_reports() {
+    let reported = message(
+        json!([{"type": "text", "text": "x"}]),
+        "end_turn",
+        json!({}),
+    );
+    assert_eq!(respond(reported.clone())["model"], MODEL);
+    for missing in [json!(null), json!(""), json!(7)] {
+        let mut body = reported.clone();
+        body["model"] = missing;
+        assert_eq!(respond(body)["model"], "claude", "fallback");
+    }
+    let mut body = reported;
+    body.as_object_mut().unwrap().remove("model");
+    assert_eq!(respond(body)["model"], "claude", "fallback");
+
+    // Streamed: every chunk, the role chunk and the usage chunk included.
+    let chunks = frames(&run(&text_stream(), true));
+    assert!(chunks.len() > 2);
+    assert!(chunks.iter().all(|c| c["model"] == MODEL), "{chunks:?}");
+    let without = text_stream().replace(&format!(r#""model":"{MODEL}","#), "");
+    assert_ne!(without, text_stream());
+    let chunks = frames(&run(&without, true));
+    assert!(chunks.iter().all(|c| c["model"] == "claude"), "{chunks:?}");
 }

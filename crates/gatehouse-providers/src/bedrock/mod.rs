@@ -11,9 +11,12 @@
 //! - [`converse_response_to_chat`]: Converse response → OpenAI `chat.completion`.
 //! - [`StreamTranslator`]: ConverseStream event-stream bytes → OpenAI chunk SSE.
 //! - [`error_message`] / [`error_type`]: Bedrock error body and `x-amzn-errortype`.
+//! - [`embeddings_request_to_invoke`] / [`invoke_responses_to_embeddings`]: OpenAI
+//!   embeddings ↔ `InvokeModel` for Titan and Cohere embedding models ([`embed_family`]).
 //!
 //! Request failures are [`TranslateError`]s (shared with the Anthropic translation).
 
+mod embeddings;
 mod eventstream;
 mod request;
 mod response;
@@ -25,6 +28,10 @@ mod tests;
 use serde_json::Value;
 
 pub use crate::anthropic::TranslateError;
+pub use embeddings::{
+    EmbedFamily, EmbedRequests, embed_family, embeddings_request_to_invoke, invoke_path,
+    invoke_responses_to_embeddings,
+};
 pub use eventstream::{EventStreamDecoder, EventStreamError, Message, encode_message};
 pub use request::chat_request_to_converse;
 pub use response::{converse_response_to_chat, error_message, error_type};

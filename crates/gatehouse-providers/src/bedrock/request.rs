@@ -19,6 +19,7 @@
 //! | `reasoning_effort` minimal/low → 1024, medium → 2048, high → 4096 (none → off) | `additionalModelRequestFields.thinking: {type: enabled, budget_tokens}` — Anthropic-on-Bedrock's spelling; other model families ignore or refuse it |
 //! | `thinking` (LiteLLM/Anthropic object) | `additionalModelRequestFields.thinking` |
 //! | `top_k` | `additionalModelRequestFields.top_k` (Anthropic models) |
+//! | answer `model` (response direction) | Converse and ConverseStream name no model: the deployment's upstream model id, on the body and every chunk |
 //!
 //! With thinking enabled `maxTokens` must exceed the budget: when it does not (or is not
 //! set) it becomes `budget_tokens + maxTokens` (default [`super::DEFAULT_MAX_TOKENS`]).

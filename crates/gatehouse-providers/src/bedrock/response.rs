@@ -6,7 +6,8 @@ use super::{TranslateError, finish_reason, usage};
 
 /// Converse response body → OpenAI `chat.completion` body bytes.
 ///
-/// `public_model` goes into `model`, `created` is the Unix time to report. Converse
+/// `model` goes into `model` (Converse responses name no model: the gateway passes the
+/// deployment's upstream model id), `created` is the Unix time to report. Converse
 /// responses carry no id: the completion id is `chatcmpl-bedrock-<created>` (the gateway
 /// may prefer the `x-amzn-requestid` response header). `text` blocks are concatenated into
 /// `message.content` (null when there is none), `toolUse` blocks become `tool_calls`
@@ -15,7 +16,7 @@ use super::{TranslateError, finish_reason, usage};
 /// (images, redacted reasoning, citations) are not forwarded.
 pub fn converse_response_to_chat(
     body: &[u8],
-    public_model: &str,
+    model: &str,
     created: u64,
 ) -> Result<Vec<u8>, TranslateError> {
     let bad =
@@ -67,7 +68,7 @@ pub fn converse_response_to_chat(
         "id": format!("chatcmpl-bedrock-{created}"),
         "object": "chat.completion",
         "created": created,
-        "model": public_model,
+        "model": model,
         "system_fingerprint": null,
         "choices": [{
             "index": 0,

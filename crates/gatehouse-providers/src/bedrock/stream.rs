@@ -37,12 +37,14 @@ pub struct StreamTranslator {
 impl StreamTranslator {
     /// A translator for one response. `include_usage` is the client's
     /// `stream_options.include_usage`: a final usage chunk with `choices: []`, and
-    /// `usage: null` on every other chunk. Chunk ids are `chatcmpl-bedrock-<created>`.
-    pub fn new(public_model: &str, created: u64, include_usage: bool) -> Self {
+    /// `usage: null` on every other chunk. Chunk ids are `chatcmpl-bedrock-<created>`; their
+    /// `model` is `model` (ConverseStream names no model: the gateway passes the
+    /// deployment's upstream model id).
+    pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
         Self {
             w: ChunkWriter::new(
                 format!("chatcmpl-bedrock-{created}"),
-                public_model,
+                model,
                 created,
                 include_usage,
             ),

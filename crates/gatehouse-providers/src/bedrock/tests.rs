@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 use super::sigv4::{authorization, hex};
 use super::*;
 
+/// A deployment's upstream model id: Converse names no model, so the answer reports this.
+const UPSTREAM_MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
 // ---------------------------------------------------------------- SigV4
 
 fn example_creds() -> Credentials {
@@ -437,7 +440,7 @@ fn refused_requests() {
 
 fn to_chat(body: Value) -> Value {
     let bytes =
-        converse_response_to_chat(body.to_string().as_bytes(), "my-model", 1700000000).unwrap();
+        converse_response_to_chat(body.to_string().as_bytes(), UPSTREAM_MODEL, 1700000000).unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
@@ -450,7 +453,7 @@ fn responses() {
         "metrics": {"latencyMs": 1275}
     }));
     assert_eq!(v["object"], "chat.completion");
-    assert_eq!(v["model"], "my-model");
+    assert_eq!(v["model"], UPSTREAM_MODEL);
     assert_eq!(v["created"], 1700000000);
     assert_eq!(v["choices"][0]["message"]["content"], "Hello world");
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
@@ -552,7 +555,7 @@ fn tool_stream() -> Vec<u8> {
 #[test]
 fn stream_translation_byte_by_byte() {
     let bytes = tool_stream();
-    let mut t = StreamTranslator::new("my-model", 7, true);
+    let mut t = StreamTranslator::new(UPSTREAM_MODEL, 7, true);
     let mut out = Vec::new();
     for b in &bytes {
         out.extend(t.push(std::slice::from_ref(b)));
@@ -585,7 +588,7 @@ fn stream_translation_byte_by_byte() {
     assert!(
         chunks
             .iter()
-            .all(|c| c["model"] == "my-model" && c["object"] == "chat.completion.chunk")
+            .all(|c| c["model"] == UPSTREAM_MODEL && c["object"] == "chat.completion.chunk")
     );
 }
 
@@ -651,4 +654,125 @@ fn stream_errors() {
     let mut t = StreamTranslator::new("m", 1, false);
     assert!(t.push(&bad).is_empty());
     assert!(t.error().unwrap().contains("CRC"));
+}
+
+mod embeddings {
+    use super::super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn families_and_paths() {
+        assert_eq!(
+            embed_family("amazon.titan-embed-text-v2:0"),
+            Some(EmbedFamily::Titan)
+        );
+        assert_eq!(
+            embed_family("amazon.titan-embed-text-v1"),
+            Some(EmbedFamily::Titan)
+        );
+        assert_eq!(
+            embed_family("cohere.embed-multilingual-v3"),
+            Some(EmbedFamily::Cohere)
+        );
+        assert_eq!(embed_family("anthropic.claude-3-haiku-20240307-v1:0"), None);
+        assert_eq!(
+            invoke_path("amazon.titan-embed-text-v2:0"),
+            "/model/amazon.titan-embed-text-v2%3A0/invoke"
+        );
+    }
+
+    #[test]
+    fn titan_fans_out_one_body_per_input() {
+        let req = json!({"model": "m", "input": ["hello", "hi"], "dimensions": 256, "normalize": true, "user": "u"});
+        let r = embeddings_request_to_invoke(&req, EmbedFamily::Titan).unwrap();
+        let bodies: Vec<Value> = r
+            .bodies
+            .iter()
+            .map(|b| serde_json::from_slice(b).unwrap())
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                json!({"inputText": "hello", "dimensions": 256, "normalize": true}),
+                json!({"inputText": "hi", "dimensions": 256, "normalize": true}),
+            ]
+        );
+        assert_eq!(r.estimated_tokens, 2 + 1);
+        let answers = [
+            br#"{"embedding":[0.5,-0.25],"inputTextTokenCount":2}"#.to_vec(),
+            br#"{"embedding":[1.0,0.0],"inputTextTokenCount":1}"#.to_vec(),
+        ];
+        let out: Value = serde_json::from_slice(
+            &invoke_responses_to_embeddings(&answers, EmbedFamily::Titan, "up-model", false, 99)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(out["object"], "list");
+        assert_eq!(out["model"], "up-model");
+        assert_eq!(out["data"][1]["index"], 1);
+        assert_eq!(out["data"][0]["embedding"], json!([0.5, -0.25]));
+        assert_eq!(out["usage"], json!({"prompt_tokens": 3, "total_tokens": 3}));
+        let b64: Value = serde_json::from_slice(
+            &invoke_responses_to_embeddings(&answers[..1], EmbedFamily::Titan, "m", true, 0)
+                .unwrap(),
+        )
+        .unwrap();
+        // 0.5f32 = 00 00 00 3f, -0.25f32 = 00 00 80 be
+        assert_eq!(b64["data"][0]["embedding"], "AAAAPwAAgL4=");
+    }
+
+    #[test]
+    fn cohere_sends_one_call_and_estimates_usage() {
+        let req = json!({"model": "m", "input": ["abcdefgh", "abc"]});
+        let r = embeddings_request_to_invoke(&req, EmbedFamily::Cohere).unwrap();
+        assert_eq!(r.bodies.len(), 1);
+        let body: Value = serde_json::from_slice(&r.bodies[0]).unwrap();
+        assert_eq!(
+            body,
+            json!({"texts": ["abcdefgh", "abc"], "input_type": "search_document"})
+        );
+        let q = json!({"input": "x", "input_type": "search_query"});
+        let body: Value = serde_json::from_slice(
+            &embeddings_request_to_invoke(&q, EmbedFamily::Cohere)
+                .unwrap()
+                .bodies[0],
+        )
+        .unwrap();
+        assert_eq!(body["input_type"], "search_query");
+        let answer = br#"{"id":"x","response_type":"embeddings_floats","texts":["a","b"],"embeddings":[[0.1],[0.2]]}"#;
+        let out: Value = serde_json::from_slice(
+            &invoke_responses_to_embeddings(
+                &[answer],
+                EmbedFamily::Cohere,
+                "m",
+                false,
+                r.estimated_tokens,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(out["data"].as_array().unwrap().len(), 2);
+        assert_eq!(out["usage"]["prompt_tokens"], 3);
+    }
+
+    #[test]
+    fn token_arrays_and_bad_answers_are_refused() {
+        for input in [json!([1, 2, 3]), json!([[1, 2]]), json!([]), json!(7)] {
+            let e = embeddings_request_to_invoke(&json!({"input": input}), EmbedFamily::Titan)
+                .unwrap_err();
+            assert!(e.message.contains("input must be"), "{}", e.message);
+        }
+        assert!(
+            embeddings_request_to_invoke(
+                &json!({"input": "x", "dimensions": 0}),
+                EmbedFamily::Titan
+            )
+            .is_err()
+        );
+        for bad in [&b"{}"[..], br#"{"embedding":["x"]}"#, b"nope"] {
+            assert!(
+                invoke_responses_to_embeddings(&[bad], EmbedFamily::Titan, "m", false, 0).is_err()
+            );
+        }
+    }
 }

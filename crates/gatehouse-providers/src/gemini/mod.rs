@@ -38,6 +38,14 @@ pub const THINKING_BUDGET_MEDIUM: u64 = 8192;
 /// `thinkingBudget` for `reasoning_effort` high.
 pub const THINKING_BUDGET_HIGH: u64 = 24576;
 
+/// The model a `GenerateContentResponse` (or stream chunk) reports: its `modelVersion`, if
+/// a non-empty string.
+pub(crate) fn model_version(resp: &Value) -> Option<&str> {
+    resp.get("modelVersion")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+}
+
 /// Gemini `finishReason` → OpenAI `finish_reason`. `STOP` becomes `tool_calls` when the
 /// candidate called functions; unknown or missing reasons are "stop".
 pub(crate) fn finish_reason(reason: Option<&str>, called_tools: bool) -> &'static str {

@@ -18,6 +18,7 @@
 //! | `n` | `generationConfig.candidateCount` |
 //! | `seed`, `presence_penalty`, `frequency_penalty` | `seed`, `presencePenalty`, `frequencyPenalty` |
 //! | `response_format` json_object / json_schema | `responseMimeType: application/json` (+ `responseSchema`, cleaned as above); `text` → nothing |
+//! | answer `model` (response direction; Vertex AI too) | `modelVersion` of the response and of each stream chunk (the latest one seen when a chunk has none); the deployment's upstream model when Gemini names none, and always for embeddings (`batchEmbedContents` names no model) |
 //! | `reasoning_effort` minimal/low → 1024, medium → 8192, high → 24576, none → 0 | `generationConfig.thinkingConfig {thinkingBudget, includeThoughts: true}` (`includeThoughts` only for a non-zero budget, so that thoughts come back as `reasoning_content`) |
 //!
 //! Refused with a [`TranslateError`]: `logprobs: true` / `top_logprobs`, `n` that is not a

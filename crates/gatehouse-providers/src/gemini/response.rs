@@ -4,8 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    TranslateError, base64_encode, completion_id, finish_reason, function_call, tool_call_id,
-    usage_to_openai,
+    TranslateError, base64_encode, completion_id, finish_reason, function_call, model_version,
+    tool_call_id, usage_to_openai,
 };
 
 fn bad(what: &str) -> TranslateError {
@@ -18,10 +18,11 @@ fn bad(what: &str) -> TranslateError {
 /// are none), `thought: true` parts into `reasoning_content`, `functionCall` parts into
 /// `tool_calls` (`call_<candidate>_<n>`, compact JSON arguments). A prompt blocked by
 /// `promptFeedback.blockReason` (no candidates) is one choice with null content and
-/// `finish_reason: "content_filter"`.
+/// `finish_reason: "content_filter"`. `model` is the response's `modelVersion` (the model
+/// Gemini reports), or `fallback_model` when it has none.
 pub fn generate_response_to_chat(
     body: &[u8],
-    public_model: &str,
+    fallback_model: &str,
     created: u64,
 ) -> Result<Vec<u8>, TranslateError> {
     let resp: Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
@@ -60,7 +61,7 @@ pub fn generate_response_to_chat(
         "id": completion_id(&resp),
         "object": "chat.completion",
         "created": created,
-        "model": public_model,
+        "model": model_version(&resp).unwrap_or(fallback_model),
         "system_fingerprint": null,
         "choices": choices,
         "usage": usage_to_openai(resp.get("usageMetadata")),
@@ -114,10 +115,12 @@ fn choice(candidate: &Value, index: u64) -> Value {
 
 /// `batchEmbedContents` response (`{"embeddings":[{"values":[…]}]}`) → OpenAI embeddings
 /// list. With `encoding_base64` each vector is base64 of its little-endian `f32`s, as OpenAI
-/// sends for `encoding_format: "base64"`. Gemini reports no token counts: usage is zero.
+/// sends for `encoding_format: "base64"`. Gemini reports no token counts (usage is zero)
+/// and no model: `model` goes into `model` (the gateway passes the deployment's upstream
+/// model).
 pub fn batch_response_to_embeddings(
     body: &[u8],
-    public_model: &str,
+    model: &str,
     encoding_base64: bool,
 ) -> Result<Vec<u8>, TranslateError> {
     let resp: Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
@@ -149,7 +152,7 @@ pub fn batch_response_to_embeddings(
     let out = json!({
         "object": "list",
         "data": data,
-        "model": public_model,
+        "model": model,
         "usage": { "prompt_tokens": 0, "total_tokens": 0 },
     });
     Ok(out.to_string().into_bytes())

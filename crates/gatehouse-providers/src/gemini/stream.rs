@@ -3,7 +3,9 @@
 use crate::sse::{SseEvent, SseReader};
 use serde_json::{Value, json};
 
-use super::{completion_id, finish_reason, function_call, tool_call_id, usage_to_openai};
+use super::{
+    completion_id, finish_reason, function_call, model_version, tool_call_id, usage_to_openai,
+};
 
 /// Per-candidate state.
 #[derive(Debug, Default, Clone)]
@@ -23,7 +25,9 @@ struct Choice {
 /// endings and comments are handled. Gemini has no end event: the stream is complete when
 /// upstream closes it after a `finishReason` (or a blocked prompt). Each `functionCall`
 /// part becomes one complete tool call delta (Gemini does not split arguments). The latest
-/// `usageMetadata` wins. After an `{"error": …}` frame, a malformed frame or a stream that
+/// `usageMetadata` wins. Each chunk names the model of the frame it comes from
+/// (`modelVersion`; the latest one seen when a frame has none, the fallback model before
+/// any). After an `{"error": …}` frame, a malformed frame or a stream that
 /// ends without a `finishReason`, [`error`](Self::error) returns the message and the
 /// translator emits nothing more.
 #[derive(Debug)]
@@ -43,10 +47,11 @@ pub struct StreamTranslator {
 impl StreamTranslator {
     /// A translator for one response. `include_usage` is the client's
     /// `stream_options.include_usage`: a final usage chunk with `choices: []`, and
-    /// `usage: null` on every other chunk.
-    pub fn new(public_model: &str, created: u64, include_usage: bool) -> Self {
+    /// `usage: null` on every other chunk. `fallback_model` is the chunks' `model` until
+    /// Gemini reports one (`modelVersion`).
+    pub fn new(fallback_model: &str, created: u64, include_usage: bool) -> Self {
         Self {
-            model: public_model.to_owned(),
+            model: fallback_model.to_owned(),
             created,
             include_usage,
             sse: SseReader::default(),
@@ -129,6 +134,9 @@ impl StreamTranslator {
         }
         if self.id.is_none() {
             self.id = Some(completion_id(&v));
+        }
+        if let Some(model) = model_version(&v) {
+            model.clone_into(&mut self.model);
         }
         if let Some(usage) = v.get("usageMetadata").filter(|u| u.is_object()) {
             self.usage = Some(usage.clone());

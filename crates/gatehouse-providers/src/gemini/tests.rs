@@ -229,7 +229,7 @@ fn responses() {
                 "usageMetadata": {"promptTokenCount": 8, "candidatesTokenCount": 5, "thoughtsTokenCount": 3,
                                   "totalTokenCount": 16, "cachedContentTokenCount": 2},
                 "modelVersion": "gemini-2.5-flash", "responseId": "abc123"}),
-            json!({"id": "chatcmpl-abc123", "object": "chat.completion", "created": 1700, "model": "gemini-pub",
+            json!({"id": "chatcmpl-abc123", "object": "chat.completion", "created": 1700, "model": "gemini-2.5-flash",
                    "system_fingerprint": null,
                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Once upon a time", "refusal": null,
                                 "reasoning_content": "Thinking about cats."}, "finish_reason": "stop", "logprobs": null}],
@@ -334,12 +334,12 @@ fn chunks(out: &str) -> Vec<Value> {
 fn stream_text_thoughts_usage() {
     let input = sse(&[
         json!({"candidates": [{"content": {"parts": [{"text": "Hmm.", "thought": true}], "role": "model"}, "index": 0}],
-               "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}, "responseId": "r1"}),
+               "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}, "modelVersion": "gemini-2.5-flash", "responseId": "r1"}),
         json!({"candidates": [{"content": {"parts": [{"text": "Once upon"}], "role": "model"}, "index": 0}],
-               "responseId": "r1"}),
+               "modelVersion": "gemini-2.5-flash", "responseId": "r1"}),
         json!({"candidates": [{"content": {"parts": [{"text": " a time"}], "role": "model"}, "finishReason": "STOP", "index": 0}],
                "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 4, "thoughtsTokenCount": 2, "totalTokenCount": 15},
-               "responseId": "r1"}),
+               "modelVersion": "gemini-2.5-flash", "responseId": "r1"}),
     ]);
     let (whole, err) = run(&input, true, false);
     assert_eq!(err, None);
@@ -358,7 +358,7 @@ fn stream_text_thoughts_usage() {
     for chunk in &c[..4] {
         assert_eq!(chunk["id"], "chatcmpl-r1");
         assert_eq!(chunk["object"], "chat.completion.chunk");
-        assert_eq!(chunk["model"], "gemini-pub");
+        assert_eq!(chunk["model"], "gemini-2.5-flash", "Gemini's modelVersion");
         assert_eq!(chunk["usage"], Value::Null);
     }
     assert_eq!(c[4]["choices"], json!([]));
@@ -506,23 +506,23 @@ fn embeddings_responses() {
     let body =
         json!({"embeddings": [{"values": [1.0, -2.0, 0.5]}, {"values": [0.25]}]}).to_string();
     let floats: Value = serde_json::from_slice(
-        &batch_response_to_embeddings(body.as_bytes(), "pub", false).unwrap(),
+        &batch_response_to_embeddings(body.as_bytes(), "text-embedding-004", false).unwrap(),
     )
     .unwrap();
     assert_eq!(
         floats,
-        json!({"object": "list", "model": "pub", "usage": {"prompt_tokens": 0, "total_tokens": 0},
+        json!({"object": "list", "model": "text-embedding-004", "usage": {"prompt_tokens": 0, "total_tokens": 0},
                "data": [{"object": "embedding", "index": 0, "embedding": [1.0, -2.0, 0.5]},
                         {"object": "embedding", "index": 1, "embedding": [0.25]}]})
     );
     let b64: Value = serde_json::from_slice(
-        &batch_response_to_embeddings(body.as_bytes(), "pub", true).unwrap(),
+        &batch_response_to_embeddings(body.as_bytes(), "text-embedding-004", true).unwrap(),
     )
     .unwrap();
     // 1.0 = 00 00 80 3f, -2.0 = 00 00 00 c0, 0.5 = 00 00 00 3f; 0.25 = 00 00 80 3e.
     assert_eq!(b64["data"][0]["embedding"], "AACAPwAAAMAAAAA/");
     assert_eq!(b64["data"][1]["embedding"], "AACAPg==");
-    assert!(batch_response_to_embeddings(b"{}", "pub", false).is_err());
+    assert!(batch_response_to_embeddings(b"{}", "text-embedding-004", false).is_err());
 }
 
 #[test]
@@ -553,4 +553,53 @@ fn error_messages() {
         Some(("Quota".into(), "RESOURCE_EXHAUSTED".into()))
     );
     assert_eq!(error_message(b"nope"), None);
+}
+
+/// The answer names the model Gemini reports (`modelVersion`, on the body and on each stream
+/// chunk); the name passed in (the deployment's upstream model) only when Gemini names none.
+#[test]
+fn response_model_is_gemini_model_version() {
+    let text = |model: Option<&str>| {
+        let mut v = json!({"candidates": [{"content": {"parts": [{"text": "Hi"}], "role": "model"},
+            "finishReason": "STOP", "index": 0}], "responseId": "r2"});
+        if let Some(m) = model {
+            v["modelVersion"] = json!(m);
+        }
+        v
+    };
+    assert_eq!(
+        chat(text(Some("gemini-2.0-flash-001")))["model"],
+        "gemini-2.0-flash-001"
+    );
+    assert_eq!(chat(text(None))["model"], "gemini-pub", "fallback");
+    assert_eq!(chat(text(Some("")))["model"], "gemini-pub", "fallback");
+
+    // Streamed: each chunk carries its frame's modelVersion (the latest seen when a frame
+    // has none), the usage chunk included; the fallback only before Gemini names one.
+    let first = json!({"candidates": [{"content": {"parts": [{"text": "a"}], "role": "model"}, "index": 0}]});
+    let second = json!({"candidates": [{"content": {"parts": [{"text": "b"}], "role": "model"}, "index": 0}],
+        "modelVersion": "gemini-2.5-pro"});
+    let third = json!({"candidates": [{"content": {"parts": [{"text": "c"}], "role": "model"}, "index": 0}]});
+    let (out, err) = run(
+        &sse(&[first, second, third, text(Some("gemini-2.5-pro-002"))]),
+        true,
+        false,
+    );
+    assert_eq!(err, None);
+    let models: Vec<Value> = chunks(&out)
+        .into_iter()
+        .map(|c| c["model"].clone())
+        .collect();
+    assert_eq!(
+        models,
+        [
+            "gemini-pub",
+            "gemini-2.5-pro",
+            "gemini-2.5-pro",
+            "gemini-2.5-pro-002",
+            "gemini-2.5-pro-002",
+            "gemini-2.5-pro-002",
+        ]
+        .map(|m| json!(m))
+    );
 }

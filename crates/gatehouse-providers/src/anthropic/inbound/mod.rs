@@ -25,6 +25,7 @@
 //! | `metadata.user_id` | `user` |
 //! | `thinking: {type: enabled, budget_tokens}` | `reasoning_effort`: ≤1024 low, ≤4096 medium, else high |
 //! | `stream` (the argument) | `stream: true`, `stream_options.include_usage: true` |
+//! | answer `model` (response direction) | the completion's `model`, in streams the first chunk's (into `message_start`): the model the upstream reports; the deployment's upstream model when it names none |
 //!
 //! Dropped: `cache_control` everywhere (OpenAI-compatible upstreams cache prompts
 //! automatically, or not at all); `top_k` (no OpenAI equivalent); `thinking` of other types

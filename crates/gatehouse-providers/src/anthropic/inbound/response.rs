@@ -3,9 +3,11 @@
 use serde_json::{Map, Value, json};
 
 use super::{TranslateError, message_id, stop_reason};
+use crate::anthropic::reported_model;
 
-/// OpenAI chat.completion body → Anthropic `message` body bytes; `public_model` goes into
-/// `model`.
+/// OpenAI chat.completion body → Anthropic `message` body bytes. `model` is the completion's
+/// own `model` (the model the OpenAI-compatible upstream reports), or `fallback_model` when
+/// it has none.
 ///
 /// Content blocks, in order: thinking (from LiteLLM's `thinking_blocks`, else from
 /// `reasoning_content` with signature `""`), text (non-empty `content`, else `refusal`),
@@ -13,7 +15,7 @@ use super::{TranslateError, message_id, stop_reason};
 /// to a JSON object become `{}`).
 pub fn chat_response_to_message(
     body: &[u8],
-    public_model: &str,
+    fallback_model: &str,
 ) -> Result<Vec<u8>, TranslateError> {
     let bad =
         |what: &str| TranslateError::new(format!("unexpected upstream response: {what}"), None);
@@ -67,7 +69,7 @@ pub fn chat_response_to_message(
         "id": message_id(v.get("id").and_then(Value::as_str).unwrap_or("")),
         "type": "message",
         "role": "assistant",
-        "model": public_model,
+        "model": reported_model(&v).unwrap_or(fallback_model),
         "content": content,
         "stop_reason": stop_reason(finish, has_tools),
         "stop_sequence": null,

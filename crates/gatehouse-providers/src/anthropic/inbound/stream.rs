@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::response::{InboundUsage, usage};
 use super::{message_id, stop_reason};
+use crate::anthropic::reported_model;
 
 /// The content block currently open in the Anthropic stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +38,8 @@ impl Open {
 /// Anthropic SSE bytes (`event: X\ndata: {...}\n\n`).
 ///
 /// The first chunk produces `message_start` (usage 0: OpenAI reports usage at the end) and a
-/// `ping`. Reasoning deltas (`reasoning_content`, `reasoning`, LiteLLM `thinking_blocks`)
+/// `ping`; its `model` is that chunk's `model` (the model the upstream reports), or the
+/// fallback model when the chunk names none. Reasoning deltas (`reasoning_content`, `reasoning`, LiteLLM `thinking_blocks`)
 /// become a `thinking` block (a `signature_delta` at its end when a signature came), content
 /// deltas a `text` block, each tool call a `tool_use` block (`input_json_delta` fragments).
 /// One block is open at a time; indices count from 0. `[DONE]` (or [`finish`](Self::finish)
@@ -64,10 +66,11 @@ pub struct ChatStreamToMessages {
 }
 
 impl ChatStreamToMessages {
-    /// A translator for one response; `public_model` goes into `message_start`.
-    pub fn new(public_model: &str) -> Self {
+    /// A translator for one response; `fallback_model` goes into `message_start` when the
+    /// upstream's first chunk names no model.
+    pub fn new(fallback_model: &str) -> Self {
         Self {
-            model: public_model.to_owned(),
+            model: fallback_model.to_owned(),
             sse: SseReader::default(),
             started: false,
             open: None,
@@ -158,6 +161,11 @@ impl ChatStreamToMessages {
 
     fn chunk(&mut self, v: &Value, out: &mut Vec<u8>) {
         let id = v.get("id").and_then(Value::as_str).unwrap_or("");
+        if !self.started
+            && let Some(model) = reported_model(v)
+        {
+            model.clone_into(&mut self.model);
+        }
         self.begin(id, out);
         if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(usage(Some(u)));

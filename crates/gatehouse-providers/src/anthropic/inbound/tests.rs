@@ -447,7 +447,7 @@ fn response_text() {
     );
     assert_eq!(
         got,
-        json!({"id": "msg_B9MBs8CjcvOU2jLn4n570S5qMJKcT", "type": "message", "role": "assistant", "model": "claude-x",
+        json!({"id": "msg_B9MBs8CjcvOU2jLn4n570S5qMJKcT", "type": "message", "role": "assistant", "model": "gpt-4o-2024-08-06",
                "content": [{"type": "text", "text": "Hello there!"}], "stop_reason": "end_turn", "stop_sequence": null,
                "usage": {"input_tokens": 19, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 10}})
     );
@@ -579,7 +579,7 @@ fn run(input: &str) -> Vec<Value> {
 
 fn message_start() -> Value {
     json!({"type": "message_start", "message": {"id": "msg_123", "type": "message", "role": "assistant",
-        "model": "claude-x", "content": [], "stop_reason": null, "stop_sequence": null,
+        "model": "gpt-4o-mini", "content": [], "stop_reason": null, "stop_sequence": null,
         "usage": {"input_tokens": 0, "output_tokens": 0}}})
 }
 
@@ -838,7 +838,7 @@ fn stream_empty_done() {
         json!({"type": "ping"}),
     ];
     expected.extend(message_end("end_turn", json!({"output_tokens": 0})));
-    assert_eq!(run(DONE), expected);
+    assert_eq!(run(DONE), expected, "no chunk named a model: the fallback");
 }
 
 // ---- errors and estimates ----
@@ -885,4 +885,35 @@ fn estimate() {
         "tools": tools});
     let chars = r#"{"a":1}"#.len() + 2 + tools.to_string().len();
     assert_eq!(estimate_input_tokens(&req), chars.div_ceil(4) as u64);
+}
+
+/// The answer names the model the OpenAI-compatible upstream reports (the completion's or the
+/// first chunk's `model`); the name passed in only when the upstream names none.
+#[test]
+fn response_model_is_the_one_the_upstream_reports() {
+    let message = json!({"role": "assistant", "content": "Hi"});
+    assert_eq!(
+        respond(message.clone(), "stop", usage(1, 1))["model"],
+        "gpt-4o-2024-08-06"
+    );
+    for missing in [None, Some(json!(null)), Some(json!(""))] {
+        let mut body = json!({"id": "chatcmpl-1", "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]});
+        if let Some(model) = missing {
+            body["model"] = model;
+        }
+        let bytes = chat_response_to_message(body.to_string().as_bytes(), "claude-x").unwrap();
+        let got: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(got["model"], "claude-x", "fallback for {body}");
+    }
+
+    // Streamed: message_start carries the first chunk's model.
+    let got = run(&(frame(json!({"content": "Hi"}), json!("stop")) + DONE));
+    assert_eq!(got[0]["type"], "message_start");
+    assert_eq!(got[0]["message"]["model"], "gpt-4o-mini");
+    let anonymous =
+        frame(json!({"content": "Hi"}), json!("stop")).replace(r#""model":"gpt-4o-mini","#, "");
+    assert!(!anonymous.contains("gpt-4o-mini"));
+    let got = run(&(anonymous + DONE));
+    assert_eq!(got[0]["message"]["model"], "claude-x");
 }

@@ -1,0 +1,211 @@
+//! End-to-end: `vertex_ai/` deployments through the OpenAI API and the Anthropic-compatible
+//! endpoint, against the mock's token endpoint and Vertex routes: OAuth2 service-account
+//! flow, token caching, token failures, and no secret in a trace log.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use gatehouse_mock::MockServer;
+use serde_json::json;
+
+/// The committed test-only service account (its key grants access to nothing).
+const TEST_SA: &str = include_str!("../../gatehouse-mock/testdata/vertex-test-sa.json");
+/// `{"alg":"RS256","typ":"JWT"}` as base64url: the start of every assertion gatehouse signs.
+const JWT_HEADER_B64: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9";
+
+/// The test account with its token_uri at the mock (and optionally another issuer).
+fn service_account(mock: &MockServer, client_email: Option<&str>) -> String {
+    let mut sa: serde_json::Value = serde_json::from_str(TEST_SA).unwrap();
+    sa["token_uri"] = json!(format!("http://{}/token", mock.addr()));
+    if let Some(e) = client_email {
+        sa["client_email"] = json!(e);
+    }
+    sa.to_string()
+}
+
+/// A line from the middle of the test key's PEM body.
+fn key_fragment() -> String {
+    let sa: serde_json::Value = serde_json::from_str(TEST_SA).unwrap();
+    sa["private_key"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(5)
+        .unwrap()
+        .to_owned()
+}
+
+async fn setup(client_email: Option<&str>) -> (MockServer, Gatehouse) {
+    let mock = MockServer::start().await.unwrap();
+    let dir = scratch_dir();
+    let sa_path = dir.join("sa.json");
+    std::fs::write(&sa_path, service_account(&mock, client_email)).unwrap();
+    let models = format!(
+        "model_list:
+  - model_name: vertex-mock
+    litellm_params:
+      model: vertex_ai/gemini-up
+      api_base: http://{addr}
+      vertex_project: test-proj
+      vertex_location: europe-west4
+      vertex_credentials: {path}
+      max_retries: 1
+",
+        addr = mock.addr(),
+        path = sa_path.display()
+    );
+    let config = config_for(&mock.base_url(), "").replacen("model_list:\n", &models, 1);
+    (mock, Gatehouse::start(&config, "trace"))
+}
+
+fn content_of_stream(text: &str) -> String {
+    let mut content = String::new();
+    for event in text.split("\n\n") {
+        if let Some(data) = event.trim().strip_prefix("data: ")
+            && data != "[DONE]"
+        {
+            let v: serde_json::Value = serde_json::from_str(data).unwrap();
+            if let Some(c) = v["choices"][0]["delta"]["content"].as_str() {
+                content.push_str(c);
+            }
+        }
+    }
+    content
+}
+
+const VERTEX_PATH: &str =
+    "/v1/projects/test-proj/locations/europe-west4/publishers/google/models/gemini-up";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vertex_chat_stream_tools_with_one_cached_token() {
+    let (mock, gh) = setup(None).await;
+    let url = gh.url("/v1/chat/completions");
+    let r = post(&url, &[], chat_body("vertex-mock", json!({}))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Hello from mock: hello there"
+    );
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2, "token then generateContent");
+    assert_eq!(reqs[0].path, "/token");
+    assert_eq!(
+        reqs[0].headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(reqs[1].path, format!("{VERTEX_PATH}:generateContent"));
+    let auth = reqs[1].headers["authorization"].clone();
+    assert!(auth.starts_with("Bearer ya29.mock-"), "{auth}");
+    assert!(!reqs[1].headers.contains_key("x-goog-api-key"));
+    assert!(reqs[1].body["contents"][0]["role"] == "user");
+
+    let res = send(
+        http::Method::POST,
+        &url,
+        &[],
+        chat_body(
+            "vertex-mock",
+            json!({"stream": true, "stream_options": {"include_usage": true}}),
+        )
+        .into(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let text = chunks_text(&stream_chunks(res, Duration::from_secs(10)).await);
+    assert_eq!(
+        content_of_stream(&text),
+        "Hello from mock: hello there",
+        "{text}"
+    );
+    assert!(text.contains("\"usage\":{"), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"));
+
+    let tools = json!({"tools": [{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}]});
+    let r = post(&url, &[], chat_body("vertex-mock", tools)).await;
+    let v = r.json();
+    assert_eq!(
+        v["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "get_weather",
+        "{v}"
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+
+    // The Anthropic-compatible endpoint reaches the same model.
+    let body = json!({"model": "vertex-mock", "max_tokens": 32, "messages": [{"role": "user", "content": "hello there"}]});
+    let r = post(&gh.url("/v1/messages"), &[], body.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["content"][0]["text"],
+        "Hello from mock: hello there"
+    );
+
+    // Embeddings are not served on Vertex yet: a clear 400, no upstream call.
+    let before = mock.requests().len();
+    let r = post(
+        &gh.url("/v1/embeddings"),
+        &[],
+        r#"{"model":"vertex-mock","input":"a"}"#,
+    )
+    .await;
+    let e = r.assert_error(400);
+    assert!(
+        e["message"].as_str().unwrap().contains("does not support"),
+        "{e}"
+    );
+    assert_eq!(mock.requests().len(), before);
+
+    let reqs = mock.requests();
+    let token_calls = reqs.iter().filter(|r| r.path == "/token").count();
+    assert_eq!(token_calls, 1, "the token is fetched once and reused");
+    let vertex_calls: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.path.starts_with(VERTEX_PATH))
+        .collect();
+    assert_eq!(vertex_calls.len(), 4);
+    assert!(
+        vertex_calls
+            .iter()
+            .all(|r| r.headers["authorization"] == auth)
+    );
+
+    let token = auth.trim_start_matches("Bearer ");
+    let log = gh.log();
+    assert!(log.contains("TRACE"), "trace logging was not on");
+    assert!(!log.contains(token), "access token in the trace log");
+    assert!(
+        !log.contains(&key_fragment()),
+        "private key in the trace log"
+    );
+    assert!(
+        !log.contains(JWT_HEADER_B64),
+        "signed assertion in the trace log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_endpoint_refusal_is_a_clear_retried_502() {
+    let (mock, gh) = setup(Some("someone-else@example.iam.gserviceaccount.com")).await;
+    let r = post(
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body("vertex-mock", json!({})),
+    )
+    .await;
+    let e = r.assert_error(502);
+    let message = e["message"].as_str().unwrap();
+    assert!(message.contains("access token"), "{message}");
+    assert!(message.contains("invalid_grant"), "{message}");
+    let reqs = mock.requests();
+    assert_eq!(
+        reqs.iter().filter(|r| r.path == "/token").count(),
+        2,
+        "retried once like a connect error (max_retries: 1)"
+    );
+    assert!(!reqs.iter().any(|r| r.path.starts_with("/v1/projects/")));
+    assert!(!gh.log().contains(&key_fragment()));
+    assert!(!gh.log().contains(JWT_HEADER_B64));
+}
