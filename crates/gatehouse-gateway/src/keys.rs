@@ -29,6 +29,9 @@ const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const NEGATIVE_MAX: usize = 10_000;
 /// A store read on the request path waits at most this long.
 const STORE_READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a failed store read, reads on the request path wait at most this long (instead of
+/// [`STORE_READ_TIMEOUT`]) until one succeeds, so an outage costs uncached keys little time.
+const STORE_DOWN_READ_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// The LiteLLM role that may call the admin API.
 pub const PROXY_ADMIN: &str = "proxy_admin";
@@ -183,6 +186,8 @@ pub struct KeyCache {
     stale_ttl: Duration,
     entries: RwLock<HashMap<[u8; 32], Entry>>,
     unknown: RwLock<HashMap<[u8; 32], Instant>>,
+    /// The last store read failed (cleared by the next one that succeeds).
+    store_down: AtomicBool,
 }
 
 impl KeyCache {
@@ -200,6 +205,7 @@ impl KeyCache {
             stale_ttl,
             entries: RwLock::new(HashMap::new()),
             unknown: RwLock::new(HashMap::new()),
+            store_down: AtomicBool::new(false),
         }
     }
 
@@ -278,7 +284,15 @@ impl KeyCache {
             };
             Ok::<_, gatehouse_store::StoreError>(Some(KeyContext::new(key, user, team)))
         };
-        match tokio::time::timeout(STORE_READ_TIMEOUT, read).await {
+        let limit = if self.store_down.load(Ordering::Relaxed) {
+            STORE_DOWN_READ_TIMEOUT
+        } else {
+            STORE_READ_TIMEOUT
+        };
+        let result = tokio::time::timeout(limit, read).await;
+        self.store_down
+            .store(!matches!(result, Ok(Ok(_))), Ordering::Relaxed);
+        match result {
             Ok(Ok(Some(ctx))) => {
                 let ctx = Arc::new(ctx);
                 if let Ok(mut m) = self.entries.write() {
@@ -318,6 +332,29 @@ impl KeyCache {
         }
     }
 
+    /// Re-reads the cached keys `matches` selects, in the background: each is replaced by
+    /// what the store holds now, or dropped if it is gone or the store cannot be read. Until
+    /// the read completes the old entry serves (a change lands within one store read).
+    fn refresh_where(self: &Arc<Self>, matches: impl Fn(&KeyContext) -> bool) {
+        let digests: Vec<[u8; 32]> = self.entries.read().map_or_else(
+            |_| Vec::new(),
+            |m| {
+                m.iter()
+                    .filter(|(_, e)| matches(&e.ctx))
+                    .map(|(d, _)| *d)
+                    .collect()
+            },
+        );
+        for digest in digests {
+            let this = Arc::clone(self);
+            tokio::spawn(async move {
+                if this.fetch(digest).await.is_err() {
+                    this.forget(&digest);
+                }
+            });
+        }
+    }
+
     /// Drops one key from the cache (it changed, here or on another replica).
     pub fn forget(&self, digest: &[u8; 32]) {
         if let Ok(mut m) = self.entries.write() {
@@ -346,15 +383,21 @@ impl KeyCache {
         }
     }
 
-    /// Applies one change-feed event.
-    pub fn apply_event(&self, kind: &str, id: &str) {
+    /// Applies one change-feed event: cached keys it concerns are re-read from the store
+    /// (not just dropped, so that a key created and used just before a store outage keeps
+    /// working through it), and an unknown-key memory of it is cleared.
+    pub fn apply_event(self: &Arc<Self>, kind: &str, id: &str) {
         match kind {
             "key" => {
                 if let Some(d) = parse_hex32(id) {
-                    self.forget(&d);
+                    if let Ok(mut m) = self.unknown.write() {
+                        m.remove(&d);
+                    }
+                    self.refresh_where(|k| k.token_hash == d);
                 }
             }
-            "user" | "team" => self.forget_owner(kind, id),
+            "user" => self.refresh_where(|k| k.key.user_id.as_deref() == Some(id)),
+            "team" => self.refresh_where(|k| k.key.team_id.as_deref() == Some(id)),
             _ => {}
         }
     }
