@@ -210,6 +210,8 @@ model_list:
       model: openai/mock-gpt
       api_base: http://127.0.0.1:{mock_port}/v1
       api_key: {openai_key}
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
   - model_name: azure-mock
     litellm_params:
       model: azure/mock-deployment

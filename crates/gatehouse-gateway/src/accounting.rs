@@ -24,6 +24,10 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::error::ApiError;
 use crate::keys::{Caller, KeyCache, KeyContext};
 
+/// Output text kept per stream for counting when the upstream reports no usage (it almost
+/// always does: OpenAI-compatible upstreams are asked for it); beyond this, bytes / 4.
+const STREAM_TEXT_KEPT: usize = 16 * 1024;
+
 /// Output tokens assumed for a request without `max_tokens` on a model whose output limit
 /// is unknown, when a budget applies: `max_tokens` is set to at most this.
 pub const ASSUMED_MAX_OUTPUT: u64 = 32_768;
@@ -471,9 +475,12 @@ impl Meter {
 
     /// Feeds one frame of a streamed answer (in the client's format).
     pub fn observe(&mut self, bytes: &[u8]) {
-        let (reader, tap) = self
-            .stream
-            .get_or_insert_with(|| (SseReader::default(), StreamUsage::new()));
+        let (reader, tap) = self.stream.get_or_insert_with(|| {
+            (
+                SseReader::default(),
+                StreamUsage::with_text_limit(STREAM_TEXT_KEPT),
+            )
+        });
         let (events, _) = reader.push(bytes);
         for ev in events {
             match self.client {
