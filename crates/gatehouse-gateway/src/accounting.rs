@@ -131,6 +131,43 @@ fn refusal_error(r: Refusal) -> ApiError {
     }
 }
 
+/// Admits a request on a deployment with its own `rpm`/`tpm` (LiteLLM's router limits).
+/// `Err` means the deployment is at its limit: try another one.
+pub async fn admit_deployment(
+    limiter: &Limiter,
+    limits: &crate::routing::DeploymentLimits,
+    call_id: &str,
+) -> Result<Admission, ApiError> {
+    let rpm: Vec<Limit<'_>> = limits
+        .rpm
+        .map(|l| Limit {
+            scope: &limits.scope,
+            limit: l,
+        })
+        .into_iter()
+        .collect();
+    let tpm: Vec<Limit<'_>> = limits
+        .tpm
+        .map(|l| Limit {
+            scope: &limits.scope,
+            limit: l,
+        })
+        .into_iter()
+        .collect();
+    limiter
+        .admit(&Admit {
+            request_id: call_id,
+            rpm: &rpm,
+            tpm: &tpm,
+            parallel: &[],
+            budgets: &[],
+            cost_min_pico: 0,
+            cost_max_pico: 0,
+        })
+        .await
+        .map_err(refusal_error)
+}
+
 /// A scope as it may be shown to the caller: keys by their short form, never the hash.
 fn public_scope(scope: &Scope) -> String {
     let s = scope.as_str();
@@ -185,6 +222,7 @@ pub async fn admit(
         fallback_input_tokens: shape.body_bytes / 4,
         stream: None,
         limits: (None, None),
+        deployment: None,
         done: false,
     };
     let Some(k) = key else {
@@ -392,6 +430,8 @@ pub struct Meter {
     stream: Option<(SseReader, StreamUsage)>,
     /// Smallest rpm and tpm limits, for the `x-ratelimit-limit-*` headers.
     limits: (Option<u64>, Option<u64>),
+    /// The answering deployment's own admission (its `rpm`/`tpm`), settled with the tokens.
+    deployment: Option<Admission>,
     done: bool,
 }
 
@@ -409,6 +449,11 @@ impl Meter {
     pub fn set_deployment(&mut self, id: &str, price: ModelPrice) {
         id.clone_into(&mut self.record.deployment_id);
         self.price = price;
+    }
+
+    /// The answering deployment's own admission, to settle with this request's tokens.
+    pub fn set_deployment_admission(&mut self, adm: Option<Admission>) {
+        self.deployment = adm;
     }
 
     /// Adds `x-ratelimit-*` headers.
@@ -515,9 +560,18 @@ impl Meter {
         self.record.completion_tokens = i64::try_from(usage.output_tokens).unwrap_or(i64::MAX);
         self.record.cached_tokens = i64::try_from(usage.cached_input_tokens).unwrap_or(i64::MAX);
         self.record.spend = cost.pico();
-        if let Some(adm) = self.admission.take() {
+        let key = self.admission.take();
+        let deployment = self.deployment.take();
+        if key.is_some() || deployment.is_some() {
             let limiter = self.limiter.clone();
-            tokio::spawn(async move { limiter.settle(adm, cost.pico(), tokens).await });
+            tokio::spawn(async move {
+                if let Some(adm) = key {
+                    limiter.settle(adm, cost.pico(), tokens).await;
+                }
+                if let Some(adm) = deployment {
+                    limiter.settle(adm, 0, tokens).await;
+                }
+            });
         }
         let record = std::mem::replace(
             &mut self.record,

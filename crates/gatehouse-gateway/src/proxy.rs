@@ -454,6 +454,18 @@ async fn proxy(
             });
         };
         tried.mark(index);
+        // A deployment at its own rpm/tpm is skipped for another; when all are, 429.
+        let mut deployment_admission = None;
+        if let Some(limits) = &up.limits {
+            match accounting::admit_deployment(&gw.accounts.limiter, limits, call_id).await {
+                Ok(adm) => deployment_admission = Some(adm),
+                Err(e) if group.all_tried(tried) => return Err(e),
+                Err(_) => continue,
+            }
+        }
+        if let Some(m) = &mut meter {
+            m.set_deployment_admission(deployment_admission);
+        }
         let retries = *max_retries.get_or_insert(up.max_retries);
         let Some(uri) = up.endpoints.uri(op, parsed.stream) else {
             if op == Operation::CountTokens {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_config::{Deployment, Secret};
+use gatehouse_limits::Scope;
 use gatehouse_pricing::{ModelPrice, PriceTable};
 use gatehouse_providers::{AuthStyle, Endpoints, WireFormat, anthropic, bedrock};
 use gatehouse_wire::json_string;
@@ -51,6 +52,9 @@ pub struct Upstream {
     pub price: ModelPrice,
     /// The provider prefix (`openai`, `azure`, …).
     pub provider: &'static str,
+    /// `rpm` / `tpm` of the deployment (requests and tokens per minute it may take), and the
+    /// counter scope they are kept under.
+    pub limits: Option<DeploymentLimits>,
     weight: f64,
     order: u64,
 }
@@ -141,6 +145,11 @@ impl Upstream {
             max_retries: d.max_retries,
             price: deployment_price(d),
             provider: d.provider.prefix,
+            limits: (d.rpm.is_some() || d.tpm.is_some()).then(|| DeploymentLimits {
+                rpm: d.rpm,
+                tpm: d.tpm,
+                scope: Scope::new(format!("deployment:{}", d.id)),
+            }),
             weight: d.weight,
             order: d.order.unwrap_or(u64::MAX),
         })
@@ -213,6 +222,17 @@ fn reserve_price(ups: &[Upstream]) -> ModelPrice {
     p
 }
 
+/// A deployment's own rate limits (LiteLLM's `rpm` / `tpm` in `litellm_params`).
+#[derive(Debug)]
+pub struct DeploymentLimits {
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens per minute.
+    pub tpm: Option<u64>,
+    /// `deployment:<id>`.
+    pub scope: Scope,
+}
+
 /// What a SigV4-signed deployment signs with.
 #[derive(Debug)]
 pub struct AwsSigner {
@@ -277,6 +297,11 @@ impl ModelGroup {
             x -= u.weight;
         }
         chosen
+    }
+
+    /// True when every deployment of the group is in `tried`.
+    pub fn all_tried(&self, tried: Tried) -> bool {
+        (0..self.upstreams.len()).all(|i| tried.has(i))
     }
 
     /// How many deployments the group has.

@@ -540,3 +540,87 @@ async fn streams_are_metered_without_showing_usage_the_client_did_not_ask_for() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn deployment_rpm_moves_traffic_then_refuses() {
+    let mock = MockServer::start().await.unwrap();
+    let base = mock.base_url();
+    let cfg = format!(
+        r#"model_list:
+  - model_name: limited
+    litellm_params: {{ model: openai/a, api_base: "{base}", api_key: {UPSTREAM_KEY}, rpm: 2 }}
+    model_info: {{ id: dep-a }}
+  - model_name: limited
+    litellm_params: {{ model: openai/b, api_base: "{base}", api_key: {UPSTREAM_KEY}, rpm: 2 }}
+    model_info: {{ id: dep-b }}
+general_settings:
+  master_key: {MASTER_KEY}
+"#
+    );
+    let gh = Gatehouse::start(&cfg, "info");
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if secs % 60 >= 57 {
+        tokio::time::sleep(Duration::from_secs(61 - secs % 60)).await;
+    }
+    let mut used = Vec::new();
+    for _ in 0..4 {
+        let r = post(
+            &gh.url("/v1/chat/completions"),
+            &[],
+            chat_body("limited", json!({})),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        used.push(r.headers["x-litellm-model-id"].to_str().unwrap().to_owned());
+    }
+    used.sort();
+    assert_eq!(used, ["dep-a", "dep-a", "dep-b", "dep-b"]);
+    let r = post(
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body("limited", json!({})),
+    )
+    .await;
+    let e = r.assert_error(429);
+    assert_eq!(e["type"], "rate_limit_error");
+    assert!(r.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn budget_duration_resets_the_budget() {
+    let (_mock, gh) = start().await;
+    // One request of 1000 + 1000 tokens costs $0.003; what is left of $0.0031 cannot pay
+    // for the next one's input.
+    let k = admin_post(
+        &gh,
+        "/key/generate",
+        json!({"max_budget": 0.0031, "budget_duration": "2s"}),
+    )
+    .await;
+    let key = k["key"].as_str().unwrap().to_owned();
+    let body = json!({"max_tokens": 1000, "mock": {"usage": {"prompt_tokens": 1000, "completion_tokens": 1000}}});
+    assert_eq!(
+        chat_as(&gh, &key, "gpt-mock", body.clone()).await.status,
+        200
+    );
+    let e = chat_as(&gh, &key, "gpt-mock", body.clone())
+        .await
+        .assert_error(429);
+    assert_eq!(e["type"], "budget_exceeded");
+    // The period ends after 2 s; the reset job runs every few seconds.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let r = chat_as(&gh, &key, "gpt-mock", body.clone()).await;
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 429, "{}", r.text());
+        assert!(Instant::now() < deadline, "budget never reset");
+    }
+    let info = admin_get(&gh, &format!("/key/info?key={key}")).await;
+    assert!(info["info"]["budget_reset_at"].is_string());
+}
