@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use gatehouse_limits::{Admission, Admit, Budget, Limit, Limiter, Refusal, Scope};
 use gatehouse_pricing::{ModelPrice, Money, StreamUsage, Usage};
 use gatehouse_providers::sse::SseReader;
@@ -564,14 +565,19 @@ impl Meter {
         let deployment = self.deployment.take();
         if key.is_some() || deployment.is_some() {
             let limiter = self.limiter.clone();
-            tokio::spawn(async move {
+            let settle = async move {
                 if let Some(adm) = key {
                     limiter.settle(adm, cost.pico(), tokens).await;
                 }
                 if let Some(adm) = deployment {
                     limiter.settle(adm, 0, tokens).await;
                 }
-            });
+            };
+            // In-process counters settle at once; only a Redis round trip needs a task.
+            let mut settle = Box::pin(settle);
+            if (&mut settle).now_or_never().is_none() {
+                tokio::spawn(settle);
+            }
         }
         let record = std::mem::replace(
             &mut self.record,

@@ -26,6 +26,9 @@ pub(crate) struct ChatRequest {
     pub tool_choice: Option<Value>,
     pub parallel_tool_calls: Option<bool>,
     pub mock: Option<MockScript>,
+    /// Output limits: reported completion tokens never exceed them (as with a real provider).
+    pub max_tokens: Option<Value>,
+    pub max_completion_tokens: Option<Value>,
 }
 
 /// One input message (only role and content matter here).
@@ -115,9 +118,17 @@ pub(crate) async fn handle(
     };
 
     let answer = plan_reply(&req, messages, &script, id);
+    let limit = req
+        .max_completion_tokens
+        .as_ref()
+        .or(req.max_tokens.as_ref())
+        .and_then(Value::as_u64)
+        .unwrap_or(u64::MAX);
     let usage = Usage::new(
         script.prompt_tokens(prompt_tokens(messages)),
-        script.completion_tokens(completion_tokens(&answer)),
+        script
+            .completion_tokens(completion_tokens(&answer))
+            .min(limit),
     );
     let out = Envelope {
         id: &format!("chatcmpl-mock-{id}"),
