@@ -419,10 +419,9 @@ router_settings:
         "{p:?}"
     );
     let p = problems("router_settings:\n  redis_url: http://x\n");
-    assert_eq!(
-        p,
-        ["router_settings.redis_url: expected redis://… or rediss://…"]
-    );
+    assert_eq!(p, ["router_settings.redis_url: expected redis://…"]);
+    let p = problems("router_settings:\n  redis_url: rediss://h:6380\n");
+    assert!(p[0].contains("not supported yet"), "{p:?}");
 }
 
 #[test]
