@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `system` / `developer` messages (anywhere) | top-level `system`: a string (texts joined by `\n\n`), or text blocks when any part carries `cache_control` |
 //! | `user` content: string, `text`, `image_url` (`data:` → base64 source, http(s) → url source), `file` with a `data:` PDF → `document` | `user` content blocks |
-//! | `assistant` `thinking_blocks` (LiteLLM), content, `tool_calls` | `thinking` / `redacted_thinking` first (signatures kept), `text`, `tool_use` (`input` = parsed `arguments`) |
+//! | `assistant` `thinking_blocks` (LiteLLM), content, `tool_calls` | `thinking` / `redacted_thinking` first (signatures and `data` kept), `text`, `tool_use` (`input` = parsed `arguments`); streamed thinking a client accumulated in pieces is reassembled (a run of `thinking` entries up to the one that brings the signature is one block), and a lone thinking block with an empty text takes the message's `reasoning_content` (Anthropic checks the signature against the text) |
 //! | `tool` messages | `user` message of `tool_result` blocks (`tool_use_id` = `tool_call_id`) |
 //! | consecutive messages of the same Anthropic role | merged into one message (Anthropic requires alternation) |
 //! | message-level `cache_control` (LiteLLM) | on the message's last block; part-level `cache_control` is kept |
@@ -455,38 +455,7 @@ fn file_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
 }
 
 fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
-    let mut blocks = Vec::new();
-    if let Some(thinking) = field(msg, "thinking_blocks") {
-        let list = thinking.as_array().ok_or_else(|| {
-            TranslateError::at(
-                format!("{path}.thinking_blocks"),
-                "thinking_blocks must be an array",
-            )
-        })?;
-        for (j, block) in list.iter().enumerate() {
-            let block_path = format!("{path}.thinking_blocks[{j}]");
-            let text = |key: &str| block.get(key).and_then(Value::as_str);
-            let converted = match text("type") {
-                Some("thinking") => json!({
-                    "type": "thinking",
-                    "thinking": text("thinking").unwrap_or(""),
-                    "signature": text("signature").unwrap_or(""),
-                }),
-                Some("redacted_thinking") => json!({
-                    "type": "redacted_thinking",
-                    "data": text("data").unwrap_or(""),
-                }),
-                _ => {
-                    return Err(TranslateError::at(
-                        format!("{block_path}.type"),
-                        "thinking blocks must be of type thinking or redacted_thinking",
-                    ));
-                }
-            };
-            blocks.push(converted);
-        }
-    }
-
+    let mut blocks = replayed_thinking(msg, path)?;
     blocks.extend(content_blocks(
         field(msg, "content"),
         path,
@@ -500,6 +469,86 @@ fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, 
         for (j, call) in calls.iter().enumerate() {
             blocks.push(tool_use_block(call, &format!("{path}.tool_calls[{j}]"))?);
         }
+    }
+    Ok(blocks)
+}
+
+/// An assistant message's LiteLLM `thinking_blocks`, as Anthropic content blocks (thinking
+/// first, as Anthropic requires), rebuilt from whatever a streaming client accumulated:
+///
+/// - a run of `thinking` entries is one block until an entry brings a signature (a client
+///   that appended every streamed delta sends the text in pieces, the signature last);
+///   the texts are joined and the block carries that signature;
+/// - a message with exactly one thinking block whose text is empty (a client that kept only
+///   the signature delta) gets its text from the message's `reasoning_content` — Anthropic
+///   checks the signature against the text;
+/// - `redacted_thinking` entries are kept as they are (`data`); other fields (`index`,
+///   `cache_control` …) are not forwarded.
+fn replayed_thinking(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
+    let Some(thinking) = field(msg, "thinking_blocks") else {
+        return Ok(Vec::new());
+    };
+    let list = thinking.as_array().ok_or_else(|| {
+        TranslateError::at(
+            format!("{path}.thinking_blocks"),
+            "thinking_blocks must be an array",
+        )
+    })?;
+    let mut blocks = Vec::new();
+    // The thinking block being assembled: (text, signature).
+    let mut open: Option<(String, String)> = None;
+    let close = |open: &mut Option<(String, String)>, blocks: &mut Vec<Value>| {
+        if let Some((thinking, signature)) = open.take() {
+            blocks
+                .push(json!({ "type": "thinking", "thinking": thinking, "signature": signature }));
+        }
+    };
+    for (j, block) in list.iter().enumerate() {
+        let block_path = format!("{path}.thinking_blocks[{j}]");
+        let text = |key: &str| -> Result<&str, TranslateError> {
+            match block.get(key) {
+                None | Some(Value::Null) => Ok(""),
+                Some(Value::String(s)) => Ok(s),
+                Some(_) => Err(TranslateError::at(
+                    format!("{block_path}.{key}"),
+                    format!("{key} must be a string"),
+                )),
+            }
+        };
+        match block.get("type").and_then(Value::as_str) {
+            Some("thinking") => {
+                let (thinking, signature) = open.get_or_insert_with(Default::default);
+                thinking.push_str(text("thinking")?);
+                let sig = text("signature")?;
+                if !sig.is_empty() {
+                    sig.clone_into(signature);
+                    close(&mut open, &mut blocks);
+                }
+            }
+            Some("redacted_thinking") => {
+                close(&mut open, &mut blocks);
+                blocks.push(json!({ "type": "redacted_thinking", "data": text("data")? }));
+            }
+            _ => {
+                return Err(TranslateError::at(
+                    format!("{block_path}.type"),
+                    "thinking blocks must be of type thinking or redacted_thinking",
+                ));
+            }
+        }
+    }
+    close(&mut open, &mut blocks);
+
+    let is_thinking = |b: &Value| b.get("type").and_then(Value::as_str) == Some("thinking");
+    if blocks.iter().filter(|b| is_thinking(b)).count() == 1
+        && let Some(reasoning) = field(msg, "reasoning_content")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+        && let Some(block) = blocks
+            .iter_mut()
+            .find(|b| is_thinking(b) && b.get("thinking").and_then(Value::as_str) == Some(""))
+    {
+        block["thinking"] = Value::String(reasoning.to_owned());
     }
     Ok(blocks)
 }
