@@ -21,6 +21,7 @@
 //! | `thinking` (LiteLLM/Anthropic object) | passed through |
 //! | answer `model` (response direction) | the message's `model`, in streams `message_start.message.model` (the model Anthropic reports); the deployment's upstream model when it names none |
 //! | `reasoning_effort` minimal/low → 1024, medium → 2048, high → 4096 (none → off) | `thinking: {type: enabled, budget_tokens}` |
+//! | `response_format` `json_object` / `json_schema` (`text`: nothing) | one tool `json_tool_call` (input schema: the schema) forced with `tool_choice: {type: tool}`; its call comes back as `content` with `finish_reason: stop` ([`crate::json_mode`], which also lists what is refused) |
 //!
 //! With thinking enabled, `max_tokens` must exceed the budget: when it does not, it becomes
 //! `budget_tokens + max_tokens` (the budget is added on top of the requested answer length).
@@ -28,14 +29,13 @@
 //! Refused with a [`TranslateError`]: `n > 1` (one completion per request),
 //! `logprobs: true` / `top_logprobs` (Anthropic has no token log-probabilities), `function`
 //! role messages and `functions`-era content, unknown roles and content part types, non-base64
-//! `data:` URLs, images in system messages, tool call `arguments` that are not a JSON object.
+//! `data:` URLs, images in system messages, tool call `arguments` that are not a JSON object,
+//! `response_format` beside `tools` or thinking, and a client tool named `json_tool_call`.
 //!
 //! Dropped (no Anthropic equivalent):
 //!
 //! - `presence_penalty`, `frequency_penalty`, `logit_bias`: no sampling penalties upstream.
 //! - `seed`: no deterministic sampling upstream.
-//! - `response_format`: Anthropic has no JSON mode; `json_schema` could be emulated with a
-//!   forced tool, which is not done yet.
 //! - `stream_options`: usage is always reported by Anthropic; [`super::StreamTranslator`]
 //!   decides whether to forward it.
 //! - `metadata`, `store`, `service_tier`, `prediction`, `modalities`, `audio`,
@@ -52,6 +52,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::json_mode::{JSON_TOOL_NAME, json_tool};
 use crate::openai_request::{function_tools, positive_int, stop_sequences};
 
 use super::{DEFAULT_MAX_TOKENS, TranslateError, field};
@@ -90,6 +91,10 @@ pub fn chat_request_to_messages(
         Some(t) => Some(t.clone()),
         None => reasoning_effort(field(req, "reasoning_effort"))?,
     };
+    let thinking_on = thinking
+        .as_ref()
+        .is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
+    let json_tool = json_tool(req, "Anthropic", thinking_on)?;
     if let Some(thinking) = thinking {
         let budget = thinking
             .get("type")
@@ -122,7 +127,21 @@ pub fn chat_request_to_messages(
     }
 
     let tools = convert_tools(field(req, "tools"))?;
-    if !tools.is_empty() {
+    if let Some(tool) = json_tool {
+        // response_format: one forced tool (json_tool refuses it beside the client's tools).
+        out.insert(
+            "tools".into(),
+            json!([{
+                "name": JSON_TOOL_NAME,
+                "description": tool.description,
+                "input_schema": tool.schema,
+            }]),
+        );
+        out.insert(
+            "tool_choice".into(),
+            json!({ "type": "tool", "name": JSON_TOOL_NAME }),
+        );
+    } else if !tools.is_empty() {
         let parallel = field(req, "parallel_tool_calls").and_then(Value::as_bool);
         if let Some(choice) = convert_tool_choice(field(req, "tool_choice"), parallel)? {
             out.insert("tool_choice".into(), choice);

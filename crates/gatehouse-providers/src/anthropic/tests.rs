@@ -78,7 +78,7 @@ fn requests() {
                        {"type": "function", "function": {"name": "get_time"}}],
                    "tool_choice": "auto", "stop": "\n\nHuman:", "temperature": 0.5, "top_p": 0.9, "top_k": 40,
                    "user": "user-123", "seed": 7, "presence_penalty": 0.1, "frequency_penalty": 0.2,
-                   "response_format": {"type": "json_object"}, "stream_options": {"include_usage": true}}),
+                   "response_format": {"type": "text"}, "stream_options": {"include_usage": true}}),
             json!({"model": MODEL, "max_tokens": DEFAULT_MAX_TOKENS,
                    "messages": [{"role": "user", "content": [{"type": "text", "text": "What is the weather like in San Francisco?"}]}],
                    "tools": [{"name": "get_weather", "description": "Get the current weather in a given location",
