@@ -150,3 +150,59 @@ def test_errors_are_in_anthropics_format(gatehouse, claude):
     body = r.json()
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
     assert "max_tokens" in body["error"]["message"]
+
+
+def test_streamed_thinking_and_tool_use_round_trip(gatehouse, claude, marker):
+    """Claude Code's loop with extended thinking on a native Anthropic deployment, streamed:
+    the SDK assembles thinking (with its signature), redacted thinking and the tool call, and
+    sends them back with the tool result. The mock checks the signatures as Anthropic does."""
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    messages = [{"role": "user", "content": f"weather please {marker}"}]
+    with claude.messages.stream(
+        model="claude-mock",
+        max_tokens=2048,
+        thinking=thinking,
+        tools=[WEATHER_TOOL],
+        messages=messages,
+        extra_body={"mock": {"redacted_thinking": True}},
+    ) as stream:
+        kinds = [event.type for event in bounded(stream)]
+        first = stream.get_final_message()
+    assert "thinking" in kinds and "signature" in kinds, kinds
+    assert [b.type for b in first.content] == ["thinking", "redacted_thinking", "tool_use"]
+    assert first.content[0].thinking == "Mock thinking."
+    assert first.content[0].signature.startswith("sig_mock_")
+    assert first.content[1].data.startswith("redacted_mock_")
+    assert first.stop_reason == "tool_use"
+    call = first.content[2]
+
+    assistant = [b.model_dump(exclude_none=True) for b in first.content]
+    messages += [
+        {"role": "assistant", "content": assistant},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}]},
+    ]
+    with claude.messages.stream(
+        model="claude-mock", max_tokens=2048, thinking=thinking, tools=[WEATHER_TOOL], messages=messages
+    ) as stream:
+        for _ in bounded(stream):
+            pass
+        second = stream.get_final_message()
+    assert [b.text for b in second.content if b.type == "text"] == ["Hello from mock: tool said sunny"]
+
+    replay = gatehouse.upstream_requests_with(marker)[-1]
+    assert replay["body"]["messages"][1]["content"] == assistant
+
+
+def test_prompt_cache_usage_through_messages(claude, marker):
+    system = [{"type": "text", "text": f"shared policy {marker} of six words", "cache_control": {"type": "ephemeral"}}]
+    first = claude.messages.create(
+        model="claude-mock", max_tokens=32, system=system, messages=[{"role": "user", "content": "one"}]
+    )
+    assert first.usage.cache_creation_input_tokens == 6
+    assert first.usage.cache_read_input_tokens == 0
+    second = claude.messages.create(
+        model="claude-mock", max_tokens=32, system=system, messages=[{"role": "user", "content": "two"}]
+    )
+    assert second.usage.cache_creation_input_tokens == 0
+    assert second.usage.cache_read_input_tokens == 6
+    assert second.usage.input_tokens == 1

@@ -99,3 +99,74 @@ def test_claude_streamed_tool_call(client, marker):
     assert finish == "tool_calls"
     assert calls[0]["name"] == "get_weather"
     assert json.loads(calls[0]["arguments"]) == {"location": "mock"}
+
+
+STRICT_WEATHER_TOOL = {"type": "function", "function": dict(WEATHER_TOOL["function"], strict=True)}
+
+
+def test_claude_streamed_thinking_replays_through_the_sdk_stream_helper(gatehouse, client, marker):
+    """The OpenAI SDK's stream helper accumulates `thinking_blocks` by index; the message it
+    builds goes back as it is, and Anthropic (the mock, which checks signatures) accepts it."""
+    messages = [{"role": "user", "content": f"weather please {marker}"}]
+    with client.chat.completions.stream(
+        model="claude-mock",
+        messages=messages,
+        tools=[STRICT_WEATHER_TOOL],
+        reasoning_effort="low",
+        extra_body={"mock": {"redacted_thinking": True}},
+    ) as stream:
+        for _ in bounded(stream):
+            pass
+        final = stream.get_final_completion()
+    choice = final.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    message = choice.message.model_dump(exclude_none=True)
+    assert message["reasoning_content"] == "Mock thinking."
+    blocks = message["thinking_blocks"]
+    assert [b["type"] for b in blocks] == ["thinking", "redacted_thinking"]
+    assert blocks[0]["thinking"] == "Mock thinking." and blocks[0]["signature"].startswith("sig_mock_")
+    (call,) = choice.message.tool_calls
+    assert json.loads(call.function.arguments) == {"location": "mock"}
+
+    messages += [message, {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    resp = client.chat.completions.create(
+        model="claude-mock", messages=messages, tools=[WEATHER_TOOL], reasoning_effort="low"
+    )
+    assert resp.choices[0].message.content == "Hello from mock: tool said sunny"
+    replay = gatehouse.upstream_requests_with(marker)[-1]
+    assistant = replay["body"]["messages"][1]["content"]
+    assert assistant[0] == {"type": "thinking", "thinking": "Mock thinking.", "signature": blocks[0]["signature"]}
+    assert assistant[1] == {"type": "redacted_thinking", "data": blocks[1]["data"]}
+
+
+def test_claude_response_format_parses(client, marker):
+    from pydantic import BaseModel
+
+    class Forecast(BaseModel):
+        location: str
+        days: int
+
+    resp = client.chat.completions.parse(
+        model="claude-mock",
+        messages=[{"role": "user", "content": f"forecast {marker}"}],
+        response_format=Forecast,
+    )
+    choice = resp.choices[0]
+    assert choice.finish_reason == "stop"
+    assert choice.message.parsed == Forecast(location="mock", days=1)
+    assert not choice.message.tool_calls
+
+
+def test_claude_prompt_cache_tokens(client, marker):
+    messages = [
+        {"role": "system", "content": [
+            {"type": "text", "text": f"cached {marker} policy", "cache_control": {"type": "ephemeral"}}
+        ]},
+        {"role": "user", "content": "hi"},
+    ]
+    first = client.chat.completions.create(model="claude-mock", messages=messages)
+    assert first.usage.model_extra["cache_creation_input_tokens"] == 3
+    second = client.chat.completions.create(model="claude-mock", messages=messages)
+    assert second.usage.prompt_tokens_details.cached_tokens == 3
+    assert second.usage.model_extra["cache_read_input_tokens"] == 3
+    assert second.usage.prompt_tokens == 4

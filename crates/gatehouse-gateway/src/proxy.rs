@@ -316,6 +316,19 @@ const ANTHROPIC_CLIENT_HEADERS: [HeaderName; 2] = [
     HeaderName::from_static("anthropic-beta"),
 ];
 
+/// Every value of a request header, comma-joined (`anthropic-beta: a` and `anthropic-beta: b`
+/// → `a,b`, which Anthropic accepts as one list); `None` when absent.
+fn joined_header(headers: &HeaderMap, name: &HeaderName) -> Option<HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    let mut joined = first.as_bytes().to_vec();
+    for v in values {
+        joined.push(b',');
+        joined.extend_from_slice(v.as_bytes());
+    }
+    HeaderValue::from_bytes(&joined).ok()
+}
+
 fn unsupported(model: &str) -> ApiError {
     ApiError::BadRequest {
         message: format!(
@@ -352,7 +365,7 @@ async fn proxy(
     let anthropic_headers: Vec<(HeaderName, HeaderValue)> = match op {
         Operation::Messages | Operation::CountTokens => ANTHROPIC_CLIENT_HEADERS
             .iter()
-            .filter_map(|name| Some((name.clone(), req.headers().get(name)?.clone())))
+            .filter_map(|name| Some((name.clone(), joined_header(req.headers(), name)?)))
             .collect(),
         Operation::ChatCompletions | Operation::Embeddings => Vec::new(),
     };

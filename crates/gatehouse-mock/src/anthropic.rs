@@ -1,5 +1,13 @@
 //! `POST /v1/messages` (Anthropic's Messages API, plain and streamed, with tool
-//! use and thinking blocks) and `POST /v1/messages/count_tokens`.
+//! use, thinking and redacted_thinking blocks, prompt-cache usage) and
+//! `POST /v1/messages/count_tokens`.
+//!
+//! Like Anthropic, the mock signs what it thinks and checks it when it comes back: with
+//! `thinking` enabled, every `thinking` block of the request must carry the signature the
+//! mock gave its text, every `redacted_thinking` block data the mock issued, and the last
+//! assistant message, if it calls tools, must start with one of them (else 400, in
+//! Anthropic's words). Signatures are `sig_mock_<n>_<h>` with `h` an FNV-1a hash of a fixed
+//! key, `n` and the text: deterministic, bound to the text, and not a secret (a test mock).
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -13,7 +21,7 @@ use serde_json::value::RawValue;
 
 use crate::body::{MockBody, SseStream};
 use crate::chat::{content_text, synth_arguments};
-use crate::encode::{split_chars, split_words, word_count};
+use crate::encode::{Fnv, split_chars, split_words, word_count};
 use crate::reply;
 use crate::script::{MockScript, Scripted};
 use crate::state::MockState;
@@ -36,7 +44,25 @@ pub(crate) struct MessagesRequest {
     pub tools: Option<Vec<Value>>,
     pub tool_choice: Option<Value>,
     pub thinking: Option<Value>,
-    pub mock: Option<MockScript>,
+    pub mock: Option<Value>,
+}
+
+/// The Anthropic-only part of the `mock` object (the rest is [`MockScript`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct AnthropicScript {
+    /// With thinking enabled: a `redacted_thinking` block after the thinking block.
+    pub redacted_thinking: bool,
+    /// Usage overrides beside `mock.usage.{input_tokens, output_tokens}`.
+    pub usage: CacheOverride,
+}
+
+/// `mock.usage.cache_creation_input_tokens` / `cache_read_input_tokens`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct CacheOverride {
+    pub cache_creation_input_tokens: Option<u64>,
+    pub cache_read_input_tokens: Option<u64>,
 }
 
 /// Which endpoint.
@@ -53,6 +79,9 @@ pub(crate) enum Op {
 pub(crate) enum Block {
     Thinking {
         signature: String,
+    },
+    RedactedThinking {
+        data: String,
     },
     Text(String),
     ToolUse {
@@ -97,7 +126,18 @@ pub(crate) async fn handle(
             );
         }
     };
-    let script = req.mock.take().unwrap_or_default();
+    let (script, extra) = match req.mock.take() {
+        None => (MockScript::default(), AnthropicScript::default()),
+        Some(mock) => match (
+            MockScript::deserialize(&mock),
+            AnthropicScript::deserialize(&mock),
+        ) {
+            (Ok(script), Ok(extra)) => (script, extra),
+            (Err(e), _) | (_, Err(e)) => {
+                return error(StatusCode::BAD_REQUEST, &format!("mock: {e}"), id);
+            }
+        },
+    };
     match script.check(state).await {
         Scripted::Proceed => {}
         Scripted::Fail(status) => {
@@ -115,8 +155,15 @@ pub(crate) async fn handle(
         Ok(m) => m,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message, id),
     };
-    let input_tokens = script.prompt_tokens(input_tokens(req.system.as_ref(), messages));
+    if op == Op::Create
+        && thinking_enabled(&req)
+        && let Err(message) = check_thinking(&req, messages)
+    {
+        return error(StatusCode::BAD_REQUEST, &message, id);
+    }
+    let all_tokens = input_tokens(req.system.as_ref(), messages);
     if op == Op::CountTokens {
+        let input_tokens = script.prompt_tokens(all_tokens);
         return with_request_id(
             reply::json(&serde_json::json!({ "input_tokens": input_tokens }), id),
             id,
@@ -124,11 +171,11 @@ pub(crate) async fn handle(
     }
     let requested = req.model.as_ref().and_then(Value::as_str).unwrap_or("");
     let model = script.model.as_deref().unwrap_or(requested);
-    let plan = match plan_reply(&req, messages, &script, id) {
+    let plan = match plan_reply(&req, messages, &script, &extra, id) {
         Ok(plan) => plan,
         Err(e) => return reply::internal_error(&e, id),
     };
-    let usage = UsageOut::new(input_tokens, script.completion_tokens(output_tokens(&plan)));
+    let usage = usage(&req, messages, all_tokens, &plan, &script, &extra, state);
     let msg_id = format!("msg_mock_{id}");
     let env = Envelope { id: &msg_id, model };
     let resp = if req.stream == Some(true) {
@@ -238,12 +285,191 @@ pub(crate) fn input_tokens(system: Option<&Value>, messages: &[Value]) -> u64 {
     (system + messages).max(1)
 }
 
-/// Words of text and thinking blocks; one per tool use plus the words of its input.
+/// What [`sign`] signs: the text of a thinking block, or (with an empty text) the data of a
+/// redacted_thinking block.
+const SIGNATURE: &str = "sig_mock";
+const REDACTED: &str = "redacted_mock";
+
+/// `<kind>_<n>_<h>`, `h` an FNV-1a hash of a fixed key, `kind`, `n` (the request number)
+/// and `text`.
+pub(crate) fn sign(kind: &str, n: u64, text: &str) -> String {
+    let mut h = Fnv::new();
+    h.write(b"gatehouse-mock signing key\0");
+    h.write(kind.as_bytes());
+    h.write(&n.to_le_bytes());
+    h.write(text.as_bytes());
+    format!("{kind}_{n}_{:016x}", h.finish())
+}
+
+/// True when `signature` is what [`sign`] gave `text` (in any request).
+fn verify(kind: &str, signature: &str, text: &str) -> bool {
+    let Some(n) = signature
+        .strip_prefix(kind)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .and_then(|rest| rest.split_once('_'))
+        .and_then(|(n, _)| n.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    sign(kind, n, text) == signature
+}
+
+/// `thinking: {"type": "enabled", …}`.
+fn thinking_enabled(req: &MessagesRequest) -> bool {
+    req.thinking
+        .as_ref()
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
+        == Some("enabled")
+}
+
+fn block_type(block: &Value) -> Option<&str> {
+    block.get("type").and_then(Value::as_str)
+}
+
+/// Anthropic's checks of a request with thinking enabled: no forced tool; every thinking
+/// block signed by the mock for its text, every redacted_thinking block's data issued by
+/// the mock; and a last assistant message that calls tools starts with its thinking.
+fn check_thinking(req: &MessagesRequest, messages: &[Value]) -> Result<(), String> {
+    let choice = req.tool_choice.as_ref().and_then(block_type);
+    if matches!(choice, Some("any" | "tool")) {
+        return Err("Thinking may not be enabled when tool_choice forces tool use.".into());
+    }
+    let assistant = |m: &Value| m.get("role").and_then(Value::as_str) == Some("assistant");
+    for (i, m) in messages.iter().enumerate().filter(|(_, m)| assistant(m)) {
+        let blocks = m.get("content").and_then(Value::as_array);
+        for (j, b) in blocks.into_iter().flatten().enumerate() {
+            let get = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("");
+            match block_type(b) {
+                Some("thinking") if !verify(SIGNATURE, get("signature"), get("thinking")) => {
+                    return Err(format!(
+                        "messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+                    ));
+                }
+                Some("redacted_thinking") if !verify(REDACTED, get("data"), "") => {
+                    return Err(format!(
+                        "messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block"
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    let last = messages
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, m)| assistant(m));
+    if let Some((i, m)) = last {
+        let blocks: &[Value] = m
+            .get("content")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice);
+        let first = blocks.first().and_then(block_type);
+        let calls_tools = blocks.iter().any(|b| block_type(b) == Some("tool_use"));
+        if calls_tools && !matches!(first, Some("thinking" | "redacted_thinking")) {
+            return Err(format!(
+                "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`.",
+                first.unwrap_or("nothing")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The prompt-cache prefix: a hash of `tools`, `system` and the messages up to the last
+/// block carrying `cache_control` (that key left out), and its words; `None` without
+/// such a block.
+fn cache_prefix(req: &MessagesRequest, messages: &[Value]) -> Option<(u64, u64)> {
+    let mut h = Fnv::new();
+    let mut words = 0;
+    let mut breakpoint = None;
+    let mut add = |role: &str, item: &Value, h: &mut Fnv, words: &mut u64| {
+        let mut item = item.clone();
+        let marked = match item.as_object_mut() {
+            Some(obj) => obj.remove("cache_control").is_some_and(|c| !c.is_null()),
+            None => false,
+        };
+        h.write(role.as_bytes());
+        h.write(item.to_string().as_bytes());
+        *words += match &item {
+            Value::String(s) => word_count(s),
+            _ => {
+                let text = item.get("text").and_then(Value::as_str).unwrap_or("");
+                word_count(text)
+                    + if block_type(&item) == Some("tool_result") {
+                        word_count(&content_text(item.get("content")))
+                    } else {
+                        0
+                    }
+            }
+        };
+        if marked {
+            breakpoint = Some((h.finish(), *words));
+        }
+    };
+    for tool in req.tools.iter().flatten() {
+        add("tool", tool, &mut h, &mut words);
+    }
+    match &req.system {
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .for_each(|b| add("system", b, &mut h, &mut words)),
+        Some(system) => add("system", system, &mut h, &mut words),
+        None => {}
+    }
+    for m in messages {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+        match m.get("content") {
+            Some(Value::Array(blocks)) => {
+                blocks.iter().for_each(|b| add(role, b, &mut h, &mut words))
+            }
+            Some(content) => add(role, content, &mut h, &mut words),
+            None => {}
+        }
+    }
+    breakpoint
+}
+
+/// The reply's usage: words in and out; the prompt-cache prefix (see [`cache_prefix`])
+/// counted as `cache_creation_input_tokens` the first time this server sees it and as
+/// `cache_read_input_tokens` after, and not in `input_tokens`; then the `mock.usage`
+/// overrides.
+fn usage(
+    req: &MessagesRequest,
+    messages: &[Value],
+    all_tokens: u64,
+    plan: &Plan,
+    script: &MockScript,
+    extra: &AnthropicScript,
+    state: &MockState,
+) -> UsageOut {
+    let (mut creation, mut read) = (0, 0);
+    if let Some((hash, words)) = cache_prefix(req, messages).filter(|(_, w)| *w > 0) {
+        // The fail_times counter doubles as the cache: true only the first time.
+        if state.should_fail(&format!("anthropic-prompt-cache:{hash:016x}"), 1) {
+            creation = words;
+        } else {
+            read = words;
+        }
+    }
+    let input = all_tokens.saturating_sub(creation).saturating_sub(read);
+    UsageOut {
+        input_tokens: script.prompt_tokens(input),
+        output_tokens: script.completion_tokens(output_tokens(plan)),
+        cache_creation_input_tokens: extra.usage.cache_creation_input_tokens.unwrap_or(creation),
+        cache_read_input_tokens: extra.usage.cache_read_input_tokens.unwrap_or(read),
+    }
+}
+
+/// Words of text and thinking blocks (1 for a redacted one); one per tool use plus the
+/// words of its input.
 pub(crate) fn output_tokens(plan: &Plan) -> u64 {
     plan.blocks
         .iter()
         .map(|b| match b {
             Block::Thinking { .. } => word_count(THINKING_TEXT),
+            Block::RedactedThinking { .. } => 1,
             Block::Text(t) => word_count(t),
             Block::ToolUse { input, .. } => 1 + word_count(input.get()),
         })
@@ -256,19 +482,19 @@ pub(crate) fn plan_reply(
     req: &MessagesRequest,
     messages: &[Value],
     script: &MockScript,
+    extra: &AnthropicScript,
     id: u64,
 ) -> serde_json::Result<Plan> {
     let mut blocks = Vec::new();
-    let thinking = req
-        .thinking
-        .as_ref()
-        .and_then(|t| t.get("type"))
-        .and_then(Value::as_str)
-        == Some("enabled");
-    if thinking {
+    if thinking_enabled(req) {
         blocks.push(Block::Thinking {
-            signature: format!("sig_mock_{id}"),
+            signature: sign(SIGNATURE, id, THINKING_TEXT),
         });
+        if extra.redacted_thinking {
+            blocks.push(Block::RedactedThinking {
+                data: sign(REDACTED, id, ""),
+            });
+        }
     }
     let last_user = messages
         .iter()
@@ -365,6 +591,7 @@ pub(crate) struct UsageOut {
 }
 
 impl UsageOut {
+    #[cfg(test)]
     fn new(input_tokens: u64, output_tokens: u64) -> Self {
         UsageOut {
             input_tokens,
@@ -394,6 +621,9 @@ enum BlockOut<'a> {
     Thinking {
         thinking: &'a str,
         signature: &'a str,
+    },
+    RedactedThinking {
+        data: &'a str,
     },
     Text {
         text: &'a str,
@@ -487,6 +717,7 @@ fn block_out(block: &Block) -> BlockOut<'_> {
             thinking: THINKING_TEXT,
             signature,
         },
+        Block::RedactedThinking { data } => BlockOut::RedactedThinking { data },
         Block::Text(text) => BlockOut::Text { text },
         Block::ToolUse { id, name, input } => BlockOut::ToolUse { id, name, input },
     }
@@ -588,6 +819,8 @@ pub(crate) fn render_stream(
                 thinking: "",
                 signature: "",
             },
+            // Sent whole in its start event, as Anthropic does.
+            Block::RedactedThinking { data } => BlockOut::RedactedThinking { data },
             Block::Text(_) => BlockOut::Text { text: "" },
             Block::ToolUse { id, name, .. } => BlockOut::ToolUse {
                 id,
@@ -606,6 +839,7 @@ pub(crate) fn render_stream(
                 }
                 f.delta(index, DeltaOut::Signature { signature })?;
             }
+            Block::RedactedThinking { .. } => {}
             Block::Text(text) => {
                 for piece in split_words(text, pieces) {
                     f.delta(index, DeltaOut::Text { text: piece })?;
@@ -707,9 +941,11 @@ mod tests {
 
     fn plan(v: Value) -> Plan {
         let mut req: MessagesRequest = serde_json::from_value(v).unwrap();
-        let script = req.mock.take().unwrap_or_default();
+        let mock = req.mock.take().unwrap_or(json!({}));
+        let script = MockScript::deserialize(&mock).unwrap();
+        let extra = AnthropicScript::deserialize(&mock).unwrap();
         let messages = validate(&req, Op::Create).unwrap().to_vec();
-        plan_reply(&req, &messages, &script, 9).unwrap()
+        plan_reply(&req, &messages, &script, &extra, 9).unwrap()
     }
 
     fn texts(p: &Plan) -> Vec<String> {
@@ -717,6 +953,7 @@ mod tests {
             .iter()
             .map(|b| match b {
                 Block::Thinking { signature } => format!("thinking:{signature}"),
+                Block::RedactedThinking { data } => format!("redacted:{data}"),
                 Block::Text(t) => format!("text:{t}"),
                 Block::ToolUse { id, name, input } => format!("tool:{id}:{name}:{}", input.get()),
             })
@@ -741,8 +978,17 @@ mod tests {
         );
         assert_eq!(
             texts(&p),
-            ["thinking:sig_mock_9", r#"tool:toolu_mock_9:a:{"x":1}"#]
+            [
+                format!("thinking:{}", sign(SIGNATURE, 9, THINKING_TEXT)),
+                r#"tool:toolu_mock_9:a:{"x":1}"#.to_owned()
+            ]
         );
+        let p = plan(
+            json!({"model": "m", "max_tokens": 5, "messages": msgs, "tools": tools,
+            "thinking": {"type": "enabled", "budget_tokens": 1024}, "mock": {"redacted_thinking": true}}),
+        );
+        assert_eq!(p.blocks.len(), 3);
+        assert_eq!(texts(&p)[1], format!("redacted:{}", sign(REDACTED, 9, "")));
         assert_eq!(p.stop_reason, "tool_use");
         let p = plan(
             json!({"model": "m", "max_tokens": 5, "messages": msgs, "tools": tools,
@@ -857,6 +1103,131 @@ mod tests {
         assert_eq!(
             frames.back().unwrap().as_ref(),
             b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
+        );
+    }
+
+    #[test]
+    fn signatures_are_bound_to_text_and_kind() {
+        let sig = sign(SIGNATURE, 42, THINKING_TEXT);
+        assert!(sig.starts_with("sig_mock_42_"), "{sig}");
+        assert!(verify(SIGNATURE, &sig, THINKING_TEXT));
+        assert!(!verify(SIGNATURE, &sig, ""), "an emptied text");
+        assert!(!verify(SIGNATURE, &sig, "Mock thinking!"));
+        assert!(!verify(SIGNATURE, "", THINKING_TEXT));
+        assert!(!verify(
+            SIGNATURE,
+            "sig_mock_42_0000000000000000",
+            THINKING_TEXT
+        ));
+        assert!(!verify(SIGNATURE, "sig_mock_x_1", THINKING_TEXT));
+        assert!(
+            !verify(REDACTED, &sig, THINKING_TEXT),
+            "a signature is not redacted data"
+        );
+        let data = sign(REDACTED, 7, "");
+        assert!(verify(REDACTED, &data, ""));
+        assert!(!verify(REDACTED, &data.replace('7', "8"), ""));
+    }
+
+    fn thinking_check(messages: Value, tool_choice: Value) -> Result<(), String> {
+        let req: MessagesRequest = serde_json::from_value(json!({
+            "model": "m", "max_tokens": 2048, "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "messages": messages, "tool_choice": tool_choice}))
+        .unwrap();
+        let messages = validate(&req, Op::Create).unwrap().to_vec();
+        check_thinking(&req, &messages)
+    }
+
+    #[test]
+    fn thinking_replays_are_checked_as_anthropic_does() {
+        let thinking = json!({"type": "thinking", "thinking": THINKING_TEXT, "signature": sign(SIGNATURE, 3, THINKING_TEXT)});
+        let redacted = json!({"type": "redacted_thinking", "data": sign(REDACTED, 3, "")});
+        let tool_use = json!({"type": "tool_use", "id": "t1", "name": "a", "input": {}});
+        let turn = |assistant: Value| {
+            json!([{"role": "user", "content": "q"},
+                   {"role": "assistant", "content": assistant},
+                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]}])
+        };
+        assert_eq!(
+            thinking_check(turn(json!([thinking, redacted, tool_use])), Value::Null),
+            Ok(())
+        );
+        assert_eq!(
+            thinking_check(turn(json!([redacted, tool_use])), Value::Null),
+            Ok(())
+        );
+        // No thinking before the tool call.
+        let e = thinking_check(turn(json!([tool_use])), Value::Null).unwrap_err();
+        assert!(
+            e.starts_with("messages.1.content.0.type: Expected `thinking`"),
+            "{e}"
+        );
+        // The text emptied (what a replay of a streamed answer used to send).
+        let mut emptied = thinking.clone();
+        emptied["thinking"] = json!("");
+        let e = thinking_check(turn(json!([emptied, tool_use])), Value::Null).unwrap_err();
+        assert_eq!(
+            e,
+            "messages.1.content.0: Invalid `signature` in `thinking` block"
+        );
+        let mut unsigned = thinking.clone();
+        unsigned["signature"] = json!("");
+        assert!(thinking_check(turn(json!([unsigned, tool_use])), Value::Null).is_err());
+        let mut bad = redacted.clone();
+        bad["data"] = json!("EmwKAhgB");
+        let e = thinking_check(turn(json!([thinking, bad, tool_use])), Value::Null).unwrap_err();
+        assert_eq!(
+            e,
+            "messages.1.content.1: Invalid `data` in `redacted_thinking` block"
+        );
+        // A plain text history needs no thinking; a forced tool is refused.
+        let plain = json!([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]);
+        assert_eq!(thinking_check(plain.clone(), Value::Null), Ok(()));
+        assert!(thinking_check(plain, json!({"type": "any"})).is_err());
+    }
+
+    #[test]
+    fn prompt_cache_writes_then_reads() {
+        let state = MockState::new();
+        let body = |question: &str| {
+            json!({"model": "m", "max_tokens": 5,
+                "system": [{"type": "text", "text": "a long shared system prompt", "cache_control": {"type": "ephemeral"}}],
+                "messages": [{"role": "user", "content": question}]})
+        };
+        let usage_of = |v: Value| {
+            let mut req: MessagesRequest = serde_json::from_value(v).unwrap();
+            let mock = req.mock.take().unwrap_or(json!({}));
+            let script = MockScript::deserialize(&mock).unwrap();
+            let extra = AnthropicScript::deserialize(&mock).unwrap();
+            let messages = validate(&req, Op::Create).unwrap().to_vec();
+            let p = plan_reply(&req, &messages, &script, &extra, 1).unwrap();
+            let all = input_tokens(req.system.as_ref(), &messages);
+            serde_json::to_value(usage(&req, &messages, all, &p, &script, &extra, &state)).unwrap()
+        };
+        let first = usage_of(body("first question"));
+        assert_eq!(first["cache_creation_input_tokens"], 5);
+        assert_eq!(first["cache_read_input_tokens"], 0);
+        assert_eq!(first["input_tokens"], 2);
+        let second = usage_of(body("another question here"));
+        assert_eq!(second["cache_creation_input_tokens"], 0);
+        assert_eq!(second["cache_read_input_tokens"], 5);
+        assert_eq!(second["input_tokens"], 3);
+        // No breakpoint, no cache; scripted numbers win.
+        let plain = usage_of(
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x y"}]}),
+        );
+        assert_eq!(plain["cache_read_input_tokens"], 0);
+        assert_eq!(plain["cache_creation_input_tokens"], 0);
+        let mut scripted = body("q");
+        scripted["mock"] = json!({"usage": {"input_tokens": 9, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 7}});
+        let u = usage_of(scripted);
+        assert_eq!(
+            (
+                u["input_tokens"].as_u64(),
+                u["cache_read_input_tokens"].as_u64(),
+                u["cache_creation_input_tokens"].as_u64()
+            ),
+            (Some(9), Some(100), Some(7))
         );
     }
 }

@@ -20,7 +20,8 @@
 //! | `content` | reply text override |
 //! | `model` | the model the reply reports (OpenAI and Anthropic `model`, Gemini `modelVersion`) instead of the requested one, as providers report a dated version of an alias |
 //! | `parallel` | call the first two tools (unless `parallel_tool_calls` is false) |
-//! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`) |
+//! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`, plus `cache_creation_input_tokens`, `cache_read_input_tokens`) |
+//! | `redacted_thinking` | Anthropic, with `thinking` enabled: a `redacted_thinking` block after the thinking block |
 //! | `stream_error` | Anthropic streams only: an `error` event (`overloaded_error`) right after the first content delta, then the body ends cleanly |
 //!
 //! Default replies: chat answers `"Hello from mock: " + <last user message text>`
@@ -52,14 +53,23 @@
 //! one `tool_choice` names; the first two with `mock.parallel` unless
 //! `disable_parallel_tool_use`) with placeholder input for its required
 //! properties, `stop_reason: "tool_use"`. `thinking: {"type":"enabled"}` puts a
-//! `thinking` block (`"Mock thinking."`, signature `sig_mock_<n>`) first. Usage
-//! counts words: `input_tokens` over `system` and all message text and tool
-//! results, `output_tokens` over the reply blocks. With `stream: true` the
-//! events are `message_start`, `ping`, per block `content_block_start` / deltas
+//! `thinking` block (`"Mock thinking."`, signature `sig_mock_<n>_<hash of n and the
+//! text>`) first, and with `mock.redacted_thinking` a `redacted_thinking` block
+//! (`data: redacted_mock_<n>_<hash>`) after it. With thinking enabled the request is
+//! checked as Anthropic does (400 `invalid_request_error` otherwise): every `thinking`
+//! block must carry the mock's signature for its text, every `redacted_thinking` block
+//! data the mock issued, the last assistant message must start with one of them when it
+//! calls tools, and `tool_choice` must not force a tool. Usage counts words:
+//! `input_tokens` over `system` and all message text and tool results, less a prompt
+//! cache prefix — `tools`, `system` and messages up to the last block with
+//! `cache_control` — reported as `cache_creation_input_tokens` the first time the server
+//! sees it and `cache_read_input_tokens` after (no minimum length); `output_tokens` over
+//! the reply blocks. With `stream: true` the events are `message_start` (with the usage
+//! so far, cache counts included), `ping`, per block `content_block_start` / deltas
 //! (`text_delta` and `input_json_delta` split in `mock.chunks` pieces;
-//! `thinking_delta` then `signature_delta`) / `content_block_stop`, then
-//! `message_delta` and `message_stop`; `chunk_delay_ms` and `fail_after_chunks`
-//! count every event frame. `POST /v1/messages/count_tokens` (no `max_tokens`
+//! `thinking_delta` then `signature_delta`; a `redacted_thinking` block whole in its
+//! start event) / `content_block_stop`, then `message_delta` and `message_stop`;
+//! `chunk_delay_ms` and `fail_after_chunks` count every event frame. `POST /v1/messages/count_tokens` (no `max_tokens`
 //! needed) answers `{"input_tokens": N}` with the same count.
 //!
 //! ## Vertex AI

@@ -216,10 +216,12 @@ async fn thinking_block_comes_first() {
     )
     .await;
     let id = v["id"].as_str().unwrap().strip_prefix("msg_mock_").unwrap();
+    let signature = v["content"][0]["signature"].as_str().unwrap();
+    assert!(signature.starts_with(&format!("sig_mock_{id}_")), "{v}");
     assert_eq!(
         v["content"],
         json!([
-            {"type": "thinking", "thinking": "Mock thinking.", "signature": format!("sig_mock_{id}")},
+            {"type": "thinking", "thinking": "Mock thinking.", "signature": signature},
             {"type": "text", "text": "Hello from mock: hm"}
         ])
     );
@@ -283,9 +285,11 @@ async fn stream_event_order() {
         ev[4].1["delta"]["thinking"].as_str().unwrap()
     );
     assert_eq!(thinking, "Mock thinking.");
-    assert_eq!(
-        ev[5].1["delta"],
-        json!({"type": "signature_delta", "signature": id.replace("msg_mock_", "sig_mock_")})
+    assert_eq!(ev[5].1["delta"]["type"], "signature_delta");
+    let signature = ev[5].1["delta"]["signature"].as_str().unwrap();
+    assert!(
+        signature.starts_with(&format!("{}_", id.replace("msg_mock_", "sig_mock_"))),
+        "{signature}"
     );
     assert_eq!(ev[6].1, json!({"type": "content_block_stop", "index": 0}));
 
@@ -529,4 +533,131 @@ async fn count_tokens() {
 
     let resp = post_with(&c, &url, &[("anthropic-version", "1")], &body).await;
     assert_eq!(resp.status(), 401);
+}
+
+/// Thinking, redacted thinking and a tool call; the replay is accepted only with the
+/// blocks as the mock gave them (Anthropic's rules for thinking with tool use).
+#[tokio::test]
+async fn thinking_signatures_are_checked_on_replay() {
+    let server = MockServer::start().await.unwrap();
+    let c = client();
+    let thinking = json!({"type": "enabled", "budget_tokens": 1024});
+    let question = json!({"role": "user", "content": "weather?"});
+    let v = json_of(
+        post(
+            &c,
+            &server,
+            &json!({"model": "m", "max_tokens": 2048, "thinking": thinking, "tools": weather_tools(),
+                "messages": [question], "mock": {"redacted_thinking": true}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(v["stop_reason"], "tool_use");
+    let content = v["content"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = content
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["thinking", "redacted_thinking", "tool_use"]);
+    assert!(
+        content[1]["data"]
+            .as_str()
+            .unwrap()
+            .starts_with("redacted_mock_")
+    );
+    let tool_id = content[2]["id"].as_str().unwrap().to_owned();
+
+    let replay = |assistant: Value| {
+        json!({"model": "m", "max_tokens": 2048, "thinking": thinking, "tools": weather_tools(),
+            "messages": [question, {"role": "assistant", "content": assistant},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": "sunny"}]}]})
+    };
+    let ok = post(&c, &server, &replay(Value::Array(content.clone()))).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let v = json_of(ok).await;
+    assert_eq!(v["content"][1]["text"], "Hello from mock: tool said sunny");
+
+    let mut emptied = content.clone();
+    emptied[0]["thinking"] = json!("");
+    let mut no_data = content.clone();
+    no_data[1]["data"] = json!("");
+    let cases = [
+        (
+            json!(emptied),
+            "messages.1.content.0: Invalid `signature` in `thinking` block",
+        ),
+        (
+            json!(no_data),
+            "messages.1.content.1: Invalid `data` in `redacted_thinking` block",
+        ),
+        (
+            json!([content[2]]),
+            "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`",
+        ),
+    ];
+    for (assistant, message) in cases {
+        let resp = post(&c, &server, &replay(assistant)).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let v = json_of(resp).await;
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        let got = v["error"]["message"].as_str().unwrap();
+        assert!(got.starts_with(message), "{got}");
+    }
+
+    // Streamed: the redacted block comes whole in its start event.
+    let body = text_of(
+        post(
+            &c,
+            &server,
+            &json!({"model": "m", "max_tokens": 2048, "thinking": thinking, "stream": true,
+                "messages": [question], "mock": {"redacted_thinking": true}}),
+        )
+        .await,
+    )
+    .await;
+    let ev = events(&body);
+    let redacted: Vec<&Value> = ev
+        .iter()
+        .filter(|(_, d)| d["content_block"]["type"] == "redacted_thinking")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(redacted.len(), 1);
+    assert_eq!(redacted[0]["index"], 1);
+    assert!(
+        !ev.iter()
+            .any(|(_, d)| d["type"] == "content_block_delta" && d["index"] == 1)
+    );
+}
+
+#[tokio::test]
+async fn prompt_cache_usage() {
+    let server = MockServer::start().await.unwrap();
+    let c = client();
+    let body = |question: &str, stream: bool| {
+        json!({"model": "m", "max_tokens": 10, "stream": stream,
+            "system": [{"type": "text", "text": "one two three four", "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": question}]})
+    };
+    let v = json_of(post(&c, &server, &body("first", false)).await).await;
+    assert_eq!(
+        v["usage"],
+        json!({"input_tokens": 1, "output_tokens": 4, "cache_creation_input_tokens": 4, "cache_read_input_tokens": 0})
+    );
+    let v = json_of(post(&c, &server, &body("second one", false)).await).await;
+    assert_eq!(
+        v["usage"],
+        json!({"input_tokens": 2, "output_tokens": 5, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 4})
+    );
+    // Streamed: in message_start, as Anthropic reports it.
+    let ev = events(&text_of(post(&c, &server, &body("third", true)).await).await);
+    assert_eq!(
+        ev[0].1["message"]["usage"],
+        json!({"input_tokens": 1, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 4})
+    );
+    // A different prefix is a new cache entry.
+    let mut other = body("first", false);
+    other["system"][0]["text"] = json!("five six seven eight");
+    let v = json_of(post(&c, &server, &other).await).await;
+    assert_eq!(v["usage"]["cache_creation_input_tokens"], 4);
 }

@@ -10,6 +10,7 @@ pub mod bedrock;
 mod catalogue;
 mod endpoint;
 pub mod gemini;
+mod json_mode;
 mod openai_chunks;
 mod openai_request;
 pub mod sse;

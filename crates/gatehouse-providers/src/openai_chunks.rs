@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::json_mode::JsonStream;
+
 /// Frames one streamed completion: the role chunk once, delta chunks (`usage: null` on each
 /// when the client asked for usage), then the usage chunk and `[DONE]`.
 #[derive(Debug)]
@@ -13,6 +15,8 @@ pub(crate) struct ChunkWriter {
     created: u64,
     include_usage: bool,
     started: bool,
+    /// Turns the emulated `response_format` tool call back into content.
+    json: JsonStream,
 }
 
 impl ChunkWriter {
@@ -23,6 +27,7 @@ impl ChunkWriter {
             created,
             include_usage,
             started: false,
+            json: JsonStream::default(),
         }
     }
 
@@ -39,9 +44,14 @@ impl ChunkWriter {
         }
     }
 
-    /// A delta chunk (after the role chunk, if not sent yet).
-    pub(crate) fn chunk(&mut self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
+    /// A delta chunk (after the role chunk, if not sent yet). Deltas of the tool call that
+    /// emulates `response_format` are sent as content ([`JsonStream`]).
+    pub(crate) fn chunk(&mut self, mut delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
         self.start(out);
+        if !self.json.rewrite(&mut delta) && finish.is_none() {
+            return;
+        }
+        let finish = self.json.finish(finish);
         self.frame(delta, finish, out);
     }
 

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `system` / `developer` messages (anywhere) | top-level `system`: a string (texts joined by `\n\n`), or text blocks when any part carries `cache_control` |
 //! | `user` content: string, `text`, `image_url` (`data:` → base64 source, http(s) → url source), `file` with a `data:` PDF → `document` | `user` content blocks |
-//! | `assistant` `thinking_blocks` (LiteLLM), content, `tool_calls` | `thinking` / `redacted_thinking` first (signatures kept), `text`, `tool_use` (`input` = parsed `arguments`) |
+//! | `assistant` `thinking_blocks` (LiteLLM), content, `tool_calls` | `thinking` / `redacted_thinking` first (signatures and `data` kept), `text`, `tool_use` (`input` = parsed `arguments`); streamed thinking a client accumulated in pieces is reassembled (a run of `thinking` entries up to the one that brings the signature is one block), and a lone thinking block with an empty text takes the message's `reasoning_content` (Anthropic checks the signature against the text) |
 //! | `tool` messages | `user` message of `tool_result` blocks (`tool_use_id` = `tool_call_id`) |
 //! | consecutive messages of the same Anthropic role | merged into one message (Anthropic requires alternation) |
 //! | message-level `cache_control` (LiteLLM) | on the message's last block; part-level `cache_control` is kept |
@@ -21,6 +21,7 @@
 //! | `thinking` (LiteLLM/Anthropic object) | passed through |
 //! | answer `model` (response direction) | the message's `model`, in streams `message_start.message.model` (the model Anthropic reports); the deployment's upstream model when it names none |
 //! | `reasoning_effort` minimal/low → 1024, medium → 2048, high → 4096 (none → off) | `thinking: {type: enabled, budget_tokens}` |
+//! | `response_format` `json_object` / `json_schema` (`text`: nothing) | one tool `json_tool_call` (input schema: the schema) forced with `tool_choice: {type: tool}`; its call comes back as `content` with `finish_reason: stop` ([`crate::json_mode`], which also lists what is refused) |
 //!
 //! With thinking enabled, `max_tokens` must exceed the budget: when it does not, it becomes
 //! `budget_tokens + max_tokens` (the budget is added on top of the requested answer length).
@@ -28,14 +29,13 @@
 //! Refused with a [`TranslateError`]: `n > 1` (one completion per request),
 //! `logprobs: true` / `top_logprobs` (Anthropic has no token log-probabilities), `function`
 //! role messages and `functions`-era content, unknown roles and content part types, non-base64
-//! `data:` URLs, images in system messages, tool call `arguments` that are not a JSON object.
+//! `data:` URLs, images in system messages, tool call `arguments` that are not a JSON object,
+//! `response_format` beside `tools` or thinking, and a client tool named `json_tool_call`.
 //!
 //! Dropped (no Anthropic equivalent):
 //!
 //! - `presence_penalty`, `frequency_penalty`, `logit_bias`: no sampling penalties upstream.
 //! - `seed`: no deterministic sampling upstream.
-//! - `response_format`: Anthropic has no JSON mode; `json_schema` could be emulated with a
-//!   forced tool, which is not done yet.
 //! - `stream_options`: usage is always reported by Anthropic; [`super::StreamTranslator`]
 //!   decides whether to forward it.
 //! - `metadata`, `store`, `service_tier`, `prediction`, `modalities`, `audio`,
@@ -52,6 +52,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::json_mode::{JSON_TOOL_NAME, json_tool};
 use crate::openai_request::{function_tools, positive_int, stop_sequences};
 
 use super::{DEFAULT_MAX_TOKENS, TranslateError, field};
@@ -90,6 +91,10 @@ pub fn chat_request_to_messages(
         Some(t) => Some(t.clone()),
         None => reasoning_effort(field(req, "reasoning_effort"))?,
     };
+    let thinking_on = thinking
+        .as_ref()
+        .is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
+    let json_tool = json_tool(req, "Anthropic", thinking_on)?;
     if let Some(thinking) = thinking {
         let budget = thinking
             .get("type")
@@ -122,7 +127,21 @@ pub fn chat_request_to_messages(
     }
 
     let tools = convert_tools(field(req, "tools"))?;
-    if !tools.is_empty() {
+    if let Some(tool) = json_tool {
+        // response_format: one forced tool (json_tool refuses it beside the client's tools).
+        out.insert(
+            "tools".into(),
+            json!([{
+                "name": JSON_TOOL_NAME,
+                "description": tool.description,
+                "input_schema": tool.schema,
+            }]),
+        );
+        out.insert(
+            "tool_choice".into(),
+            json!({ "type": "tool", "name": JSON_TOOL_NAME }),
+        );
+    } else if !tools.is_empty() {
         let parallel = field(req, "parallel_tool_calls").and_then(Value::as_bool);
         if let Some(choice) = convert_tool_choice(field(req, "tool_choice"), parallel)? {
             out.insert("tool_choice".into(), choice);
@@ -455,38 +474,7 @@ fn file_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
 }
 
 fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
-    let mut blocks = Vec::new();
-    if let Some(thinking) = field(msg, "thinking_blocks") {
-        let list = thinking.as_array().ok_or_else(|| {
-            TranslateError::at(
-                format!("{path}.thinking_blocks"),
-                "thinking_blocks must be an array",
-            )
-        })?;
-        for (j, block) in list.iter().enumerate() {
-            let block_path = format!("{path}.thinking_blocks[{j}]");
-            let text = |key: &str| block.get(key).and_then(Value::as_str);
-            let converted = match text("type") {
-                Some("thinking") => json!({
-                    "type": "thinking",
-                    "thinking": text("thinking").unwrap_or(""),
-                    "signature": text("signature").unwrap_or(""),
-                }),
-                Some("redacted_thinking") => json!({
-                    "type": "redacted_thinking",
-                    "data": text("data").unwrap_or(""),
-                }),
-                _ => {
-                    return Err(TranslateError::at(
-                        format!("{block_path}.type"),
-                        "thinking blocks must be of type thinking or redacted_thinking",
-                    ));
-                }
-            };
-            blocks.push(converted);
-        }
-    }
-
+    let mut blocks = replayed_thinking(msg, path)?;
     blocks.extend(content_blocks(
         field(msg, "content"),
         path,
@@ -500,6 +488,86 @@ fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, 
         for (j, call) in calls.iter().enumerate() {
             blocks.push(tool_use_block(call, &format!("{path}.tool_calls[{j}]"))?);
         }
+    }
+    Ok(blocks)
+}
+
+/// An assistant message's LiteLLM `thinking_blocks`, as Anthropic content blocks (thinking
+/// first, as Anthropic requires), rebuilt from whatever a streaming client accumulated:
+///
+/// - a run of `thinking` entries is one block until an entry brings a signature (a client
+///   that appended every streamed delta sends the text in pieces, the signature last);
+///   the texts are joined and the block carries that signature;
+/// - a message with exactly one thinking block whose text is empty (a client that kept only
+///   the signature delta) gets its text from the message's `reasoning_content` — Anthropic
+///   checks the signature against the text;
+/// - `redacted_thinking` entries are kept as they are (`data`); other fields (`index`,
+///   `cache_control` …) are not forwarded.
+fn replayed_thinking(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
+    let Some(thinking) = field(msg, "thinking_blocks") else {
+        return Ok(Vec::new());
+    };
+    let list = thinking.as_array().ok_or_else(|| {
+        TranslateError::at(
+            format!("{path}.thinking_blocks"),
+            "thinking_blocks must be an array",
+        )
+    })?;
+    let mut blocks = Vec::new();
+    // The thinking block being assembled: (text, signature).
+    let mut open: Option<(String, String)> = None;
+    let close = |open: &mut Option<(String, String)>, blocks: &mut Vec<Value>| {
+        if let Some((thinking, signature)) = open.take() {
+            blocks
+                .push(json!({ "type": "thinking", "thinking": thinking, "signature": signature }));
+        }
+    };
+    for (j, block) in list.iter().enumerate() {
+        let block_path = format!("{path}.thinking_blocks[{j}]");
+        let text = |key: &str| -> Result<&str, TranslateError> {
+            match block.get(key) {
+                None | Some(Value::Null) => Ok(""),
+                Some(Value::String(s)) => Ok(s),
+                Some(_) => Err(TranslateError::at(
+                    format!("{block_path}.{key}"),
+                    format!("{key} must be a string"),
+                )),
+            }
+        };
+        match block.get("type").and_then(Value::as_str) {
+            Some("thinking") => {
+                let (thinking, signature) = open.get_or_insert_with(Default::default);
+                thinking.push_str(text("thinking")?);
+                let sig = text("signature")?;
+                if !sig.is_empty() {
+                    sig.clone_into(signature);
+                    close(&mut open, &mut blocks);
+                }
+            }
+            Some("redacted_thinking") => {
+                close(&mut open, &mut blocks);
+                blocks.push(json!({ "type": "redacted_thinking", "data": text("data")? }));
+            }
+            _ => {
+                return Err(TranslateError::at(
+                    format!("{block_path}.type"),
+                    "thinking blocks must be of type thinking or redacted_thinking",
+                ));
+            }
+        }
+    }
+    close(&mut open, &mut blocks);
+
+    let is_thinking = |b: &Value| b.get("type").and_then(Value::as_str) == Some("thinking");
+    if blocks.iter().filter(|b| is_thinking(b)).count() == 1
+        && let Some(reasoning) = field(msg, "reasoning_content")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+        && let Some(block) = blocks
+            .iter_mut()
+            .find(|b| is_thinking(b) && b.get("thinking").and_then(Value::as_str) == Some(""))
+    {
+        block["thinking"] = Value::String(reasoning.to_owned());
     }
     Ok(blocks)
 }

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{TranslateError, Usage, finish_reason, reported_model};
+use crate::json_mode::tool_answer_to_content;
 
 /// Anthropic non-streaming response body → OpenAI `chat.completion` body bytes.
 ///
@@ -10,7 +11,8 @@ use super::{TranslateError, Usage, finish_reason, reported_model};
 /// when it has none; `created` is the Unix time to report. Text blocks are concatenated into `message.content` (null when there is
 /// none), `tool_use` blocks become `tool_calls`, `thinking` blocks become
 /// `reasoning_content` plus LiteLLM's `thinking_blocks` (signatures and `redacted_thinking`
-/// kept so the client can send them back). Server-tool blocks are not forwarded.
+/// kept so the client can send them back). Server-tool blocks are not forwarded. The tool
+/// call that emulates `response_format` becomes `content` ([`crate::json_mode`]).
 pub fn messages_response_to_chat(
     body: &[u8],
     fallback_model: &str,
@@ -80,7 +82,7 @@ pub fn messages_response_to_chat(
     if let Some(u) = msg.get("usage") {
         usage.update(u);
     }
-    let out = json!({
+    let mut out = json!({
         "id": msg.get("id").and_then(Value::as_str).unwrap_or(""),
         "object": "chat.completion",
         "created": created,
@@ -94,6 +96,7 @@ pub fn messages_response_to_chat(
         }],
         "usage": usage.to_openai(),
     });
+    tool_answer_to_content(&mut out);
     Ok(out.to_string().into_bytes())
 }
 

@@ -11,6 +11,13 @@ use super::{Usage, finish_reason, reported_model};
 /// Incremental translator for an Anthropic SSE stream → OpenAI SSE bytes
 /// (`data: {chunk}\n\n` frames, ending with `data: [DONE]\n\n`).
 ///
+/// Thinking is streamed in LiteLLM's shape: each `thinking_delta` becomes
+/// `reasoning_content` plus a `thinking_blocks` entry with the same text, the
+/// `signature_delta` a `thinking_blocks` entry with the signature (and empty text), a
+/// `redacted_thinking` block one entry with its `data`; every entry carries `index`, the
+/// block's position among the message's thinking blocks, so that accumulating the deltas by
+/// index (concatenating strings) yields the blocks to replay.
+///
 /// Events may be split across [`push`](Self::push) calls at any byte; `\n` and `\r\n` line
 /// endings, comments and `ping` events are handled. After an Anthropic `error` event, a
 /// malformed event or a truncated stream, [`error`](Self::error) returns the message and the
@@ -21,6 +28,8 @@ pub struct StreamTranslator {
     sse: SseReader,
     /// Anthropic content block index → OpenAI tool call index.
     tools: HashMap<u64, usize>,
+    /// Anthropic content block index → index among the message's `thinking_blocks`.
+    thinking: HashMap<u64, usize>,
     usage: Usage,
     finished: bool,
     done: bool,
@@ -37,6 +46,7 @@ impl StreamTranslator {
             w: ChunkWriter::new(String::new(), fallback_model, created, include_usage),
             sse: SseReader::default(),
             tools: HashMap::new(),
+            thinking: HashMap::new(),
             usage: Usage::default(),
             finished: false,
             done: false,
@@ -156,24 +166,28 @@ impl StreamTranslator {
         let Some(block) = v.get("content_block") else {
             return;
         };
+        let index = v.get("index").and_then(Value::as_u64);
         let get = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or("");
         match get("type") {
             "text" if !get("text").is_empty() => {
                 self.w.chunk(json!({ "content": get("text") }), None, out);
             }
-            "thinking" if !get("thinking").is_empty() => {
-                self.w
-                    .chunk(json!({ "reasoning_content": get("thinking") }), None, out);
+            "thinking" => {
+                let k = self.thinking_index(index);
+                if !get("thinking").is_empty() {
+                    self.w.chunk(thinking_delta(k, get("thinking")), None, out);
+                }
             }
             "redacted_thinking" => {
+                let k = self.thinking_index(index);
                 let delta = json!({
-                    "thinking_blocks": [{ "type": "redacted_thinking", "data": get("data") }],
+                    "thinking_blocks": [{ "index": k, "type": "redacted_thinking", "data": get("data") }],
                 });
                 self.w.chunk(delta, None, out);
             }
             "tool_use" => {
                 let k = self.tools.len();
-                if let Some(index) = v.get("index").and_then(Value::as_u64) {
+                if let Some(index) = index {
                     self.tools.insert(index, k);
                 }
                 let delta = json!({
@@ -190,20 +204,35 @@ impl StreamTranslator {
         }
     }
 
+    /// The `thinking_blocks` index of the thinking block at Anthropic `index` (a new one for
+    /// a block not seen yet).
+    fn thinking_index(&mut self, index: Option<u64>) -> usize {
+        let next = self.thinking.len();
+        match index {
+            Some(i) => *self.thinking.entry(i).or_insert(next),
+            None => next,
+        }
+    }
+
     fn block_delta(&mut self, v: &Value, out: &mut Vec<u8>) {
         let Some(delta) = v.get("delta") else {
             return;
         };
+        let index = v.get("index").and_then(Value::as_u64);
         let get = |key: &str| delta.get(key).and_then(Value::as_str).unwrap_or("");
         let converted = match get("type") {
             "text_delta" => json!({ "content": get("text") }),
-            "thinking_delta" => json!({ "reasoning_content": get("thinking") }),
+            "thinking_delta" => thinking_delta(self.thinking_index(index), get("thinking")),
             "signature_delta" => json!({
-                "thinking_blocks": [{ "type": "thinking", "thinking": "", "signature": get("signature") }],
+                "thinking_blocks": [{
+                    "index": self.thinking_index(index),
+                    "type": "thinking",
+                    "thinking": "",
+                    "signature": get("signature"),
+                }],
             }),
             "input_json_delta" => {
                 let partial = get("partial_json");
-                let index = v.get("index").and_then(Value::as_u64);
                 let Some(&k) = index.and_then(|i| self.tools.get(&i)) else {
                     return;
                 };
@@ -223,4 +252,15 @@ impl StreamTranslator {
         self.w.end(self.usage.to_openai(), out);
         self.done = true;
     }
+}
+
+/// A piece of thinking text: `reasoning_content` (what most OpenAI clients show) and the same
+/// text in LiteLLM's `thinking_blocks`, with the block's `index` so that clients which merge
+/// list deltas by index (as the OpenAI SDKs' stream helpers do for `tool_calls`) rebuild
+/// `{type, thinking, signature}` whole, ready to send back.
+fn thinking_delta(index: usize, text: &str) -> Value {
+    json!({
+        "reasoning_content": text,
+        "thinking_blocks": [{ "index": index, "type": "thinking", "thinking": text }],
+    })
 }

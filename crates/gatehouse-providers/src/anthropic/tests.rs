@@ -78,7 +78,7 @@ fn requests() {
                        {"type": "function", "function": {"name": "get_time"}}],
                    "tool_choice": "auto", "stop": "\n\nHuman:", "temperature": 0.5, "top_p": 0.9, "top_k": 40,
                    "user": "user-123", "seed": 7, "presence_penalty": 0.1, "frequency_penalty": 0.2,
-                   "response_format": {"type": "json_object"}, "stream_options": {"include_usage": true}}),
+                   "response_format": {"type": "text"}, "stream_options": {"include_usage": true}}),
             json!({"model": MODEL, "max_tokens": DEFAULT_MAX_TOKENS,
                    "messages": [{"role": "user", "content": [{"type": "text", "text": "What is the weather like in San Francisco?"}]}],
                    "tools": [{"name": "get_weather", "description": "Get the current weather in a given location",
@@ -654,8 +654,9 @@ fn stream_thinking() {
         deltas,
         vec![
             json!([{"role": "assistant", "content": ""}, null]),
-            json!([{"reasoning_content": "I need to find the GCD of 1071 and 462"}, null]),
-            json!([{"thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}]}, null]),
+            json!([{"reasoning_content": "I need to find the GCD of 1071 and 462",
+                    "thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "I need to find the GCD of 1071 and 462"}]}, null]),
+            json!([{"thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}]}, null]),
             json!([{"content": "The GCD is 21."}, null]),
             json!([{}, "length"]),
         ]
@@ -785,4 +786,240 @@ fn response_model_is_the_one_anthropic_reports() {
     assert_ne!(without, text_stream());
     let chunks = frames(&run(&without, true));
     assert!(chunks.iter().all(|c| c["model"] == "claude"), "{chunks:?}");
+}
+
+/// openai-python's stream accumulation (`ChatCompletionStreamState`, `accumulate_delta`):
+/// strings concatenate, objects merge, list entries merge by their `index` (an entry
+/// without one is an error there), `index` and `type` are replaced.
+fn accumulate(acc: &mut serde_json::Map<String, Value>, delta: &serde_json::Map<String, Value>) {
+    for (key, d) in delta {
+        let Some(a) = acc.get_mut(key).filter(|a| !a.is_null()) else {
+            acc.insert(key.clone(), d.clone());
+            continue;
+        };
+        if key == "index" || key == "type" {
+            *a = d.clone();
+            continue;
+        }
+        match (a, d) {
+            (Value::String(a), Value::String(d)) => a.push_str(d),
+            (Value::Object(a), Value::Object(d)) => accumulate(a, d),
+            (Value::Array(a), Value::Array(d)) => {
+                for entry in d {
+                    let i = entry["index"]
+                        .as_u64()
+                        .unwrap_or_else(|| panic!("list delta entry without index: {entry}"))
+                        as usize;
+                    match a.get_mut(i) {
+                        Some(slot) => {
+                            accumulate(slot.as_object_mut().unwrap(), entry.as_object().unwrap())
+                        }
+                        None => a.push(entry.clone()),
+                    }
+                }
+            }
+            (a, d) => *a = d.clone(),
+        }
+    }
+}
+
+const SIG: &str = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds";
+const REDACTED: &str = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj2pm=";
+
+/// Thinking in two deltas with its signature, a redacted_thinking block, text and a tool
+/// call: what Claude streams for a tool-using turn with extended thinking.
+fn thinking_tool_stream() -> String {
+    sse(&[
+        message_start(json!({"input_tokens": 10, "output_tokens": 1})),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "The user wants "}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "the weather."}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": SIG}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "redacted_thinking", "data": REDACTED}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "Checking."}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 2}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 3, "content_block": {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {}}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 3, "delta": {"type": "input_json_delta", "partial_json": "{\"location\": \"Paris\"}"}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 3}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 40}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ])
+}
+
+/// The assistant content Anthropic must get back for [`thinking_tool_stream`].
+fn expected_replay() -> Value {
+    json!([
+        {"type": "thinking", "thinking": "The user wants the weather.", "signature": SIG},
+        {"type": "redacted_thinking", "data": REDACTED},
+        {"type": "text", "text": "Checking."},
+        {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"location": "Paris"}},
+    ])
+}
+
+/// The assistant turn of a replay of `assistant` (an accumulated message) after a tool result.
+fn replayed(assistant: Value) -> Value {
+    let req = json!({"model": "m", "reasoning_effort": "low", "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        assistant,
+        {"role": "tool", "tool_call_id": "toolu_01", "content": "sunny"}]});
+    let out = translate(req);
+    assert_eq!(out["messages"][1]["role"], "assistant");
+    out["messages"][1]["content"].clone()
+}
+
+#[test]
+fn streamed_thinking_accumulates_and_replays() {
+    let chunks = frames(&run(&thinking_tool_stream(), false));
+    let deltas: Vec<&serde_json::Map<String, Value>> = chunks
+        .iter()
+        .map(|c| c["choices"][0]["delta"].as_object().unwrap())
+        .collect();
+
+    // LiteLLM's streamed shape: the thinking text in reasoning_content and in
+    // thinking_blocks, then the signature, then the redacted block; every entry indexed.
+    let thinking: Vec<&Value> = deltas
+        .iter()
+        .filter_map(|d| d.get("thinking_blocks"))
+        .collect();
+    assert_eq!(
+        thinking,
+        [
+            &json!([{"index": 0, "type": "thinking", "thinking": "The user wants "}]),
+            &json!([{"index": 0, "type": "thinking", "thinking": "the weather."}]),
+            &json!([{"index": 0, "type": "thinking", "thinking": "", "signature": SIG}]),
+            &json!([{"index": 1, "type": "redacted_thinking", "data": REDACTED}]),
+        ]
+    );
+
+    // A client accumulating as the OpenAI SDK's stream helper does.
+    let mut message = serde_json::Map::new();
+    for d in &deltas {
+        accumulate(&mut message, d);
+    }
+    assert_eq!(message["reasoning_content"], "The user wants the weather.");
+    assert_eq!(
+        message["thinking_blocks"],
+        json!([{"index": 0, "type": "thinking", "thinking": "The user wants the weather.", "signature": SIG},
+               {"index": 1, "type": "redacted_thinking", "data": REDACTED}])
+    );
+    assert_eq!(replayed(Value::Object(message)), expected_replay());
+
+    // A client that appends every thinking_blocks entry as it comes (LiteLLM-style
+    // consumers without index merging) and concatenates reasoning_content.
+    let mut appended = Vec::new();
+    let mut reasoning = String::new();
+    for d in &deltas {
+        appended.extend(
+            d.get("thinking_blocks")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        );
+        reasoning.push_str(
+            d.get("reasoning_content")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        );
+    }
+    let message = json!({"role": "assistant", "content": "Checking.", "reasoning_content": reasoning,
+        "thinking_blocks": appended,
+        "tool_calls": [{"id": "toolu_01", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\": \"Paris\"}"}}]});
+    assert_eq!(replayed(message), expected_replay());
+
+    // A client that kept only the signed entry: the text comes from reasoning_content.
+    let message = json!({"role": "assistant", "content": "Checking.", "reasoning_content": "The user wants the weather.",
+        "thinking_blocks": [{"type": "thinking", "thinking": "", "signature": SIG},
+                            {"type": "redacted_thinking", "data": REDACTED}],
+        "tool_calls": [{"id": "toolu_01", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\": \"Paris\"}"}}]});
+    assert_eq!(replayed(message), expected_replay());
+}
+
+#[test]
+fn replayed_thinking_edge_cases() {
+    let assistant = |blocks: Value, reasoning: Value| json!({"role": "assistant", "content": "ok", "reasoning_content": reasoning, "thinking_blocks": blocks});
+    // Two signed blocks stay two; an empty text is not filled when it is ambiguous.
+    let got = replayed(assistant(
+        json!([{"type": "thinking", "thinking": "", "signature": "s1"},
+               {"type": "thinking", "thinking": "", "signature": "s2"}]),
+        json!("both texts"),
+    ));
+    assert_eq!(
+        got,
+        json!([{"type": "thinking", "thinking": "", "signature": "s1"},
+               {"type": "thinking", "thinking": "", "signature": "s2"},
+               {"type": "text", "text": "ok"}])
+    );
+    // A non-empty text is never replaced; no reasoning_content leaves an empty text alone.
+    let got = replayed(assistant(
+        json!([{"type": "thinking", "thinking": "mine", "signature": "s1"}]),
+        json!("other"),
+    ));
+    assert_eq!(got[0]["thinking"], "mine");
+    let got = replayed(assistant(
+        json!([{"type": "thinking", "thinking": "", "signature": "s1"}]),
+        Value::Null,
+    ));
+    assert_eq!(got[0]["thinking"], "");
+    // An unsigned run at the end is kept as one block (Anthropic decides about it).
+    let got = replayed(assistant(
+        json!([{"type": "thinking", "thinking": "a"}, {"type": "thinking", "thinking": "b", "signature": null}]),
+        Value::Null,
+    ));
+    assert_eq!(
+        got[0],
+        json!({"type": "thinking", "thinking": "ab", "signature": ""})
+    );
+    // Wrong types are refused, naming the field.
+    let err = translate_err(json!({"model": "m", "messages": [
+        {"role": "user", "content": "x"},
+        assistant(json!([{"type": "thinking", "thinking": 7, "signature": "s"}]), Value::Null)]}));
+    assert_eq!(
+        err.param.as_deref(),
+        Some("messages[1].thinking_blocks[0].thinking")
+    );
 }

@@ -19,6 +19,7 @@
 //! | `reasoning_effort` minimal/low → 1024, medium → 2048, high → 4096 (none → off) | `additionalModelRequestFields.thinking: {type: enabled, budget_tokens}` — Anthropic-on-Bedrock's spelling; other model families ignore or refuse it |
 //! | `thinking` (LiteLLM/Anthropic object) | `additionalModelRequestFields.thinking` |
 //! | `top_k` | `additionalModelRequestFields.top_k` (Anthropic models) |
+//! | `response_format` `json_object` / `json_schema` (`text`: nothing) | one tool `json_tool_call` (input schema: the schema) forced with `toolChoice: {tool: {name}}`; its call comes back as `content` — see `crate::json_mode` for what is refused |
 //! | answer `model` (response direction) | Converse and ConverseStream name no model: the deployment's upstream model id, on the body and every chunk |
 //!
 //! With thinking enabled `maxTokens` must exceed the budget: when it does not (or is not
@@ -32,7 +33,7 @@
 //! Dropped (no Converse equivalent): `tool_choice: "none"` — Converse has no "none", so the
 //! tools are dropped entirely (a history that still holds tool calls may then be refused by
 //! Bedrock); `tool_choice` without `tools`; `parallel_tool_calls`; `presence_penalty`,
-//! `frequency_penalty`, `logit_bias`, `seed`, `response_format`, `stream` (the operation
+//! `frequency_penalty`, `logit_bias`, `seed`, `stream` (the operation
 //! decides), `stream_options`, `user`, `metadata`, `store`, `service_tier`, `prediction`,
 //! `modalities`, `audio`, `web_search_options`, `verbosity`, `functions`, `function_call`,
 //! `tools[].function.strict`, `cache_control` (message and part level), assistant
@@ -86,6 +87,10 @@ pub fn chat_request_to_converse(openai: &Value) -> Result<Vec<u8>, TranslateErro
         Some(t) => Some(t.clone()),
         None => reasoning_effort(field(req, "reasoning_effort"))?,
     };
+    let thinking_on = thinking
+        .as_ref()
+        .is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
+    let json_tool = crate::json_mode::json_tool(req, "Bedrock", thinking_on)?;
     if let Some(thinking) = thinking {
         let budget = thinking
             .get("type")
@@ -122,7 +127,15 @@ pub fn chat_request_to_converse(openai: &Value) -> Result<Vec<u8>, TranslateErro
         additional.insert("top_k".into(), v.clone());
     }
 
-    if let Some(config) = tool_config(req)? {
+    if let Some(tool) = json_tool {
+        // response_format: one forced tool (crate::json_mode).
+        let name = crate::json_mode::JSON_TOOL_NAME;
+        let spec = json!({ "name": name, "description": tool.description,
+            "inputSchema": { "json": tool.schema } });
+        let config =
+            json!({ "tools": [{ "toolSpec": spec }], "toolChoice": { "tool": { "name": name } } });
+        out.insert("toolConfig".into(), config);
+    } else if let Some(config) = tool_config(req)? {
         out.insert("toolConfig".into(), config);
     }
 

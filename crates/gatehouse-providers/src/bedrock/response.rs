@@ -64,7 +64,7 @@ pub fn converse_response_to_chat(
         message.insert("reasoning_content".into(), Value::String(reasoning));
     }
     let usage = resp.get("usage").map(usage).unwrap_or_default();
-    let out = json!({
+    let mut out = json!({
         "id": format!("chatcmpl-bedrock-{created}"),
         "object": "chat.completion",
         "created": created,
@@ -78,6 +78,7 @@ pub fn converse_response_to_chat(
         }],
         "usage": usage.to_openai(),
     });
+    crate::json_mode::tool_answer_to_content(&mut out);
     Ok(out.to_string().into_bytes())
 }
 

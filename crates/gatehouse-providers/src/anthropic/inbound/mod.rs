@@ -41,12 +41,16 @@
 //! upstream cannot run; content block types that have no OpenAI form (`file` / `url` document
 //! sources, Files API images, `search_result`, server tool results, thinking in user turns).
 //!
-//! Responses: `thinking_blocks` (or `reasoning_content`, signature `""`) → `thinking` blocks,
+//! Responses: `thinking_blocks` (or `reasoning_content`, signature `""`) → `thinking` and
+//! `redacted_thinking` blocks (`data` kept),
 //! `content` → a `text` block, `tool_calls` → `tool_use` blocks (`input` = parsed
 //! `arguments`; arguments that are not a JSON object become `{}`). `finish_reason` stop →
 //! `end_turn` (OpenAI does not say whether a stop sequence matched, so `stop_sequence` is
 //! always null; a `stop` with tool calls is `tool_use`), length → `max_tokens`,
-//! tool_calls / function_call → `tool_use`, content_filter → `refusal`.
+//! tool_calls / function_call → `tool_use`, content_filter → `refusal`. Usage:
+//! `input_tokens` = `prompt_tokens` less cache reads (`prompt_tokens_details.cached_tokens`)
+//! and writes (LiteLLM's `cache_creation_input_tokens`), which are reported as Anthropic's
+//! `cache_read_input_tokens` / `cache_creation_input_tokens`.
 
 mod request;
 mod response;

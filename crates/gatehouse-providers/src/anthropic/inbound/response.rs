@@ -118,33 +118,44 @@ fn thinking_blocks(message: &Value) -> Vec<Value> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct InboundUsage {
     pub prompt: u64,
+    /// `prompt_tokens_details.cached_tokens` (cache reads).
     pub cached: u64,
+    /// LiteLLM's `cache_creation_input_tokens` (cache writes), when the upstream reports it.
+    pub cache_creation: u64,
     pub completion: u64,
 }
 
 impl InboundUsage {
-    /// `input_tokens` excludes cache reads (Anthropic counts them separately).
+    /// `input_tokens` excludes cache reads and writes (Anthropic counts them separately;
+    /// OpenAI's `prompt_tokens` includes them).
     pub fn to_anthropic(self) -> Value {
         json!({
-            "input_tokens": self.prompt.saturating_sub(self.cached),
-            "cache_creation_input_tokens": 0,
+            "input_tokens": self
+                .prompt
+                .saturating_sub(self.cached)
+                .saturating_sub(self.cache_creation),
+            "cache_creation_input_tokens": self.cache_creation,
             "cache_read_input_tokens": self.cached,
             "output_tokens": self.completion,
         })
     }
 }
 
-/// An OpenAI `usage` object (missing counts are 0).
+/// An OpenAI `usage` object (missing counts are 0). Cache reads come from
+/// `prompt_tokens_details.cached_tokens`, else LiteLLM's `cache_read_input_tokens`.
 pub(super) fn usage(u: Option<&Value>) -> InboundUsage {
-    let get = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+    let get = |v: Option<&Value>| v.and_then(Value::as_u64);
     let Some(u) = u else {
         return InboundUsage::default();
     };
     InboundUsage {
-        prompt: get(u.get("prompt_tokens")),
+        prompt: get(u.get("prompt_tokens")).unwrap_or(0),
         cached: get(u
             .get("prompt_tokens_details")
-            .and_then(|d| d.get("cached_tokens"))),
-        completion: get(u.get("completion_tokens")),
+            .and_then(|d| d.get("cached_tokens")))
+        .or_else(|| get(u.get("cache_read_input_tokens")))
+        .unwrap_or(0),
+        cache_creation: get(u.get("cache_creation_input_tokens")).unwrap_or(0),
+        completion: get(u.get("completion_tokens")).unwrap_or(0),
     }
 }

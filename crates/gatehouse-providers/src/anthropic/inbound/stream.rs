@@ -1,7 +1,6 @@
 //! OpenAI `chat.completion.chunk` SSE stream → Anthropic Messages SSE stream.
 
 use crate::sse::{SseEvent, SseReader};
-use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
@@ -13,23 +12,96 @@ use crate::anthropic::reported_model;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Open {
     /// A `thinking` block; the signature (if the upstream sent one) is emitted at its end.
+    /// `key` is the upstream's `thinking_blocks` index, when it gave one.
     Thinking {
         index: u64,
+        key: Option<u64>,
         signature: String,
     },
     Text {
         index: u64,
     },
-    /// A `tool_use` block.
+    /// A `tool_use` block for `calls[call]`.
     Tool {
         index: u64,
+        call: usize,
     },
 }
 
 impl Open {
     fn index(&self) -> u64 {
         match self {
-            Open::Thinking { index, .. } | Open::Text { index } | Open::Tool { index } => *index,
+            Open::Thinking { index, .. } | Open::Text { index } | Open::Tool { index, .. } => {
+                *index
+            }
+        }
+    }
+}
+
+/// Where a streamed tool call is in the Anthropic stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// Not started yet: another tool block is open, so its argument pieces wait in `pending`.
+    Waiting,
+    /// Its `tool_use` block is the open one.
+    Open,
+    /// Its block was stopped.
+    Closed,
+}
+
+/// One OpenAI tool call of the stream.
+#[derive(Debug)]
+struct Call {
+    /// The OpenAI `tool_calls[].index`.
+    openai_index: u64,
+    id: String,
+    name: String,
+    /// Argument pieces received while the call was waiting.
+    pending: String,
+    state: CallState,
+    /// Tracks whether the arguments sent so far form a complete JSON value.
+    end: JsonEnd,
+}
+
+/// A streaming check that some JSON text is complete: true once the top-level object or
+/// array closes (string-aware). Never true for a bare scalar or malformed text — those
+/// calls simply stay open until the stream moves on.
+#[derive(Debug, Default, Clone, Copy)]
+struct JsonEnd {
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    done: bool,
+    invalid: bool,
+}
+
+impl JsonEnd {
+    fn feed(&mut self, text: &str) {
+        for b in text.bytes() {
+            if self.done || self.invalid {
+                return;
+            }
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' if self.depth > 0 => self.in_string = true,
+                b'{' | b'[' => self.depth = self.depth.saturating_add(1),
+                b'}' | b']' if self.depth > 0 => {
+                    self.depth -= 1;
+                    self.done = self.depth == 0;
+                }
+                b' ' | b'\n' | b'\r' | b'\t' => {}
+                _ if self.depth > 0 => {}
+                _ => self.invalid = true,
+            }
         }
     }
 }
@@ -42,9 +114,14 @@ impl Open {
 /// fallback model when the chunk names none. Reasoning deltas (`reasoning_content`, `reasoning`, LiteLLM `thinking_blocks`)
 /// become a `thinking` block (a `signature_delta` at its end when a signature came), content
 /// deltas a `text` block, each tool call a `tool_use` block (`input_json_delta` fragments).
-/// One block is open at a time; indices count from 0. `[DONE]` (or [`finish`](Self::finish)
-/// after a `finish_reason`) closes the open block and sends `message_delta` (stop reason,
-/// usage from the usage chunk) and `message_stop`.
+/// One block is open at a time, and every block gets all its deltas before its
+/// `content_block_stop`; indices count from 0. OpenAI lets the argument deltas of several
+/// tool calls interleave (by `index`): a call's block stays open until its arguments form a
+/// complete JSON value and another call has something to say; pieces of the calls that are
+/// not open meanwhile wait, and are sent when their block opens (at the latest before the
+/// message ends). A new `thinking_blocks` index starts a new thinking block. `[DONE]` (or
+/// [`finish`](Self::finish) after a `finish_reason`) closes the open block and sends
+/// `message_delta` (stop reason, usage from the usage chunk) and `message_stop`.
 ///
 /// Input may be split at any byte; `\n` / `\r\n` line endings and comments are handled. An
 /// upstream `data: {"error": …}`, malformed data or a stream that ends before a
@@ -57,8 +134,8 @@ pub struct ChatStreamToMessages {
     started: bool,
     open: Option<Open>,
     next_index: u64,
-    /// OpenAI tool call index → Anthropic block index.
-    tools: HashMap<u64, u64>,
+    /// The tool calls, in the order they appeared.
+    calls: Vec<Call>,
     finish_reason: Option<String>,
     usage: Option<InboundUsage>,
     done: bool,
@@ -75,7 +152,7 @@ impl ChatStreamToMessages {
             started: false,
             open: None,
             next_index: 0,
-            tools: HashMap::new(),
+            calls: Vec::new(),
             finish_reason: None,
             usage: None,
             done: false,
@@ -186,30 +263,34 @@ impl ChatStreamToMessages {
     }
 
     fn delta(&mut self, delta: &Value, out: &mut Vec<u8>) {
+        let blocks: &[Value] = delta
+            .get("thinking_blocks")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice);
         let reasoning = ["reasoning_content", "reasoning"]
             .iter()
             .find_map(|k| delta.get(*k).and_then(Value::as_str))
             .filter(|s| !s.is_empty());
         if let Some(reasoning) = reasoning {
-            self.thinking(reasoning, out);
+            // The thinking_blocks index of the same text, if the chunk carries it.
+            let key = blocks
+                .iter()
+                .find(|b| b.get("type").and_then(Value::as_str) == Some("thinking"))
+                .and_then(|b| b.get("index"))
+                .and_then(Value::as_u64);
+            self.thinking(reasoning, key, out);
         }
-        for block in delta
-            .get("thinking_blocks")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for block in blocks {
             let get = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or("");
+            let key = block.get("index").and_then(Value::as_u64);
             match get("type") {
                 "thinking" => {
                     // LiteLLM repeats the text of reasoning_content here.
                     if reasoning.is_none() && !get("thinking").is_empty() {
-                        self.thinking(get("thinking"), out);
+                        self.thinking(get("thinking"), key, out);
                     }
                     if !get("signature").is_empty() {
-                        if !matches!(self.open, Some(Open::Thinking { .. })) {
-                            self.thinking("", out);
-                        }
+                        self.thinking("", key, out);
                         if let Some(Open::Thinking { signature, .. }) = &mut self.open {
                             signature.push_str(get("signature"));
                         }
@@ -217,6 +298,7 @@ impl ChatStreamToMessages {
                 }
                 "redacted_thinking" => {
                     let block = json!({ "type": "redacted_thinking", "data": get("data") });
+                    self.flush_tools(out);
                     let index = self.start_block(block, out);
                     emit(
                         out,
@@ -232,6 +314,7 @@ impl ChatStreamToMessages {
             .filter(|s| !s.is_empty())
         {
             if !matches!(self.open, Some(Open::Text { .. })) {
+                self.flush_tools(out);
                 let index = self.start_block(json!({ "type": "text", "text": "" }), out);
                 self.open = Some(Open::Text { index });
             }
@@ -249,7 +332,7 @@ impl ChatStreamToMessages {
     }
 
     fn tool_call(&mut self, call: &Value, position: u64, out: &mut Vec<u8>) {
-        let call_index = call
+        let openai_index = call
             .get("index")
             .and_then(Value::as_u64)
             .unwrap_or(position);
@@ -260,40 +343,123 @@ impl ChatStreamToMessages {
                 .and_then(Value::as_str)
                 .unwrap_or("")
         };
-        let index = match self.tools.get(&call_index) {
-            Some(&index) => index,
+        let k = match self
+            .calls
+            .iter()
+            .position(|c| c.openai_index == openai_index)
+        {
+            Some(k) => k,
             None => {
                 let id = call
                     .get("id")
                     .and_then(Value::as_str)
-                    .map_or_else(|| format!("toolu_{call_index}"), str::to_owned);
-                let block =
-                    json!({ "type": "tool_use", "id": id, "name": get("name"), "input": {} });
-                let index = self.start_block(block, out);
-                self.open = Some(Open::Tool { index });
-                self.tools.insert(call_index, index);
-                index
+                    .map_or_else(|| format!("toolu_{openai_index}"), str::to_owned);
+                self.calls.push(Call {
+                    openai_index,
+                    id,
+                    name: get("name").to_owned(),
+                    pending: String::new(),
+                    state: CallState::Waiting,
+                    end: JsonEnd::default(),
+                });
+                self.calls.len() - 1
             }
         };
         let partial = get("arguments");
-        if !partial.is_empty() {
-            // A fragment for an earlier call after another started goes to its own index.
-            let delta = json!({ "type": "input_json_delta", "partial_json": partial });
-            emit(
+        let Some(c) = self.calls.get_mut(k) else {
+            return;
+        };
+        match c.state {
+            CallState::Waiting => c.pending.push_str(partial),
+            CallState::Open => {
+                if !partial.is_empty() {
+                    c.end.feed(partial);
+                    self.block_delta(
+                        json!({ "type": "input_json_delta", "partial_json": partial }),
+                        out,
+                    );
+                }
+            }
+            // After its JSON was complete and another call went on: nothing valid is left
+            // to add (whitespace at most).
+            CallState::Closed => {}
+        }
+        self.advance_tools(out);
+    }
+
+    /// Opens the next waiting tool call when no tool block is open, or when the open one's
+    /// arguments are complete.
+    fn advance_tools(&mut self, out: &mut Vec<u8>) {
+        loop {
+            if let Some(Open::Tool { call, .. }) = &self.open
+                && !self.calls.get(*call).is_some_and(|c| c.end.done)
+            {
+                return;
+            }
+            let Some(k) = self
+                .calls
+                .iter()
+                .position(|c| c.state == CallState::Waiting)
+            else {
+                return;
+            };
+            self.open_tool(k, out);
+        }
+    }
+
+    /// Closes the open block and starts the `tool_use` block of `calls[k]`, with the
+    /// argument pieces it collected while waiting.
+    fn open_tool(&mut self, k: usize, out: &mut Vec<u8>) {
+        let Some(c) = self.calls.get_mut(k) else {
+            return;
+        };
+        c.state = CallState::Open;
+        let block = json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": {} });
+        let pending = std::mem::take(&mut c.pending);
+        c.end.feed(&pending);
+        let index = self.start_block(block, out);
+        self.open = Some(Open::Tool { index, call: k });
+        if !pending.is_empty() {
+            self.block_delta(
+                json!({ "type": "input_json_delta", "partial_json": pending }),
                 out,
-                &json!({ "type": "content_block_delta", "index": index, "delta": delta }),
             );
         }
     }
 
-    fn thinking(&mut self, text: &str, out: &mut Vec<u8>) {
-        if !matches!(self.open, Some(Open::Thinking { .. })) {
+    /// Sends every tool call still waiting (each block whole), leaving the last one open.
+    fn flush_tools(&mut self, out: &mut Vec<u8>) {
+        while let Some(k) = self
+            .calls
+            .iter()
+            .position(|c| c.state == CallState::Waiting)
+        {
+            self.open_tool(k, out);
+        }
+    }
+
+    /// Continues the open thinking block, or starts one: when none is open, or when `key`
+    /// (the upstream's thinking block index) differs from the open block's.
+    fn thinking(&mut self, text: &str, key: Option<u64>, out: &mut Vec<u8>) {
+        let same = match &self.open {
+            Some(Open::Thinking { key: open_key, .. }) => {
+                key.is_none() || open_key.is_none() || *open_key == key
+            }
+            _ => false,
+        };
+        if !same {
+            self.flush_tools(out);
             let block = json!({ "type": "thinking", "thinking": "", "signature": "" });
             let index = self.start_block(block, out);
             self.open = Some(Open::Thinking {
                 index,
+                key,
                 signature: String::new(),
             });
+        } else if let Some(Open::Thinking { key: open_key, .. }) = &mut self.open
+            && open_key.is_none()
+        {
+            *open_key = key;
         }
         if !text.is_empty() {
             self.block_delta(json!({ "type": "thinking_delta", "thinking": text }), out);
@@ -347,7 +513,14 @@ impl ChatStreamToMessages {
         let Some(open) = self.open.take() else {
             return;
         };
-        if let Open::Thinking { index, signature } = &open
+        if let Open::Tool { call, .. } = &open
+            && let Some(c) = self.calls.get_mut(*call)
+        {
+            c.state = CallState::Closed;
+        }
+        if let Open::Thinking {
+            index, signature, ..
+        } = &open
             && !signature.is_empty()
         {
             let delta = json!({ "type": "signature_delta", "signature": signature });
@@ -365,15 +538,11 @@ impl ChatStreamToMessages {
     /// Closes the open block, then `message_delta` and `message_stop`.
     fn end(&mut self, out: &mut Vec<u8>) {
         self.begin("", out);
+        self.flush_tools(out);
         self.close(out);
-        let stop = stop_reason(self.finish_reason.as_deref(), !self.tools.is_empty());
+        let stop = stop_reason(self.finish_reason.as_deref(), !self.calls.is_empty());
         let usage = match self.usage {
-            Some(u) => json!({
-                "input_tokens": u.prompt.saturating_sub(u.cached),
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": u.cached,
-                "output_tokens": u.completion,
-            }),
+            Some(u) => u.to_anthropic(),
             None => json!({ "output_tokens": 0 }),
         };
         emit(

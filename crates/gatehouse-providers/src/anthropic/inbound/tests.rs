@@ -917,3 +917,193 @@ fn response_model_is_the_one_the_upstream_reports() {
     let got = run(&(anonymous + DONE));
     assert_eq!(got[0]["message"]["model"], "claude-x");
 }
+
+/// Asserts Anthropic's block discipline: one block open at a time, each delta for the open
+/// block, each stop for it; returns each block's concatenated `partial_json` by index.
+fn assert_blocks_whole(events: &[Value]) -> std::collections::BTreeMap<u64, String> {
+    let mut open: Option<u64> = None;
+    let mut json = std::collections::BTreeMap::new();
+    for e in events {
+        let index = e["index"].as_u64();
+        match e["type"].as_str().unwrap() {
+            "content_block_start" => {
+                assert_eq!(
+                    open, None,
+                    "a block starts while another is open: {events:?}"
+                );
+                open = index;
+            }
+            "content_block_delta" => {
+                assert_eq!(index, open, "a delta for a block that is not open: {e}");
+                if let Some(p) = e["delta"]["partial_json"].as_str() {
+                    json.entry(index.unwrap())
+                        .or_insert_with(String::new)
+                        .push_str(p);
+                }
+            }
+            "content_block_stop" => {
+                assert_eq!(index, open, "a stop for a block that is not open: {e}");
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(open, None);
+    json
+}
+
+#[test]
+fn stream_interleaved_tool_call_deltas_keep_blocks_whole() {
+    let calls = |v: Value| frame(json!({"tool_calls": v}), Value::Null);
+    let input = [
+        calls(json!([
+            {"index": 0, "id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": ""}},
+            {"index": 1, "id": "call_b", "type": "function", "function": {"name": "get_time", "arguments": ""}}])),
+        calls(json!([{"index": 0, "function": {"arguments": "{\"city\":"}}])),
+        calls(json!([{"index": 1, "function": {"arguments": "{\"tz\":"}}])),
+        calls(json!([{"index": 0, "function": {"arguments": "\"Paris}\"}"}}])),
+        calls(json!([{"index": 1, "function": {"arguments": "\"CET\"}"}},
+                     {"index": 2, "id": "call_c", "type": "function", "function": {"name": "noop", "arguments": "{}"}}])),
+        frame(json!({}), json!("tool_calls")),
+        DONE.to_owned(),
+    ]
+    .concat();
+    let got = run(&input);
+    let json = assert_blocks_whole(&got);
+    let starts: Vec<&Value> = got
+        .iter()
+        .filter(|e| e["type"] == "content_block_start")
+        .map(|e| &e["content_block"])
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            &json!({"type": "tool_use", "id": "call_a", "name": "get_weather", "input": {}}),
+            &json!({"type": "tool_use", "id": "call_b", "name": "get_time", "input": {}}),
+            &json!({"type": "tool_use", "id": "call_c", "name": "noop", "input": {}}),
+        ]
+    );
+    let parsed: Vec<Value> = json
+        .values()
+        .map(|s| serde_json::from_str(s).unwrap())
+        .collect();
+    assert_eq!(
+        parsed,
+        [json!({"city": "Paris}"}), json!({"tz": "CET"}), json!({})]
+    );
+    // The first call streamed as it came: its pieces precede the second call's block.
+    let first_stop = got.iter().position(|e| e == &stop(0)).unwrap();
+    let second_start = got
+        .iter()
+        .position(|e| e["type"] == "content_block_start" && e["index"] == 1)
+        .unwrap();
+    assert!(first_stop < second_start);
+    assert_eq!(got[got.len() - 2]["delta"]["stop_reason"], "tool_use");
+
+    // Byte by byte gives the same events.
+    let mut t = ChatStreamToMessages::new("claude-x");
+    let mut out = Vec::new();
+    for b in input.as_bytes() {
+        out.extend(t.push(std::slice::from_ref(b)));
+    }
+    out.extend(t.finish());
+    assert_eq!(events(&out), got);
+
+    // A call whose arguments never complete keeps its block open: the other calls wait
+    // and are sent whole at the end, none lost.
+    let input = [
+        calls(json!([{"index": 0, "id": "call_a", "function": {"name": "f", "arguments": "{\"a\":"}}])),
+        calls(json!([{"index": 1, "id": "call_b", "function": {"name": "g", "arguments": "{\"b\":"}}])),
+        calls(json!([{"index": 1, "function": {"arguments": "2}"}}])),
+        calls(json!([{"index": 0, "function": {"arguments": "1"}}])),
+        frame(json!({}), json!("tool_calls")),
+        DONE.to_owned(),
+    ]
+    .concat();
+    let json = assert_blocks_whole(&run(&input));
+    assert_eq!(json.values().collect::<Vec<_>>(), ["{\"a\":1", "{\"b\":2}"]);
+}
+
+#[test]
+fn stream_thinking_blocks_by_index_and_redacted() {
+    let input = [
+        frame(
+            json!({"reasoning_content": "First.", "thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "First."}]}),
+            Value::Null,
+        ),
+        frame(
+            json!({"thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "", "signature": "sig-1"}]}),
+            Value::Null,
+        ),
+        // A second thinking block right after the first: a new index, a new block.
+        frame(
+            json!({"reasoning_content": "Second.", "thinking_blocks": [{"index": 1, "type": "thinking", "thinking": "Second."}]}),
+            Value::Null,
+        ),
+        frame(
+            json!({"thinking_blocks": [{"index": 1, "type": "thinking", "thinking": "", "signature": "sig-2"}]}),
+            Value::Null,
+        ),
+        frame(
+            json!({"thinking_blocks": [{"index": 2, "type": "redacted_thinking", "data": "EmwKAhgB"}]}),
+            Value::Null,
+        ),
+        frame(json!({"content": "Done."}), json!("stop")),
+        DONE.to_owned(),
+    ]
+    .concat();
+    let got = run(&input);
+    assert_blocks_whole(&got);
+    let mut expected = vec![
+        message_start(),
+        json!({"type": "ping"}),
+        start(
+            0,
+            json!({"type": "thinking", "thinking": "", "signature": ""}),
+        ),
+        delta(0, json!({"type": "thinking_delta", "thinking": "First."})),
+        delta(0, json!({"type": "signature_delta", "signature": "sig-1"})),
+        stop(0),
+        start(
+            1,
+            json!({"type": "thinking", "thinking": "", "signature": ""}),
+        ),
+        delta(1, json!({"type": "thinking_delta", "thinking": "Second."})),
+        delta(1, json!({"type": "signature_delta", "signature": "sig-2"})),
+        stop(1),
+        start(2, json!({"type": "redacted_thinking", "data": "EmwKAhgB"})),
+        stop(2),
+        start(3, json!({"type": "text", "text": ""})),
+        delta(3, json!({"type": "text_delta", "text": "Done."})),
+        stop(3),
+    ];
+    expected.extend(message_end("end_turn", json!({"output_tokens": 0})));
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn cache_creation_usage_is_kept() {
+    // LiteLLM's usage fields (as gatehouse's own OpenAI answers for Anthropic models carry
+    // them): prompt_tokens includes reads and writes.
+    let u = json!({"prompt_tokens": 1300, "completion_tokens": 7, "total_tokens": 1307,
+        "prompt_tokens_details": {"cached_tokens": 200},
+        "cache_creation_input_tokens": 1000, "cache_read_input_tokens": 200});
+    let got = respond(
+        json!({"role": "assistant", "content": "x"}),
+        "stop",
+        u.clone(),
+    );
+    let expected = json!({"input_tokens": 100, "cache_creation_input_tokens": 1000,
+        "cache_read_input_tokens": 200, "output_tokens": 7});
+    assert_eq!(got["usage"], expected);
+    let chunk =
+        json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [], "usage": u});
+    let input = [
+        frame(json!({"content": "x"}), json!("stop")),
+        format!("data: {chunk}\n\n"),
+        DONE.to_owned(),
+    ]
+    .concat();
+    let got = run(&input);
+    assert_eq!(got[got.len() - 2]["usage"], expected);
+}
