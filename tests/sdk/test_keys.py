@@ -74,6 +74,32 @@ def test_model_access_is_an_authentication_error(gatehouse, http):
     assert [m.id for m in c.models.list()] == ["gpt-mock"]
 
 
+def test_user_models_limit_personal_keys(gatehouse, http, marker):
+    """As LiteLLM: a personal key is limited by its user's `models` too (empty: all)."""
+    user = _admin(gatehouse, http, "/user/new", {"user_id": marker, "models": ["gpt-mock"]})
+    c = gatehouse.client(api_key=user["key"])
+    assert c.chat.completions.create(model="gpt-mock", messages=[{"role": "user", "content": marker}]).choices
+    with pytest.raises(openai.AuthenticationError) as ei:
+        c.chat.completions.create(model="claude-mock", messages=[{"role": "user", "content": "x"}])
+    assert ei.value.body["type"] == "key_model_access_denied"
+    assert [m.id for m in c.models.list()] == ["gpt-mock"]
+    info = http.get("/user/info", params={"user_id": marker}, headers={"Authorization": f"Bearer {gatehouse.master_key}"})
+    assert info.status_code == 200, info.text
+    assert info.json()["user_info"]["models"] == ["gpt-mock"]
+
+
+def test_key_aliases_are_unique(gatehouse, http, marker):
+    first = _admin(gatehouse, http, "/key/generate", {"key_alias": marker})
+    r = http.post("/key/generate", json={"key_alias": marker}, headers={"Authorization": f"Bearer {gatehouse.master_key}"})
+    assert r.status_code == 400, r.text
+    assert_error_envelope(r.json(), 400)
+    assert r.json()["error"]["message"] == (
+        f"Key with alias '{marker}' already exists. Unique key aliases across all keys are required."
+    )
+    # The first key is untouched.
+    assert _key_info(gatehouse, http, first["token"])["key_alias"] == marker
+
+
 def test_budget_exceeded_is_a_rate_limit_error(gatehouse, http, marker):
     key = _admin(gatehouse, http, "/key/generate", {"max_budget": 0.0001})["key"]
     c = gatehouse.client(api_key=key)
@@ -133,10 +159,21 @@ def test_virtual_keys_are_never_logged(gatehouse, http, marker):
     with pytest.raises(openai.AuthenticationError):
         c.chat.completions.create(model="claude-mock", messages=[{"role": "user", "content": marker}])
     http.post("/key/generate", json={}, headers={"Authorization": f"Bearer {key}"})
-    _admin(gatehouse, http, "/key/block", {"key": key})
+    # A key in the path: refused for a virtual key, then regenerated with the master key.
+    r = http.post(f"/key/{key}/regenerate", json={}, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 403, r.text
+    r = http.post(f"/key/{key}/regenerate", json={}, headers={"Authorization": "Bearer sk-wrong"})
+    assert r.status_code == 401, r.text
+    newer = _admin(gatehouse, http, f"/key/{key}/regenerate", {})["key"]
+    _admin(gatehouse, http, "/key/block", {"key": newer})
     with pytest.raises(openai.AuthenticationError):
         c.chat.completions.create(model="gpt-mock", messages=[{"role": "user", "content": marker}])
+    with pytest.raises(openai.AuthenticationError):
+        gatehouse.client(api_key=newer).chat.completions.create(
+            model="gpt-mock", messages=[{"role": "user", "content": marker}]
+        )
     time.sleep(0.2)
     log = gatehouse.log_path.read_text(errors="replace")
-    assert key not in log
-    assert key[3:] not in log
+    for k in (key, newer):
+        assert k not in log
+        assert k[3:] not in log

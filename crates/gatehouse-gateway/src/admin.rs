@@ -10,7 +10,10 @@
 //!
 //! Raw keys are `sk-` and 32 base64url characters (192 random bits from the OS); only their
 //! SHA-256 is stored and the raw key is returned once, by `/key/generate`,
-//! `/key/regenerate` and `/user/new`.
+//! `/key/regenerate` and `/user/new`. `/key/info` and `/key/update` echo in `key` whatever
+//! the caller named the key by (as LiteLLM does). No raw key is ever logged: a key that is
+//! part of a path (`/key/{key}/regenerate`) is logged as the first 8 hex digits of its token.
+//! `key_alias` is unique among keys (LiteLLM's `_enforce_unique_key_alias`).
 
 use std::sync::Arc;
 
@@ -19,7 +22,8 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use gatehouse_pricing::Money;
 use gatehouse_store::{
-    KeyFilter, KeyRecord, SpendQuery, SpendRecord, Store, StoreError, TeamRecord, UserRecord,
+    KeyFilter, KeyRecord, SpendDay, SpendQuery, SpendRecord, Store, StoreError, TeamRecord,
+    UserRecord,
 };
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
@@ -29,6 +33,8 @@ use crate::accounting::{Accounts, now_ms};
 use crate::error::{ApiError, cap};
 use crate::keys::{Caller, hash_key, hex, parse_hex32};
 
+/// 9999-12-31T23:59:59.999Z, the latest instant a duration may reach.
+const LATEST_TIME_MS: i64 = 253_402_300_799_999;
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 1024 * 1024;
 /// Roles LiteLLM defines.
@@ -58,8 +64,40 @@ fn bad(message: impl Into<String>, param: Option<&str>) -> ApiError {
 }
 
 fn store_error(e: &StoreError) -> ApiError {
+    if let StoreError::AliasTaken { alias } = e {
+        return alias_taken(alias);
+    }
     tracing::error!(error = %e, "admin: store operation failed");
     ApiError::StoreUnavailable
+}
+
+/// LiteLLM's answer when another key has the alias.
+fn alias_taken(alias: &str) -> ApiError {
+    bad(
+        format!(
+            "Key with alias '{}' already exists. Unique key aliases across all keys are required.",
+            cap(alias)
+        ),
+        Some("key_alias"),
+    )
+}
+
+/// The path as it may be logged: a key named in it (`/key/{key}/regenerate`) becomes
+/// `{token:<first 8 hex digits of its token>}`, which identifies it without revealing it.
+fn loggable_path(path: &str) -> String {
+    match path
+        .strip_prefix("/key/")
+        .and_then(|p| p.strip_suffix("/regenerate"))
+    {
+        Some(k) if !k.is_empty() => {
+            let token = hex(&key_ref(&percent_decode(k)));
+            format!(
+                "/key/{{token:{}}}/regenerate",
+                token.get(..8).unwrap_or_default()
+            )
+        }
+        _ => cap(path),
+    }
 }
 
 /// Runs a handler: admin check first, then the handler; errors in the OpenAI envelope.
@@ -68,10 +106,11 @@ where
     F: FnOnce(Arc<Gateway>, Request) -> Fut,
     Fut: std::future::Future<Output = Res>,
 {
+    let path = loggable_path(req.uri().path());
     let caller = match gw.accounts.keys.verify(req.headers()).await {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(reason = e.kind(), path = %req.uri().path(), "admin: authentication failed");
+            tracing::warn!(reason = e.kind(), path = %path, "admin: authentication failed");
             return e.into_response();
         }
     };
@@ -83,7 +122,7 @@ where
             .into_response();
         }
         Caller::Key(ref k) if !k.is_admin => {
-            tracing::warn!(path = %req.uri().path(), key = %k.key.key_name, "admin: refused a virtual key");
+            tracing::warn!(path = %path, key = %k.key.key_name, "admin: refused a virtual key");
             return ApiError::Forbidden(
                 "Only the master key or a proxy_admin key may call the admin API.".into(),
             )
@@ -96,7 +135,6 @@ where
         }
         Caller::Master => {}
     }
-    let path = req.uri().path().to_owned();
     match f(gw, req).await {
         Ok(res) => {
             tracing::info!(path = %path, "admin action");
@@ -311,15 +349,24 @@ impl Fields<'_> {
         }
     }
 
+    /// A LiteLLM duration (`30s`, `10m`, `24h`, `7d`, `1mo` …) that, added to now, stays a
+    /// representable date (at most 9999-12-31): a longer one would overflow into "never"
+    /// (no expiry, no reset), so it is refused instead.
     fn duration(&self, k: &str) -> Result<Option<Option<String>>, ApiError> {
         let v = self.string(k)?;
-        if let Some(Some(d)) = &v
-            && gatehouse_store::parse_duration(d).is_none()
-        {
-            return Err(bad(
-                format!("`{k}` must be a duration like 30s, 10m, 24h, 7d or 1mo"),
-                Some(k),
-            ));
+        if let Some(Some(d)) = &v {
+            let Some(parsed) = gatehouse_store::parse_duration(d) else {
+                return Err(bad(
+                    format!("`{k}` must be a duration like 30s, 10m, 24h, 7d or 1mo"),
+                    Some(k),
+                ));
+            };
+            if parsed.add_to(now_ms()).is_none_or(|at| at > LATEST_TIME_MS) {
+                return Err(bad(
+                    format!("`{k}` is too long: it must end by 9999-12-31"),
+                    Some(k),
+                ));
+            }
         }
         Ok(v)
     }
@@ -453,7 +500,11 @@ async fn apply_key_fields(
     if let Some(v) = f.duration("duration")? {
         rec.expires_at = match v {
             None => None,
-            Some(d) => gatehouse_store::parse_duration(&d).and_then(|d| d.add_to(now_ms())),
+            Some(d) => Some(
+                gatehouse_store::parse_duration(&d)
+                    .and_then(|d| d.add_to(now_ms()))
+                    .ok_or_else(|| bad("`duration` is too long", Some("duration")))?,
+            ),
         };
     }
     if let Some(team) = f.string("team_id")? {
@@ -499,10 +550,29 @@ const KEY_FIELDS: &[&str] = &[
     "send_invite_email",
 ];
 
+/// Refuses a `key_alias` that a key other than `except` already has.
+async fn check_alias(
+    store: &Store,
+    alias: Option<&str>,
+    except: Option<&[u8; 32]>,
+) -> Result<(), ApiError> {
+    if let Some(alias) = alias
+        && let Some(owner) = store
+            .key_by_alias(alias)
+            .await
+            .map_err(|e| store_error(&e))?
+        && Some(&owner) != except
+    {
+        return Err(alias_taken(alias));
+    }
+    Ok(())
+}
+
 async fn create_key(accounts: &Accounts, f: &Fields<'_>) -> Result<(String, KeyRecord), ApiError> {
     let raw = new_raw_key()?;
     let mut rec = KeyRecord::new(hash_key(&raw), key_name(&raw));
     apply_key_fields(&accounts.store, &mut rec, f).await?;
+    check_alias(&accounts.store, rec.key_alias.as_deref(), None).await?;
     let rec = accounts
         .store
         .insert_key(&rec)
@@ -511,10 +581,13 @@ async fn create_key(accounts: &Accounts, f: &Fields<'_>) -> Result<(String, KeyR
     Ok((raw, rec))
 }
 
+/// The answer of `/key/generate` and `/key/regenerate`: the key's settings, the raw key
+/// (shown this once) and, as LiteLLM's `token_id`, its token.
 fn generated(raw: &str, rec: &KeyRecord) -> Value {
     let mut v = key_json(rec);
     if let Value::Object(m) = &mut v {
         m.insert("key".into(), Value::String(raw.to_owned()));
+        m.insert("token_id".into(), Value::String(hex(&rec.token_hash)));
         m.insert("expires".into(), opt_iso(rec.expires_at));
     }
     v
@@ -539,8 +612,13 @@ pub async fn key_generate(State(gw): State<Arc<Gateway>>, req: Request) -> Respo
 }
 
 fn key_param(map: &Map<String, Value>) -> Result<[u8; 32], ApiError> {
+    key_param_named(map).map(|(_, h)| h)
+}
+
+/// The `key` parameter as the caller wrote it (raw key or token) and the token it names.
+fn key_param_named(map: &Map<String, Value>) -> Result<(&str, [u8; 32]), ApiError> {
     match map.get("key") {
-        Some(Value::String(s)) if !s.is_empty() => Ok(key_ref(s)),
+        Some(Value::String(s)) if !s.is_empty() => Ok((s.as_str(), key_ref(s))),
         _ => Err(bad("`key` is required", Some("key"))),
     }
 }
@@ -560,13 +638,14 @@ async fn load_key(accounts: &Accounts, hash: &[u8; 32]) -> Result<KeyRecord, Api
 pub async fn key_update(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     admin(gw, req, |gw, req| async move {
         let map = body_map(req).await?;
-        let hash = key_param(&map)?;
+        let (named, hash) = key_param_named(&map)?;
         let f = Fields { map: &map };
         let mut known = KEY_FIELDS.to_vec();
         known.push("key");
         f.only(&known)?;
         let mut rec = load_key(&gw.accounts, &hash).await?;
         apply_key_fields(&gw.accounts.store, &mut rec, &f).await?;
+        check_alias(&gw.accounts.store, rec.key_alias.as_deref(), Some(&hash)).await?;
         gw.accounts
             .store
             .update_key(&rec)
@@ -574,9 +653,10 @@ pub async fn key_update(State(gw): State<Arc<Gateway>>, req: Request) -> Respons
             .map_err(|e| store_error(&e))?;
         gw.accounts.keys.forget(&hash);
         let rec = load_key(&gw.accounts, &hash).await?;
+        // LiteLLM answers `{"key": <as the caller named it>, …the key's fields}`.
         let mut v = key_json(&rec);
         if let Value::Object(m) = &mut v {
-            m.insert("key".into(), Value::String(hex(&rec.token_hash)));
+            m.insert("key".into(), Value::String(named.to_owned()));
         }
         ok(&v)
     })
@@ -584,83 +664,111 @@ pub async fn key_update(State(gw): State<Arc<Gateway>>, req: Request) -> Respons
 }
 
 /// `POST /key/delete`: `{"keys": [...]}` (raw keys or tokens) and/or `{"key_aliases": [...]}`.
+/// All or nothing, as LiteLLM promises: 404 when none of them exists, 400 when only some do
+/// (and then nothing is deleted); `deleted_keys` echoes what the caller named.
 pub async fn key_delete(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     admin(gw, req, |gw, req| async move {
         let map = body_map(req).await?;
-        let mut hashes = Vec::new();
-        let mut named = Vec::new();
-        if let Some(keys) = map.get("keys") {
-            let list = keys
-                .as_array()
-                .ok_or_else(|| bad("`keys` must be a list", Some("keys")))?;
-            for k in list {
-                let s = k
-                    .as_str()
-                    .ok_or_else(|| bad("`keys` must be a list of strings", Some("keys")))?;
-                hashes.push(key_ref(s));
-                named.push(Value::String(s.to_owned()));
+        let strings = |field: &str| -> Result<Vec<String>, ApiError> {
+            match map.get(field) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| {
+                        v.as_str().map(str::to_owned).ok_or_else(|| {
+                            bad(format!("`{field}` must be a list of strings"), Some(field))
+                        })
+                    })
+                    .collect(),
+                Some(_) => Err(bad(format!("`{field}` must be a list"), Some(field))),
             }
-        }
-        if let Some(aliases) = map.get("key_aliases") {
-            let list = aliases
-                .as_array()
-                .ok_or_else(|| bad("`key_aliases` must be a list", Some("key_aliases")))?;
-            for a in list {
-                let alias = a.as_str().ok_or_else(|| {
-                    bad(
-                        "`key_aliases` must be a list of strings",
-                        Some("key_aliases"),
-                    )
-                })?;
-                let (found, _) = gw
-                    .accounts
-                    .store
-                    .list_keys(
-                        &KeyFilter {
-                            key_alias: Some(alias.to_owned()),
-                            ..KeyFilter::default()
-                        },
-                        1,
-                        1000,
-                    )
-                    .await
-                    .map_err(|e| store_error(&e))?;
-                for k in found {
-                    hashes.push(k.token_hash);
-                    named.push(Value::String(alias.to_owned()));
-                }
-            }
-        }
-        if hashes.is_empty() {
+        };
+        let keys = strings("keys")?;
+        let aliases = strings("key_aliases")?;
+        if keys.is_empty() && aliases.is_empty() {
             return Err(bad("give `keys` or `key_aliases` to delete", Some("keys")));
         }
-        let deleted = gw
-            .accounts
-            .store
-            .delete_keys(&hashes)
-            .await
-            .map_err(|e| store_error(&e))?;
-        for h in &hashes {
-            gw.accounts.keys.forget(h);
+        let mut hashes: Vec<[u8; 32]> = keys.iter().map(|k| key_ref(k)).collect();
+        // Aliases that name no key are counted, so that the answer can say not all exist.
+        let mut missing_aliases = 0usize;
+        for alias in &aliases {
+            match gw
+                .accounts
+                .store
+                .key_by_alias(alias)
+                .await
+                .map_err(|e| store_error(&e))?
+            {
+                Some(h) => hashes.push(h),
+                None => missing_aliases += 1,
+            }
         }
-        if deleted == 0 {
+        let mut distinct = hashes;
+        distinct.sort_unstable();
+        distinct.dedup();
+        let wanted = distinct.len() + missing_aliases;
+        let found = if missing_aliases > 0 {
+            // Some alias names no key: count the rest without deleting anything.
+            let mut found = 0u64;
+            for h in &distinct {
+                if gw
+                    .accounts
+                    .store
+                    .key_by_hash(h)
+                    .await
+                    .map_err(|e| store_error(&e))?
+                    .is_some()
+                {
+                    found += 1;
+                }
+            }
+            found
+        } else {
+            gw.accounts
+                .store
+                .delete_keys_all_or_none(&distinct)
+                .await
+                .map_err(|e| store_error(&e))?
+        };
+        if found == 0 {
             return Err(ApiError::NotFound {
-                path: "no such key".into(),
+                path: "No keys found".into(),
             });
         }
+        if usize::try_from(found).ok() != Some(wanted) {
+            return Err(bad(
+                format!(
+                    "Not all keys passed in were deleted, so none was: keys passed in={wanted}, \
+                     keys found={found}"
+                ),
+                Some(if keys.is_empty() {
+                    "key_aliases"
+                } else {
+                    "keys"
+                }),
+            ));
+        }
+        for h in &distinct {
+            gw.accounts.keys.forget(h);
+        }
+        let named: Vec<Value> = keys.into_iter().chain(aliases).map(Value::String).collect();
         ok(&json!({ "deleted_keys": named }))
     })
     .await
 }
 
-/// `GET /key/info?key=…`.
+/// `GET /key/info?key=…`: `{"key": <as the caller named it>, "info": …}`; like LiteLLM,
+/// `info` leaves out the `token`.
 pub async fn key_info(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     admin(gw, req, |gw, req| async move {
         let q = query(&req);
-        let hash = key_param(&q)?;
+        let (named, hash) = key_param_named(&q)?;
         let rec = load_key(&gw.accounts, &hash).await?;
-        // The caller's raw key is not echoed: `key` is its token.
-        ok(&json!({ "key": hex(&rec.token_hash), "info": key_json(&rec) }))
+        let mut info = key_json(&rec);
+        if let Value::Object(m) = &mut info {
+            m.remove("token");
+        }
+        ok(&json!({ "key": named, "info": info }))
     })
     .await
 }
@@ -713,7 +821,10 @@ pub async fn key_list(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
     .await
 }
 
-/// `POST /key/regenerate` (`{"key": …}`) and `POST /key/{key}/regenerate`.
+/// `POST /key/regenerate` (`{"key": …}`) and `POST /key/{key}/regenerate`: a new secret for
+/// the key; the body may also change its settings, with `/key/update`'s fields (LiteLLM's
+/// `RegenerateKeyRequest` extends `GenerateKeyRequest`). A `key` in the body wins over the
+/// path, as in LiteLLM.
 pub async fn key_regenerate(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     admin(gw, req, |gw, req| async move {
         let from_path = req
@@ -724,18 +835,36 @@ pub async fn key_regenerate(State(gw): State<Arc<Gateway>>, req: Request) -> Res
             .filter(|p| !p.is_empty())
             .map(percent_decode);
         let map = body_map(req).await?;
-        let old = match from_path {
-            Some(k) => key_ref(&k),
-            None => key_param(&map)?,
+        let f = Fields { map: &map };
+        if f.has("new_key") {
+            return Err(bad(
+                "gatehouse generates keys itself; custom key values (`new_key`) are not accepted",
+                Some("new_key"),
+            ));
+        }
+        if f.has("new_master_key") {
+            return Err(bad(
+                "the master key comes from the config (general_settings.master_key) and is not \
+                 rotated through the API",
+                Some("new_master_key"),
+            ));
+        }
+        let mut known = KEY_FIELDS.to_vec();
+        known.push("key");
+        f.only(&known)?;
+        let old = match (map.get("key"), from_path) {
+            (Some(Value::String(s)), _) if !s.is_empty() => key_ref(s),
+            (_, Some(k)) => key_ref(&k),
+            _ => key_param(&map)?,
         };
+        let store = &gw.accounts.store;
+        let mut rec = load_key(&gw.accounts, &old).await?;
+        apply_key_fields(store, &mut rec, &f).await?;
+        check_alias(store, rec.key_alias.as_deref(), Some(&old)).await?;
         let raw = new_raw_key()?;
-        let new = hash_key(&raw);
-        match gw
-            .accounts
-            .store
-            .regenerate_key(&old, &new, &key_name(&raw))
-            .await
-        {
+        rec.token_hash = hash_key(&raw);
+        rec.key_name = key_name(&raw);
+        match store.regenerate_key_with(&old, &rec).await {
             Ok(()) => {}
             Err(StoreError::NotFound { .. }) => {
                 return Err(ApiError::NotFound {
@@ -745,7 +874,7 @@ pub async fn key_regenerate(State(gw): State<Arc<Gateway>>, req: Request) -> Res
             Err(e) => return Err(store_error(&e)),
         }
         gw.accounts.keys.forget(&old);
-        let rec = load_key(&gw.accounts, &new).await?;
+        let rec = load_key(&gw.accounts, &rec.token_hash).await?;
         ok(&generated(&raw, &rec))
     })
     .await
@@ -781,6 +910,7 @@ fn user_json(u: &UserRecord) -> Value {
     json!({
         "user_id": u.user_id,
         "user_email": u.user_email,
+        "user_alias": u.user_alias,
         "user_role": u.user_role,
         "models": u.models,
         "max_budget": opt_usd(u.max_budget),
@@ -863,9 +993,19 @@ pub async fn user_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
                 ));
             }
         }
+        // The key's fields are checked before anything is written, so that a bad one leaves
+        // no user behind.
+        let auto_key = f.boolean("auto_create_key")?.unwrap_or(true);
+        if auto_key {
+            f.duration("duration")?;
+            check_alias(store, f.string("key_alias")?.flatten().as_deref(), None).await?;
+        }
         let mut u = UserRecord::new(id.clone(), role);
         if let Some(v) = f.string("user_email")? {
             u.user_email = v;
+        }
+        if let Some(v) = f.string("user_alias")? {
+            u.user_alias = v;
         }
         if let Some(v) = f.models()? {
             u.models = v;
@@ -899,7 +1039,7 @@ pub async fn user_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
         if let Value::Object(m) = &mut out {
             m.insert("teams".into(), json!(teams));
         }
-        if f.boolean("auto_create_key")?.unwrap_or(true) {
+        if auto_key {
             let mut key_fields = Map::new();
             key_fields.insert("user_id".into(), Value::String(id));
             for k in ["models", "key_alias", "duration"] {
@@ -911,6 +1051,7 @@ pub async fn user_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
             if let Value::Object(m) = &mut out {
                 m.insert("key".into(), Value::String(raw));
                 m.insert("token".into(), Value::String(hex(&rec.token_hash)));
+                m.insert("token_id".into(), Value::String(hex(&rec.token_hash)));
                 m.insert("key_name".into(), Value::String(rec.key_name));
                 m.insert("expires".into(), opt_iso(rec.expires_at));
             }
@@ -969,7 +1110,15 @@ fn team_json(t: &TeamRecord) -> Value {
         "rpm_limit": t.rpm_limit,
         "max_parallel_requests": t.max_parallel_requests,
         "members": t.members,
-        "members_with_roles": t.members.iter().map(|m| json!({"user_id": m, "role": "user"})).collect::<Vec<_>>(),
+        "admins": t.admins,
+        "members_with_roles": t
+            .members
+            .iter()
+            .map(|m| {
+                let role = if t.admins.contains(m) { "admin" } else { "user" };
+                json!({"user_id": m, "user_email": Value::Null, "role": role})
+            })
+            .collect::<Vec<_>>(),
         "metadata": t.metadata,
         "blocked": t.blocked,
         "created_at": iso8601(t.created_at),
@@ -1031,7 +1180,9 @@ pub async fn team_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
         if let Some(v) = f.boolean("blocked")? {
             t.blocked = v;
         }
-        let mut members = Vec::new();
+        // `members`: user ids (role `user`) or member objects; `members_with_roles`: LiteLLM's
+        // `{"user_id", "role": "admin" | "user"}` objects (role `user` when absent).
+        let mut members: Vec<(String, bool)> = Vec::new();
         for field in ["members", "members_with_roles"] {
             match map.get(field) {
                 None | Some(Value::Null) => {}
@@ -1043,14 +1194,28 @@ pub async fn team_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
                             .ok_or_else(|| {
                                 bad(format!("`{field}` entries need a user_id"), Some(field))
                             })?;
-                        members.push(id.to_owned());
+                        let admin = match m.get("role") {
+                            None | Some(Value::Null) => false,
+                            Some(Value::String(r)) if r == "admin" => true,
+                            Some(Value::String(r)) if r == "user" => false,
+                            Some(_) => {
+                                return Err(bad(
+                                    format!("`{field}` roles must be \"admin\" or \"user\""),
+                                    Some(field),
+                                ));
+                            }
+                        };
+                        match members.iter_mut().find(|(m, _)| m == id) {
+                            Some(existing) => existing.1 |= admin,
+                            None => members.push((id.to_owned(), admin)),
+                        }
                     }
                 }
                 Some(_) => return Err(bad(format!("`{field}` must be a list"), Some(field))),
             }
         }
         let t = store.insert_team(&t).await.map_err(|e| store_error(&e))?;
-        for m in &members {
+        for (m, admin) in &members {
             if store.user(m).await.map_err(|e| store_error(&e))?.is_none() {
                 store
                     .insert_user(&UserRecord::new(m.clone(), "internal_user"))
@@ -1058,7 +1223,7 @@ pub async fn team_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
                     .map_err(|e| store_error(&e))?;
             }
             store
-                .add_team_member(&id, m)
+                .add_team_member_with_role(&id, m, *admin)
                 .await
                 .map_err(|e| store_error(&e))?;
         }
@@ -1099,10 +1264,13 @@ pub async fn team_info(State(gw): State<Arc<Gateway>>, req: Request) -> Response
             )
             .await
             .map_err(|e| store_error(&e))?;
+        // LiteLLM keeps a membership row only for a member with a per-member budget, which
+        // gatehouse does not offer, so (as LiteLLM for such teams) the list is empty.
         ok(&json!({
             "team_id": id,
             "team_info": team_json(&t),
             "keys": keys.iter().map(key_json).collect::<Vec<_>>(),
+            "team_memberships": [],
         }))
     })
     .await
@@ -1110,12 +1278,30 @@ pub async fn team_info(State(gw): State<Arc<Gateway>>, req: Request) -> Response
 
 // ---------- spend ----------
 
-fn spend_json(r: &SpendRecord) -> Value {
+/// Most raw rows `/spend/logs` returns; when more match, it answers 400 asking for a
+/// narrower query instead of silently cutting the list.
+const MAX_SPEND_LOG_ROWS: u32 = 10_000;
+/// Most (day, key, user, model) groups a summarized `/spend/logs` adds up.
+const MAX_SPEND_GROUPS: u32 = 100_000;
+/// Longest `start_date`..`end_date` a summarized `/spend/logs` answers (one entry per day).
+const MAX_SUMMARY_DAYS: i64 = 3_660;
+const DAY_MS: i64 = 86_400_000;
+
+/// One spend log row in LiteLLM's `LiteLLM_SpendLogs` shape: `model` is the deployment's
+/// upstream model (without provider prefix) and `model_group` the public name, as LiteLLM
+/// records them. A deployment no longer in the config shows its public name as `model`.
+fn spend_json(gw: &Gateway, r: &SpendRecord) -> Value {
+    let (model, provider) = gw
+        .router
+        .deployment_model(&r.model, &r.deployment_id)
+        .map_or((r.model.as_str(), Value::Null), |(m, p)| (m, json!(p)));
     json!({
         "request_id": r.request_id,
         "api_key": r.token_hash.map(|h| hex(&h)),
-        "model": r.model,
+        "model": model,
+        "model_group": r.model,
         "model_id": r.deployment_id,
+        "custom_llm_provider": provider,
         "spend": usd(r.spend),
         "startTime": iso8601(r.started_at),
         "endTime": iso8601(r.ended_at),
@@ -1139,35 +1325,268 @@ fn date_range(q: &Map<String, Value>) -> Result<(Option<i64>, Option<i64>), ApiE
         }
     };
     // end_date is inclusive: the whole day.
-    Ok((get("start_date")?, get("end_date")?.map(|e| e + 86_400_000)))
+    Ok((get("start_date")?, get("end_date")?.map(|e| e + DAY_MS)))
 }
 
-/// `GET /spend/logs?api_key=&user_id=&team_id=&request_id=&start_date=&end_date=`.
+/// A query-string boolean as FastAPI reads one (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
+fn query_bool(q: &Map<String, Value>, k: &str, default: bool) -> Result<bool, ApiError> {
+    match q.get(k).and_then(Value::as_str) {
+        None => Ok(default),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+            "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+            _ => Err(bad(format!("`{k}` must be true or false"), Some(k))),
+        },
+    }
+}
+
+/// The filters shared by `/spend/logs` and `/spend/logs/ui`. `api_key` is a raw key or its
+/// token; `team_id` is a gatehouse addition on `/spend/logs`.
+fn spend_filters(q: &Map<String, Value>) -> SpendQuery {
+    let s = |k: &str| {
+        q.get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    SpendQuery {
+        token_hash: s("api_key").map(|k| key_ref(&k)),
+        user_id: s("user_id"),
+        team_id: s("team_id"),
+        request_id: s("request_id"),
+        ..SpendQuery::default()
+    }
+}
+
+fn too_many(what: &str) -> ApiError {
+    bad(
+        format!(
+            "more than {what} match; narrow start_date/end_date or filter by api_key, user_id, \
+             team_id or request_id (or page through /spend/logs/ui)"
+        ),
+        None,
+    )
+}
+
+/// LiteLLM's summarized `/spend/logs`: one entry per UTC day that has spend, in date order,
+/// `{"startTime": "YYYY-MM-DD", "spend", "users": {user: spend}, "models": {model: spend},
+/// <token>: spend …}`, followed by zero entries for the days after the last one up to
+/// `end_date`; `[]` when nothing matches.
+fn summarize_days(gw: &Gateway, groups: &[SpendDay], end_day: i64) -> Value {
+    use std::collections::BTreeMap;
+    #[derive(Default)]
+    struct Day {
+        total: i64,
+        users: BTreeMap<String, i64>,
+        models: BTreeMap<String, i64>,
+        keys: BTreeMap<String, i64>,
+    }
+    fn add(map: &mut BTreeMap<String, i64>, k: String, v: i64) {
+        let e = map.entry(k).or_insert(0);
+        *e = e.saturating_add(v);
+    }
+    let mut days: BTreeMap<i64, Day> = BTreeMap::new();
+    for g in groups {
+        let d = days.entry(g.day).or_default();
+        d.total = d.total.saturating_add(g.spend);
+        add(&mut d.users, g.user_id.clone().unwrap_or_default(), g.spend);
+        let model = gw
+            .router
+            .deployment_model(&g.model, &g.deployment_id)
+            .map_or(g.model.as_str(), |(m, _)| m);
+        add(&mut d.models, model.to_owned(), g.spend);
+        if let Some(h) = g.token_hash {
+            add(&mut d.keys, hex(&h), g.spend);
+        }
+    }
+    let to_usd = |m: BTreeMap<String, i64>| -> Map<String, Value> {
+        m.into_iter().map(|(k, v)| (k, usd(v))).collect()
+    };
+    let last = days.keys().next_back().copied();
+    let mut out: Vec<Value> = Vec::with_capacity(days.len());
+    for (day, d) in days {
+        let mut m = to_usd(d.keys);
+        m.insert("users".into(), Value::Object(to_usd(d.users)));
+        m.insert("models".into(), Value::Object(to_usd(d.models)));
+        m.insert("spend".into(), usd(d.total));
+        m.insert("startTime".into(), Value::String(day_string(day)));
+        out.push(Value::Object(m));
+    }
+    if let Some(last) = last {
+        for day in last.saturating_add(1)..=end_day {
+            out.push(
+                json!({"startTime": day_string(day), "spend": 0.0, "users": {}, "models": {}}),
+            );
+        }
+    }
+    Value::Array(out)
+}
+
+fn day_string(day: i64) -> String {
+    iso8601(day.saturating_mul(DAY_MS))
+        .get(..10)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `GET /spend/logs?api_key=&user_id=&team_id=&request_id=&start_date=&end_date=&summarize=`.
+///
+/// As LiteLLM's: with both `start_date` and `end_date` and `summarize` (default true), one
+/// aggregated entry per day (see [`summarize_days`]); otherwise the matching rows, newest
+/// first. Never cut silently: over [`MAX_SPEND_LOG_ROWS`] rows (or too many groups, or a
+/// summary over [`MAX_SUMMARY_DAYS`] days) the answer is 400 asking for a narrower query.
 pub async fn spend_logs(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     admin(gw, req, |gw, req| async move {
         let q = query(&req);
-        let s = |k: &str| {
-            q.get(k)
-                .and_then(Value::as_str)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
         let (start_ms, end_ms) = date_range(&q)?;
-        let rows = gw
-            .accounts
-            .store
-            .spend_logs(&SpendQuery {
-                token_hash: s("api_key").map(|k| key_ref(&k)),
-                user_id: s("user_id"),
-                team_id: s("team_id"),
-                request_id: s("request_id"),
-                start_ms,
-                end_ms,
-                limit: None,
-            })
+        let summarize = query_bool(&q, "summarize", true)?;
+        let mut filter = SpendQuery {
+            start_ms,
+            end_ms,
+            ..spend_filters(&q)
+        };
+        let store = &gw.accounts.store;
+        if let (Some(start), Some(end), true) = (start_ms, end_ms, summarize) {
+            if end <= start {
+                return Err(bad("`end_date` is before `start_date`", Some("end_date")));
+            }
+            if (end - start) / DAY_MS > MAX_SUMMARY_DAYS {
+                return Err(bad(
+                    format!(
+                        "a summary covers at most {MAX_SUMMARY_DAYS} days; narrow start_date/end_date \
+                         or pass summarize=false"
+                    ),
+                    Some("end_date"),
+                ));
+            }
+            filter.limit = Some(MAX_SPEND_GROUPS + 1);
+            let groups = store
+                .spend_by_day(&filter)
+                .await
+                .map_err(|e| store_error(&e))?;
+            if groups.len() > MAX_SPEND_GROUPS as usize {
+                return Err(too_many(&format!(
+                    "{MAX_SPEND_GROUPS} (day, key, user, model) groups"
+                )));
+            }
+            return ok(&summarize_days(&gw, &groups, end / DAY_MS - 1));
+        }
+        filter.limit = Some(MAX_SPEND_LOG_ROWS + 1);
+        let rows = store
+            .spend_logs(&filter)
             .await
             .map_err(|e| store_error(&e))?;
-        ok(&Value::Array(rows.iter().map(spend_json).collect()))
+        if rows.len() > MAX_SPEND_LOG_ROWS as usize {
+            return Err(too_many(&format!("{MAX_SPEND_LOG_ROWS} spend logs")));
+        }
+        ok(&Value::Array(
+            rows.iter().map(|r| spend_json(&gw, r)).collect(),
+        ))
+    })
+    .await
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (or with `T`), UTC, → unix ms.
+fn parse_datetime(s: &str) -> Option<i64> {
+    let day = parse_date(s)?;
+    let time = s.get(11..19)?;
+    if !matches!(s.as_bytes().get(10), Some(b' ' | b'T')) || s.len() > 19 {
+        return None;
+    }
+    let mut it = time.split(':');
+    let h: i64 = it.next()?.parse().ok()?;
+    let m: i64 = it.next()?.parse().ok()?;
+    let sec: i64 = it.next()?.parse().ok()?;
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    Some(day + ((h * 60 + m) * 60 + sec) * 1000)
+}
+
+/// LiteLLM query filters of `/spend/logs/ui` that gatehouse does not implement; refused by
+/// name when given (a filter silently ignored would return wrong rows).
+const UNSUPPORTED_SPEND_FILTERS: &[&str] = &[
+    "min_spend",
+    "max_spend",
+    "status_filter",
+    "model",
+    "model_id",
+    "key_alias",
+    "end_user",
+    "error_code",
+    "error_message",
+    "session_id",
+];
+
+/// `GET /spend/logs/ui?start_date=&end_date=&page=&page_size=&api_key=&user_id=&team_id=&request_id=`:
+/// LiteLLM's paged spend logs, `{"data": [...], "total", "page", "page_size", "total_pages"}`,
+/// newest first. `start_date` and `end_date` (`YYYY-MM-DD HH:MM:SS`, UTC, both inclusive)
+/// are required; `page` from 1, `page_size` 1..=100 (default 50).
+pub async fn spend_logs_ui(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    admin(gw, req, |gw, req| async move {
+        let q = query(&req);
+        for k in UNSUPPORTED_SPEND_FILTERS {
+            if q.get(*k)
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.is_empty())
+            {
+                return Err(bad(
+                    format!("gatehouse does not support the `{k}` filter"),
+                    Some(k),
+                ));
+            }
+        }
+        let time = |k: &str| -> Result<i64, ApiError> {
+            let v = q
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| bad("Start date and end date are required", Some(k)))?;
+            parse_datetime(v)
+                .ok_or_else(|| bad(format!("`{k}` must be YYYY-MM-DD HH:MM:SS"), Some(k)))
+        };
+        let (start, end) = (time("start_date")?, time("end_date")?);
+        let num = |k: &str, default: u32, max: u32| -> Result<u32, ApiError> {
+            match q.get(k).and_then(Value::as_str) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            format!("`{k}` must be a whole number from 1 to {max}"),
+                            Some(k),
+                        )
+                    }),
+            }
+        };
+        let page = num("page", 1, u32::MAX)?;
+        let page_size = num("page_size", 50, 100)?;
+        let filter = SpendQuery {
+            start_ms: Some(start),
+            end_ms: Some(end.saturating_add(1000)),
+            ..spend_filters(&q)
+        };
+        let store = &gw.accounts.store;
+        let total = store
+            .spend_totals(&filter)
+            .await
+            .map_err(|e| store_error(&e))?
+            .requests;
+        let offset = u64::from(page - 1) * u64::from(page_size);
+        let rows = store
+            .spend_logs_page(&filter, offset, page_size)
+            .await
+            .map_err(|e| store_error(&e))?;
+        let total = u64::try_from(total).unwrap_or(0);
+        ok(&json!({
+            "data": rows.iter().map(|r| spend_json(&gw, r)).collect::<Vec<_>>(),
+            "total": total,
+            "page": page,
+            "page_size": page_size,
+            "total_pages": total.div_ceil(u64::from(page_size)),
+        }))
     })
     .await
 }
@@ -1229,6 +1648,53 @@ mod tests {
         assert_eq!(key_name("sk-abcdefgh"), "sk-...efgh");
         assert_eq!(key_ref(&hex(&hash_key(&a))), hash_key(&a));
         assert_eq!(key_ref(&a), hash_key(&a));
+    }
+
+    #[test]
+    fn logged_paths_never_hold_a_raw_key() {
+        let raw = "sk-abcdefghijklmnopqrstuvwxyz012345";
+        let token = hex(&hash_key(raw));
+        let logged = loggable_path(&format!("/key/{raw}/regenerate"));
+        assert_eq!(logged, format!("/key/{{token:{}}}/regenerate", &token[..8]));
+        // Percent-encoded, or named by its token: the same id.
+        assert_eq!(
+            loggable_path(&format!("/key/{}/regenerate", raw.replace('-', "%2D"))),
+            logged
+        );
+        assert_eq!(loggable_path(&format!("/key/{token}/regenerate")), logged);
+        assert_eq!(loggable_path("/key/regenerate"), "/key/regenerate");
+        assert_eq!(loggable_path("/key//regenerate"), "/key//regenerate");
+        assert_eq!(loggable_path("/spend/logs"), "/spend/logs");
+    }
+
+    #[test]
+    fn spend_query_values() {
+        assert_eq!(
+            parse_datetime("2023-11-14 22:13:20"),
+            Some(1_699_999_999_000 + 1_000)
+        );
+        assert_eq!(
+            parse_datetime("2023-11-14T00:00:00"),
+            Some(1_699_920_000_000)
+        );
+        for bad in [
+            "2023-11-14",
+            "2023-11-14 24:00:00",
+            "2023-11-14 10:00:00Z",
+            "2023-11-14_10:00:00",
+        ] {
+            assert_eq!(parse_datetime(bad), None, "{bad}");
+        }
+        let q = |v: &str| {
+            let mut m = Map::new();
+            m.insert("summarize".into(), Value::String(v.into()));
+            query_bool(&m, "summarize", true)
+        };
+        assert_eq!(q("False").ok(), Some(false));
+        assert_eq!(q("1").ok(), Some(true));
+        assert!(q("maybe").is_err());
+        assert_eq!(query_bool(&Map::new(), "summarize", true).ok(), Some(true));
+        assert_eq!(day_string(19_675), "2023-11-14");
     }
 
     #[test]

@@ -143,22 +143,36 @@ impl KeyContext {
         Ok(())
     }
 
-    /// True when the key and its team may both use `model` (an empty list allows all).
+    /// True when the key may use `model`, as LiteLLM decides: the key's list, and its team's
+    /// for a team key or its user's for a personal key (no `team_id`), must each allow it.
+    /// An empty list allows all; a user list holding `no-default-models` allows none.
     pub fn allows_model(&self, model: &str) -> bool {
         allowed(&self.key.models, model)
             && self.team.as_ref().is_none_or(|t| allowed(&t.models, model))
+            && (self.key.team_id.is_some()
+                || self.user.as_ref().is_none_or(|u| {
+                    !u.models.iter().any(|m| m == NO_DEFAULT_MODELS) && allowed(&u.models, model)
+                }))
     }
 
-    /// The allowed list, for error messages.
+    /// The allowed list, for error messages: the first non-empty one of the key's, its
+    /// team's (team key) or its user's (personal key).
     pub fn allowed_models(&self) -> String {
-        let list = if self.key.models.is_empty() {
-            self.team.as_ref().map_or(&self.key.models, |t| &t.models)
+        let owner = if self.key.team_id.is_some() {
+            self.team.as_ref().map(|t| &t.models)
         } else {
-            &self.key.models
+            self.user.as_ref().map(|u| &u.models)
+        };
+        let list = match owner {
+            Some(l) if self.key.models.is_empty() => l,
+            _ => &self.key.models,
         };
         format!("{list:?}")
     }
 }
+
+/// LiteLLM's user model entry that allows no model on personal keys (team keys only).
+const NO_DEFAULT_MODELS: &str = "no-default-models";
 
 fn allowed(list: &[String], model: &str) -> bool {
     list.is_empty()

@@ -39,6 +39,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/team/new", post(admin::team_new))
         .route("/team/info", get(admin::team_info))
         .route("/spend/logs", get(admin::spend_logs))
+        .route("/spend/logs/ui", get(admin::spend_logs_ui))
         .route("/global/spend", get(admin::global_spend))
         .route("/model/info", get(admin::model_info))
         .route("/v1/model/info", get(admin::model_info))

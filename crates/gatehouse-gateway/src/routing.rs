@@ -364,6 +364,17 @@ impl ModelRouter {
         self.groups.get(model)
     }
 
+    /// The upstream model (without its provider prefix) and the provider prefix of the
+    /// deployment `id` of the public model `model`, while the config still has it.
+    pub fn deployment_model(&self, model: &str, id: &str) -> Option<(&str, &'static str)> {
+        self.groups
+            .get(model)?
+            .upstreams
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| (u.upstream_model.as_str(), u.provider))
+    }
+
     /// The `GET /v1/models` body.
     pub fn models_json(&self) -> Bytes {
         self.models_json.clone()

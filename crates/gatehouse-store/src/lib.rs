@@ -19,10 +19,10 @@
 //! | table | content |
 //! |---|---|
 //! | `gatehouse_migrations(version, name, applied_at)` | applied schema migrations |
-//! | `gatehouse_keys` | virtual keys, primary key `token_hash` (BLOB / BYTEA) |
+//! | `gatehouse_keys` | virtual keys, primary key `token_hash` (BLOB / BYTEA); `key_alias` unique (NULLs allowed) |
 //! | `gatehouse_users` | users, primary key `user_id` |
 //! | `gatehouse_teams` | teams, primary key `team_id` |
-//! | `gatehouse_team_members(team_id, user_id, added_at)` | team membership |
+//! | `gatehouse_team_members(team_id, user_id, added_at, role)` | team membership; `role` is LiteLLM's `admin` or `user` |
 //! | `gatehouse_events(seq, kind, id, at)` | the change feed |
 //! | `gatehouse_models(id, model, deployment_id)` | dictionary of (public model, deployment) pairs referenced by spend rows |
 //! | `gatehouse_spend_logs` | one compact row per request; `request_id` unique; indexed by (token_hash, started_at), (user_id, started_at), (team_id, started_at), (started_at) |
@@ -52,6 +52,9 @@
 //! in its own transaction that also records it in `gatehouse_migrations`; connecting twice is
 //! a no-op the second time. On PostgreSQL the runner holds `pg_advisory_lock` while migrating,
 //! so replicas starting together do not race; on SQLite the transaction is `BEGIN IMMEDIATE`.
+//! A migration that rewrites data first logs, at `warn`, what it is about to change (migration
+//! 2 renames keys whose `key_alias` another, older key has: `<alias>-dup-<8 hex digits of the
+//! token>`). The current version is [`SCHEMA_VERSION`].
 //!
 //! # Errors
 //! Every fallible call returns [`StoreError`]. Its messages never contain the database
@@ -65,8 +68,10 @@ mod writer;
 
 pub use duration::{BudgetDuration, parse_duration};
 pub use records::{
-    Backend, EntityKind, Event, KeyFilter, KeyRecord, SpendGroup, SpendGroupBy, SpendQuery,
-    SpendRecord, SpendTotals, StoreError, TeamRecord, UserRecord, hash_hex, parse_hash_hex,
+    Backend, EntityKind, Event, KeyFilter, KeyRecord, SpendDay, SpendGroup, SpendGroupBy,
+    SpendQuery, SpendRecord, SpendTotals, StoreError, TeamRecord, UserRecord, hash_hex,
+    parse_hash_hex,
 };
+pub use sql::SCHEMA_VERSION;
 pub use store::{Store, StoreOptions};
 pub use writer::{RecordError, SpendSink, SpendWriter, Unflushed, WriterConfig};

@@ -128,6 +128,8 @@ pub struct UserRecord {
     pub user_id: String,
     /// E-mail address, if known.
     pub user_email: Option<String>,
+    /// Optional human alias (`user_alias`).
+    pub user_alias: Option<String>,
     /// LiteLLM role: `proxy_admin`, `proxy_admin_viewer`, `internal_user`, …
     pub user_role: String,
     /// Models this user may call; empty means all.
@@ -158,6 +160,7 @@ impl UserRecord {
         UserRecord {
             user_id: user_id.into(),
             user_email: None,
+            user_alias: None,
             user_role: user_role.into(),
             models: Vec::new(),
             max_budget: None,
@@ -198,6 +201,9 @@ pub struct TeamRecord {
     pub max_parallel_requests: Option<u64>,
     /// Member user ids, in the order they were added.
     pub members: Vec<String>,
+    /// The members (a subset of `members`) whose team role is `admin`; every other member
+    /// has the role `user` (LiteLLM's `members_with_roles`).
+    pub admins: Vec<String>,
     /// Free-form JSON metadata.
     pub metadata: serde_json::Value,
     /// Blocked teams' keys are refused.
@@ -221,6 +227,7 @@ impl TeamRecord {
             tpm_limit: None,
             max_parallel_requests: None,
             members: Vec::new(),
+            admins: Vec::new(),
             metadata: serde_json::Value::Object(serde_json::Map::new()),
             blocked: false,
             created_at: 0,
@@ -340,6 +347,24 @@ pub struct SpendGroup {
     pub totals: SpendTotals,
 }
 
+/// Spend of one (UTC day, key, user, deployment) combination, from
+/// [`Store::spend_by_day`](crate::Store::spend_by_day).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendDay {
+    /// The UTC day of `started_at`, in days since 1970-01-01.
+    pub day: i64,
+    /// The key, if any.
+    pub token_hash: Option<[u8; 32]>,
+    /// The user, if any.
+    pub user_id: Option<String>,
+    /// Public model name.
+    pub model: String,
+    /// Deployment id.
+    pub deployment_id: String,
+    /// Total spend, pico-USD.
+    pub spend: i64,
+}
+
 /// Errors of the store. Messages never contain the database password.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -378,6 +403,12 @@ pub enum StoreError {
         kind: EntityKind,
         /// Its id (hex hash for keys).
         id: String,
+    },
+    /// Another key already has this `key_alias` (aliases are unique).
+    #[error("key alias already in use: {alias}")]
+    AliasTaken {
+        /// The alias.
+        alias: String,
     },
     /// A value given to the store is invalid (e.g. an unparsable `budget_duration`).
     #[error("invalid value: {0}")]

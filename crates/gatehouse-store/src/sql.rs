@@ -18,6 +18,10 @@ pub(crate) struct Migration {
     pub sqlite: &'static str,
     /// The migration for PostgreSQL (`;`-separated statements; no `;` inside literals).
     pub postgres: &'static str,
+    /// A portable query run just before the migration, in its transaction, whose rows
+    /// `(subject TEXT, count BIGINT)` describe data the migration is about to change; each is
+    /// logged at `warn` so that an operator learns what happened to their data.
+    pub report: Option<(&'static str, &'static str)>,
 }
 
 /// Per-dialect statements that cannot be shared.
@@ -53,10 +57,11 @@ pub(crate) const POSTGRES: Dialect = Dialect {
 pub(crate) const PG_MIGRATION_LOCK: i64 = 0x6761_7465_686f_7573;
 
 /// The schema, oldest first. Never edit a released migration: append a new one.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial schema",
-    sqlite: r#"
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial schema",
+        sqlite: r#"
 CREATE TABLE gatehouse_keys (
     token_hash            BLOB    PRIMARY KEY,
     key_name              TEXT    NOT NULL,
@@ -161,7 +166,7 @@ CREATE INDEX gatehouse_spend_logs_user_time ON gatehouse_spend_logs (user_id, st
 CREATE INDEX gatehouse_spend_logs_team_time ON gatehouse_spend_logs (team_id, started_at);
 CREATE INDEX gatehouse_spend_logs_time ON gatehouse_spend_logs (started_at);
 "#,
-    postgres: r#"
+        postgres: r#"
 CREATE TABLE gatehouse_keys (
     token_hash            BYTEA   PRIMARY KEY,
     key_name              TEXT    NOT NULL,
@@ -266,7 +271,65 @@ CREATE INDEX gatehouse_spend_logs_user_time ON gatehouse_spend_logs (user_id, st
 CREATE INDEX gatehouse_spend_logs_team_time ON gatehouse_spend_logs (team_id, started_at);
 CREATE INDEX gatehouse_spend_logs_time ON gatehouse_spend_logs (started_at);
 "#,
-}];
+        report: None,
+    },
+    // LiteLLM requires key aliases to be unique (`_enforce_unique_key_alias`). Keys created
+    // before this migration may share one: the oldest key (by `created_at`, then hash) keeps
+    // it, every other gets `<alias>-dup-<first 8 hex digits of its token>`, and the report
+    // below logs each alias concerned. Should a renamed alias itself be taken, creating the
+    // unique index fails and start-up stops with that error.
+    Migration {
+        version: 2,
+        name: "unique key aliases",
+        sqlite: r#"
+UPDATE gatehouse_keys SET key_alias = key_alias || '-dup-' || lower(substr(hex(token_hash), 1, 8))
+WHERE key_alias IS NOT NULL AND EXISTS (
+    SELECT 1 FROM gatehouse_keys o
+    WHERE o.key_alias = gatehouse_keys.key_alias
+      AND (o.created_at < gatehouse_keys.created_at
+           OR (o.created_at = gatehouse_keys.created_at AND o.token_hash < gatehouse_keys.token_hash))
+);
+DROP INDEX gatehouse_keys_key_alias;
+CREATE UNIQUE INDEX gatehouse_keys_key_alias ON gatehouse_keys (key_alias);
+"#,
+        postgres: r#"
+UPDATE gatehouse_keys SET key_alias = key_alias || '-dup-' || encode(substring(token_hash from 1 for 4), 'hex')
+WHERE key_alias IS NOT NULL AND EXISTS (
+    SELECT 1 FROM gatehouse_keys o
+    WHERE o.key_alias = gatehouse_keys.key_alias
+      AND (o.created_at < gatehouse_keys.created_at
+           OR (o.created_at = gatehouse_keys.created_at AND o.token_hash < gatehouse_keys.token_hash))
+);
+DROP INDEX gatehouse_keys_key_alias;
+CREATE UNIQUE INDEX gatehouse_keys_key_alias ON gatehouse_keys (key_alias);
+"#,
+        report: Some((
+            "SELECT key_alias AS subject, CAST(COUNT(*) AS BIGINT) AS n FROM gatehouse_keys \
+             WHERE key_alias IS NOT NULL GROUP BY key_alias HAVING COUNT(*) > 1 \
+             ORDER BY key_alias LIMIT 1000",
+            "key_alias was shared by several keys: the oldest keeps it, the others are renamed \
+             to <alias>-dup-<first 8 hex digits of their token>",
+        )),
+    },
+    // `user_alias` on users (LiteLLM's /user/new field) and a LiteLLM team role (`admin` or
+    // `user`) per team member.
+    Migration {
+        version: 3,
+        name: "user alias and team member roles",
+        sqlite: r#"
+ALTER TABLE gatehouse_users ADD COLUMN user_alias TEXT;
+ALTER TABLE gatehouse_team_members ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
+"#,
+        postgres: r#"
+ALTER TABLE gatehouse_users ADD COLUMN user_alias TEXT;
+ALTER TABLE gatehouse_team_members ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
+"#,
+        report: None,
+    },
+];
+
+/// The schema version a store has once every migration ran.
+pub const SCHEMA_VERSION: i64 = 3;
 
 // ---------------------------------------------------------------------------------------------
 // Migrations bookkeeping
@@ -328,6 +391,8 @@ pub(crate) const KEYS_OF_USER: &str = "SELECT token_hash, key_name, key_alias, u
      max_parallel_requests, metadata, expires_at, blocked, created_at, updated_at \
      FROM gatehouse_keys WHERE user_id = $1 ORDER BY created_at, token_hash";
 
+pub(crate) const KEY_BY_ALIAS: &str = "SELECT token_hash FROM gatehouse_keys WHERE key_alias = $1";
+
 pub(crate) const KEY_ADD_SPEND: &str =
     "UPDATE gatehouse_keys SET spend = spend + $2 WHERE token_hash = $1";
 
@@ -337,18 +402,18 @@ pub(crate) const KEY_ADD_SPEND: &str =
 
 pub(crate) const USER_INSERT: &str = "INSERT INTO gatehouse_users (user_id, user_email, user_role, \
      models, max_budget, spend, budget_duration, budget_reset_at, rpm_limit, tpm_limit, \
-     max_parallel_requests, metadata, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+     max_parallel_requests, metadata, created_at, updated_at, user_alias) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
-pub(crate) const USER_BY_ID: &str = "SELECT user_id, user_email, user_role, models, max_budget, \
-     spend, budget_duration, budget_reset_at, rpm_limit, tpm_limit, max_parallel_requests, \
-     metadata, created_at FROM gatehouse_users WHERE user_id = $1";
+pub(crate) const USER_BY_ID: &str = "SELECT user_id, user_email, user_alias, user_role, models, \
+     max_budget, spend, budget_duration, budget_reset_at, rpm_limit, tpm_limit, \
+     max_parallel_requests, metadata, created_at FROM gatehouse_users WHERE user_id = $1";
 
 /// Whole-record update; leaves `spend` and `created_at` alone.
 pub(crate) const USER_UPDATE: &str = "UPDATE gatehouse_users SET user_email = $2, user_role = $3, \
      models = $4, max_budget = $5, budget_duration = $6, budget_reset_at = $7, rpm_limit = $8, \
-     tpm_limit = $9, max_parallel_requests = $10, metadata = $11, updated_at = $12 \
-     WHERE user_id = $1";
+     tpm_limit = $9, max_parallel_requests = $10, metadata = $11, updated_at = $12, \
+     user_alias = $13 WHERE user_id = $1";
 
 pub(crate) const USER_ADD_SPEND: &str =
     "UPDATE gatehouse_users SET spend = spend + $2 WHERE user_id = $1";
@@ -374,11 +439,11 @@ pub(crate) const TEAM_UPDATE: &str = "UPDATE gatehouse_teams SET team_alias = $2
 
 pub(crate) const TEAM_TOUCH: &str = "UPDATE gatehouse_teams SET updated_at = $2 WHERE team_id = $1";
 
-pub(crate) const TEAM_MEMBERS: &str = "SELECT user_id FROM gatehouse_team_members \
+pub(crate) const TEAM_MEMBERS: &str = "SELECT user_id, role FROM gatehouse_team_members \
      WHERE team_id = $1 ORDER BY added_at, user_id";
 
 pub(crate) const TEAM_MEMBER_ADD: &str = "INSERT INTO gatehouse_team_members (team_id, user_id, \
-     added_at) VALUES ($1, $2, $3) ON CONFLICT (team_id, user_id) DO NOTHING";
+     added_at, role) VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, user_id) DO NOTHING";
 
 pub(crate) const TEAM_MEMBER_REMOVE: &str =
     "DELETE FROM gatehouse_team_members WHERE team_id = $1 AND user_id = $2";
@@ -419,6 +484,16 @@ pub(crate) const SPEND_TOTALS: &str = "SELECT \
      CAST(COALESCE(SUM(s.prompt_tokens), 0) AS BIGINT) AS total_prompt_tokens, \
      CAST(COALESCE(SUM(s.completion_tokens), 0) AS BIGINT) AS total_completion_tokens, \
      CAST(COUNT(*) AS BIGINT) AS total_requests FROM gatehouse_spend_logs s WHERE 1 = 1";
+
+/// Prefix of the per-day spend summary (`/spend/logs` with `summarize`); `WHERE` clauses are
+/// appended by a query builder, then [`SPEND_BY_DAY_GROUP`] and the limit.
+pub(crate) const SPEND_BY_DAY: &str = "SELECT CAST(s.started_at / 86400000 AS BIGINT) AS day, \
+     s.token_hash, s.user_id, m.model, m.deployment_id, \
+     CAST(COALESCE(SUM(s.spend), 0) AS BIGINT) AS total_spend \
+     FROM gatehouse_spend_logs s JOIN gatehouse_models m ON m.id = s.model_ref WHERE 1 = 1";
+pub(crate) const SPEND_BY_DAY_GROUP: &str = " GROUP BY CAST(s.started_at / 86400000 AS BIGINT), \
+     s.token_hash, s.user_id, m.model, m.deployment_id \
+     ORDER BY day, m.model, m.deployment_id LIMIT ";
 
 pub(crate) const GLOBAL_SPEND: &str = "SELECT CAST(COALESCE(SUM(spend), 0) AS BIGINT) \
      FROM gatehouse_spend_logs WHERE started_at >= $1 AND started_at < $2";

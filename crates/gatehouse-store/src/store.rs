@@ -14,8 +14,8 @@ use sqlx::{Connection, QueryBuilder, Row};
 
 use crate::duration::{civil_from_days, parse_duration};
 use crate::records::{
-    Backend, EntityKind, Event, KeyFilter, KeyRecord, SpendGroup, SpendGroupBy, SpendQuery,
-    SpendRecord, SpendTotals, StoreError, TeamRecord, UserRecord, hash_hex,
+    Backend, EntityKind, Event, KeyFilter, KeyRecord, SpendDay, SpendGroup, SpendGroupBy,
+    SpendQuery, SpendRecord, SpendTotals, StoreError, TeamRecord, UserRecord, hash_hex,
 };
 use crate::sql::{self, Dialect, MIGRATIONS};
 
@@ -196,6 +196,7 @@ fn user_from_row<R: RowExt>(r: &R) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
         user_id: r.string("user_id")?,
         user_email: r.opt_string("user_email")?,
+        user_alias: r.opt_string("user_alias")?,
         user_role: r.string("user_role")?,
         models: models_from(&r.string("models")?)?,
         max_budget: r.opt_i64("max_budget")?,
@@ -210,7 +211,11 @@ fn user_from_row<R: RowExt>(r: &R) -> Result<UserRecord, StoreError> {
     })
 }
 
-fn team_from_row<R: RowExt>(r: &R, members: Vec<String>) -> Result<TeamRecord, StoreError> {
+fn team_from_row<R: RowExt>(
+    r: &R,
+    members: Vec<String>,
+    admins: Vec<String>,
+) -> Result<TeamRecord, StoreError> {
     Ok(TeamRecord {
         team_id: r.string("team_id")?,
         team_alias: r.opt_string("team_alias")?,
@@ -223,6 +228,7 @@ fn team_from_row<R: RowExt>(r: &R, members: Vec<String>) -> Result<TeamRecord, S
         tpm_limit: limit_from_db(r.opt_i64("tpm_limit")?),
         max_parallel_requests: limit_from_db(r.opt_i64("max_parallel_requests")?),
         members,
+        admins,
         metadata: metadata_from(&r.string("metadata")?)?,
         blocked: r.boolean("blocked")?,
         created_at: r.i64("created_at")?,
@@ -289,6 +295,21 @@ fn conflict_or(e: sqlx::Error, kind: EntityKind, id: impl FnOnce() -> String) ->
         }
         _ => StoreError::Database(e),
     }
+}
+
+/// Like [`conflict_or`] for writes to `gatehouse_keys`, telling a taken `key_alias` (the unique
+/// index `gatehouse_keys_key_alias`) from a taken hash.
+fn key_conflict_or(e: sqlx::Error, key: &KeyRecord, hex: &str) -> StoreError {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+        && (db.constraint().is_some_and(|c| c.contains("key_alias"))
+            || db.message().contains("key_alias"))
+    {
+        return StoreError::AliasTaken {
+            alias: key.key_alias.clone().unwrap_or_default(),
+        };
+    }
+    conflict_or(e, EntityKind::Key, || hex.to_owned())
 }
 
 /// Appends the `WHERE` clauses of a [`SpendQuery`] (rows aliased `s`).
@@ -363,6 +384,13 @@ fn valid_schema_name(s: &str) -> bool {
         && s.len() <= 63
 }
 
+/// The stored team role of an admin member; every other member's is `user`.
+const ROLE_ADMIN: &str = "admin";
+
+fn member_role(admin: bool) -> &'static str {
+    if admin { ROLE_ADMIN } else { "user" }
+}
+
 /// Rows per multi-row spend insert (13 parameters each, well under both drivers' limits).
 const SPEND_CHUNK: usize = 200;
 
@@ -370,12 +398,13 @@ const SPEND_CHUNK: usize = 200;
 /// future `Send`).
 macro_rules! migration_runner {
     ($name:ident, $conn:ty, $dialect:expr, $field:ident) => {
-        async fn $name(conn: &mut $conn) -> Result<(), StoreError> {
+        /// Applies the migrations up to and including `until`.
+        async fn $name(conn: &mut $conn, until: i64) -> Result<(), StoreError> {
             let d: &Dialect = &$dialect;
             sqlx::query(d.create_migrations_table)
                 .execute(&mut *conn)
                 .await?;
-            for m in MIGRATIONS {
+            for m in MIGRATIONS.iter().filter(|m| m.version <= until) {
                 let fail = |source| StoreError::Migration {
                     version: m.version,
                     name: m.name,
@@ -389,6 +418,20 @@ macro_rules! migration_runner {
                     .map_err(fail)?;
                 if applied > 0 {
                     continue;
+                }
+                if let Some((query, what)) = m.report {
+                    let rows = sqlx::query(query).fetch_all(&mut *tx).await.map_err(fail)?;
+                    for row in &rows {
+                        let subject: String = row.try_get("subject").map_err(fail)?;
+                        let count: i64 = row.try_get("n").map_err(fail)?;
+                        tracing::warn!(
+                            version = m.version,
+                            migration = m.name,
+                            subject = %subject,
+                            count,
+                            "{what}"
+                        );
+                    }
                 }
                 // One statement at a time (migrations hold no `;` inside literals); sqlx's
                 // multi-statement `raw_sql` future is not `Send`.
@@ -427,6 +470,21 @@ impl Store {
     /// `url` is `sqlite://path` (also `sqlite:path`, `sqlite::memory:`) or `postgres://…` /
     /// `postgresql://…`. Errors never repeat the URL or its password.
     pub async fn connect(url: &str, opts: StoreOptions) -> Result<Store, StoreError> {
+        Self::connect_until(url, opts, i64::MAX).await
+    }
+
+    /// Like [`Store::connect`], but applies only the migrations up to `version`. For tests
+    /// of later migrations against data written under an older schema.
+    #[doc(hidden)]
+    pub async fn connect_at_version(
+        url: &str,
+        opts: StoreOptions,
+        version: i64,
+    ) -> Result<Store, StoreError> {
+        Self::connect_until(url, opts, version).await
+    }
+
+    async fn connect_until(url: &str, opts: StoreOptions, until: i64) -> Result<Store, StoreError> {
         let pool = if url.starts_with("sqlite:") {
             Pool::Sqlite(Self::connect_sqlite(url, &opts).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -450,7 +508,7 @@ impl Store {
                 models: Mutex::new(HashMap::new()),
             }),
         };
-        store.migrate().await?;
+        store.migrate_until(until).await?;
         Ok(store)
     }
 
@@ -539,14 +597,15 @@ impl Store {
             .map_err(|e| StoreError::Connect(e.to_string()))
     }
 
-    /// Applies every migration not yet recorded in `gatehouse_migrations`. On PostgreSQL the
+    /// Applies every migration up to `until` not yet recorded in `gatehouse_migrations`. On
+    /// PostgreSQL the
     /// session holds `pg_advisory_lock` meanwhile, so concurrent start-ups apply each
     /// migration once.
-    async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate_until(&self, until: i64) -> Result<(), StoreError> {
         match &self.inner.pool {
             Pool::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
-                migrate_sqlite(&mut conn).await
+                migrate_sqlite(&mut conn, until).await
             }
             Pool::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
@@ -554,7 +613,7 @@ impl Store {
                     .bind(sql::PG_MIGRATION_LOCK)
                     .execute(&mut *conn)
                     .await?;
-                let result = migrate_postgres(&mut conn).await;
+                let result = migrate_postgres(&mut conn, until).await;
                 let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
                     .bind(sql::PG_MIGRATION_LOCK)
                     .execute(&mut *conn)
@@ -609,8 +668,25 @@ impl Store {
 
     /// Inserts a new key and returns it as stored (`created_at`/`updated_at` filled in when 0,
     /// `budget_reset_at` computed when a `budget_duration` is set without one).
-    /// [`StoreError::Conflict`] if the hash exists.
+    /// [`StoreError::Conflict`] if the hash exists, else [`StoreError::AliasTaken`] if another
+    /// key has its `key_alias`.
     pub async fn insert_key(&self, key: &KeyRecord) -> Result<KeyRecord, StoreError> {
+        match self.insert_key_once(key).await {
+            // Which unique index a database reports first is its choice: a taken hash wins.
+            Err(StoreError::AliasTaken { alias })
+                if self.key_by_hash(&key.token_hash).await?.is_none() =>
+            {
+                Err(StoreError::AliasTaken { alias })
+            }
+            Err(StoreError::AliasTaken { .. }) => Err(StoreError::Conflict {
+                kind: EntityKind::Key,
+                id: hash_hex(&key.token_hash),
+            }),
+            other => other,
+        }
+    }
+
+    async fn insert_key_once(&self, key: &KeyRecord) -> Result<KeyRecord, StoreError> {
         let now = now_ms();
         let mut k = key.clone();
         if k.created_at == 0 {
@@ -644,7 +720,7 @@ impl Store {
                 .bind(k.updated_at)
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| conflict_or(e, EntityKind::Key, || hex.clone()))?;
+                .map_err(|e| key_conflict_or(e, &k, &hex))?;
             emit!(tx, EntityKind::Key, &hex, now);
             tx.commit().await?;
             Ok(k)
@@ -664,10 +740,23 @@ impl Store {
         })
     }
 
+    /// The key that has this `key_alias`, if any (aliases are unique).
+    pub async fn key_by_alias(&self, alias: &str) -> Result<Option<[u8; 32]>, StoreError> {
+        on_pool!(self, |pool, d| {
+            sqlx::query_scalar::<_, Vec<u8>>(sql::KEY_BY_ALIAS)
+                .bind(alias)
+                .fetch_optional(pool)
+                .await?
+                .map(hash_from)
+                .transpose()
+        })
+    }
+
     /// Replaces every field of the key named by `key.token_hash` except `spend` and
     /// `created_at`; sets `updated_at` to now. A `budget_duration` without a
     /// `budget_reset_at` schedules the next reset one period from now.
-    /// [`StoreError::NotFound`] if there is no such key.
+    /// [`StoreError::NotFound`] if there is no such key, [`StoreError::AliasTaken`] if
+    /// another key has its `key_alias`.
     pub async fn update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         let now = now_ms();
         let reset_at = reset_at_for(key.budget_duration.as_deref(), key.budget_reset_at, now)?;
@@ -694,7 +783,8 @@ impl Store {
                 .bind(key.blocked)
                 .bind(now)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(|e| key_conflict_or(e, key, &hex))?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound {
                     kind: EntityKind::Key,
@@ -750,6 +840,93 @@ impl Store {
             }
             tx.commit().await?;
             Ok(deleted)
+        })
+    }
+
+    /// Deletes these keys only if every one of them exists (duplicates count once), in one
+    /// transaction; otherwise deletes nothing. Returns how many of them existed: the number
+    /// deleted when that is all of them, and nothing was deleted when it is fewer.
+    pub async fn delete_keys_all_or_none(&self, hashes: &[[u8; 32]]) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let mut seen = HashSet::new();
+        let distinct: Vec<&[u8; 32]> = hashes.iter().filter(|h| seen.insert(**h)).collect();
+        on_pool!(self, |pool, d| {
+            let mut tx = pool.begin_with(d.begin).await?;
+            let mut deleted = 0u64;
+            for h in &distinct {
+                let gone = sqlx::query(sql::KEY_DELETE)
+                    .bind(h.to_vec())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if gone.is_some() {
+                    deleted += 1;
+                    emit!(tx, EntityKind::Key, hash_hex(h), now);
+                }
+            }
+            if usize::try_from(deleted).ok() == Some(distinct.len()) {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok(deleted)
+        })
+    }
+
+    /// Gives the key `old` the hash and display name of `new` and every other field of `new`
+    /// except `spend` and `created_at` (as [`Store::update_key`]), in one transaction: a
+    /// regeneration that also changes settings. Emits events for both hashes.
+    /// [`StoreError::NotFound`] if `old` does not exist, [`StoreError::Conflict`] if
+    /// `new.token_hash` does, [`StoreError::AliasTaken`] if another key has its alias.
+    pub async fn regenerate_key_with(
+        &self,
+        old: &[u8; 32],
+        new: &KeyRecord,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let reset_at = reset_at_for(new.budget_duration.as_deref(), new.budget_reset_at, now)?;
+        let models = to_json(&new.models)?;
+        let metadata = to_json(&new.metadata)?;
+        let (old_hex, new_hex) = (hash_hex(old), hash_hex(&new.token_hash));
+        on_pool!(self, |pool, d| {
+            let mut tx = pool.begin_with(d.begin).await?;
+            let done = sqlx::query(sql::KEY_REGENERATE)
+                .bind(old.to_vec())
+                .bind(new.token_hash.to_vec())
+                .bind(&new.key_name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_or(e, EntityKind::Key, || new_hex.clone()))?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound {
+                    kind: EntityKind::Key,
+                    id: old_hex,
+                });
+            }
+            sqlx::query(sql::KEY_UPDATE)
+                .bind(new.token_hash.to_vec())
+                .bind(&new.key_name)
+                .bind(&new.key_alias)
+                .bind(&new.user_id)
+                .bind(&new.team_id)
+                .bind(&models)
+                .bind(new.max_budget)
+                .bind(&new.budget_duration)
+                .bind(reset_at)
+                .bind(limit_to_db(new.rpm_limit))
+                .bind(limit_to_db(new.tpm_limit))
+                .bind(limit_to_db(new.max_parallel_requests))
+                .bind(&metadata)
+                .bind(new.expires_at)
+                .bind(new.blocked)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| key_conflict_or(e, new, &new_hex))?;
+            emit!(tx, EntityKind::Key, &old_hex, now);
+            emit!(tx, EntityKind::Key, &new_hex, now);
+            tx.commit().await?;
+            Ok(())
         })
     }
 
@@ -856,6 +1033,7 @@ impl Store {
                 .bind(&metadata)
                 .bind(u.created_at)
                 .bind(now)
+                .bind(&u.user_alias)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_or(e, EntityKind::User, || u.user_id.clone()))?;
@@ -900,6 +1078,7 @@ impl Store {
                 .bind(limit_to_db(user.max_parallel_requests))
                 .bind(&metadata)
                 .bind(now)
+                .bind(&user.user_alias)
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 0 {
@@ -952,6 +1131,9 @@ impl Store {
         t.budget_reset_at = reset_at_for(t.budget_duration.as_deref(), t.budget_reset_at, now)?;
         let mut seen = HashSet::new();
         t.members.retain(|m| seen.insert(m.clone()));
+        t.admins.retain(|a| seen.contains(a));
+        let mut seen_admin = HashSet::new();
+        t.admins.retain(|a| seen_admin.insert(a.clone()));
         let models = to_json(&t.models)?;
         let metadata = to_json(&t.metadata)?;
         on_pool!(self, |pool, d| {
@@ -980,6 +1162,7 @@ impl Store {
                     .bind(&t.team_id)
                     .bind(m)
                     .bind(now + i64::try_from(i).unwrap_or(0))
+                    .bind(member_role(t.admins.contains(m)))
                     .execute(&mut *tx)
                     .await?;
             }
@@ -999,11 +1182,20 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let members: Vec<String> = sqlx::query_scalar(sql::TEAM_MEMBERS)
+            let rows = sqlx::query(sql::TEAM_MEMBERS)
                 .bind(team_id)
                 .fetch_all(pool)
                 .await?;
-            team_from_row(&row, members).map(Some)
+            let mut members = Vec::with_capacity(rows.len());
+            let mut admins = Vec::new();
+            for r in &rows {
+                let user = r.string("user_id")?;
+                if r.string("role")? == ROLE_ADMIN {
+                    admins.push(user.clone());
+                }
+                members.push(user);
+            }
+            team_from_row(&row, members, admins).map(Some)
         })
     }
 
@@ -1044,10 +1236,22 @@ impl Store {
         })
     }
 
-    /// Adds a member; returns `false` if they already were one.
+    /// Adds a member with the team role `user`; returns `false` if they already were one.
     /// [`StoreError::NotFound`] if there is no such team.
     pub async fn add_team_member(&self, team_id: &str, user_id: &str) -> Result<bool, StoreError> {
-        self.change_member(team_id, user_id, true).await
+        self.change_member(team_id, user_id, Some(false)).await
+    }
+
+    /// Adds a member with the team role `admin` (when `admin`) or `user`; returns `false`
+    /// (and leaves their role alone) if they already were one.
+    /// [`StoreError::NotFound`] if there is no such team.
+    pub async fn add_team_member_with_role(
+        &self,
+        team_id: &str,
+        user_id: &str,
+        admin: bool,
+    ) -> Result<bool, StoreError> {
+        self.change_member(team_id, user_id, Some(admin)).await
     }
 
     /// Removes a member; returns `false` if they were not one.
@@ -1057,14 +1261,15 @@ impl Store {
         team_id: &str,
         user_id: &str,
     ) -> Result<bool, StoreError> {
-        self.change_member(team_id, user_id, false).await
+        self.change_member(team_id, user_id, None).await
     }
 
+    /// Adds (`Some(admin)`) or removes (`None`) a member.
     async fn change_member(
         &self,
         team_id: &str,
         user_id: &str,
-        add: bool,
+        add: Option<bool>,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         on_pool!(self, |pool, d| {
@@ -1080,11 +1285,12 @@ impl Store {
                     id: team_id.to_owned(),
                 });
             }
-            let q = if add {
+            let q = if let Some(admin) = add {
                 sqlx::query(sql::TEAM_MEMBER_ADD)
                     .bind(team_id)
                     .bind(user_id)
                     .bind(now)
+                    .bind(member_role(admin))
             } else {
                 sqlx::query(sql::TEAM_MEMBER_REMOVE)
                     .bind(team_id)
@@ -1311,6 +1517,58 @@ impl Store {
         })
     }
 
+    /// Spend rows matching `q`, newest first: `limit` rows (1..=1000) after skipping `offset`.
+    /// `q.limit` is ignored. For paging (`/spend/logs/ui`); pair with
+    /// [`Store::spend_totals`] for the total count.
+    pub async fn spend_logs_page(
+        &self,
+        q: &SpendQuery,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<SpendRecord>, StoreError> {
+        let limit = i64::from(limit.clamp(1, 1000));
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        on_pool!(self, |pool, d| {
+            let mut qb = builder(pool, sql::SPEND_SELECT);
+            push_spend_filters(&mut qb, q);
+            qb.push(" ORDER BY s.started_at DESC, s.id DESC LIMIT ")
+                .push_bind(limit)
+                .push(" OFFSET ")
+                .push_bind(offset);
+            qb.build()
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(spend_from_row)
+                .collect()
+        })
+    }
+
+    /// Spend of the rows matching `q`, summed per (UTC day, key, user, deployment), by day
+    /// then key, user and model; at most `q.limit` groups (default 1000, at most 100 000).
+    /// The filters use the same indexes as [`Store::spend_logs`].
+    pub async fn spend_by_day(&self, q: &SpendQuery) -> Result<Vec<SpendDay>, StoreError> {
+        let limit = i64::from(q.limit.unwrap_or(1000).min(100_000));
+        on_pool!(self, |pool, d| {
+            let mut qb = builder(pool, sql::SPEND_BY_DAY);
+            push_spend_filters(&mut qb, q);
+            qb.push(sql::SPEND_BY_DAY_GROUP).push_bind(limit);
+            let rows = qb.build().fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(SpendDay {
+                        day: r.i64("day")?,
+                        token_hash: r.opt_bytes("token_hash")?.map(hash_from).transpose()?,
+                        user_id: r.opt_string("user_id")?,
+                        model: r.string("model")?,
+                        deployment_id: r.string("deployment_id")?,
+                        spend: r.i64("total_spend")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// Totals over the spend rows matching `q` (`limit` ignored).
     pub async fn spend_totals(&self, q: &SpendQuery) -> Result<SpendTotals, StoreError> {
         on_pool!(self, |pool, d| {
@@ -1498,7 +1756,7 @@ mod send_check {
     #[allow(dead_code)]
     fn futures_are_send(s: Store, k: KeyRecord) {
         assert_send(Store::connect("x", StoreOptions::default()));
-        assert_send(s.migrate());
+        assert_send(s.migrate_until(i64::MAX));
         assert_send(s.schema_version());
         assert_send(s.insert_key(&k));
         assert_send(s.key_by_hash(&[0; 32]));
