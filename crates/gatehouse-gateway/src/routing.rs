@@ -30,6 +30,9 @@ pub struct Upstream {
     pub upstream_model: String,
     /// What the provider speaks.
     pub wire: WireFormat,
+    /// Claude on Vertex AI: Anthropic's Messages format, but with no `model` in the body (it
+    /// is in the URL) and `anthropic_version` in the body instead of the header.
+    pub vertex_anthropic: bool,
     /// Fixed headers the provider needs besides the credential (`anthropic-version`).
     pub extra_headers: Vec<(HeaderName, HeaderValue)>,
     /// Fixed URLs.
@@ -122,8 +125,11 @@ impl Upstream {
             Some(v) => Some(Arc::new(GoogleAuth::new(v.account.clone())?)),
             None => None,
         };
+        let vertex_anthropic =
+            d.provider.wire == WireFormat::Anthropic && d.provider.auth == AuthStyle::GoogleOAuth;
         let extra_headers = match d.provider.wire {
             WireFormat::OpenAi | WireFormat::Gemini | WireFormat::Bedrock => Vec::new(),
+            WireFormat::Anthropic if vertex_anthropic => Vec::new(),
             WireFormat::Anthropic => vec![(
                 HeaderName::from_static("anthropic-version"),
                 HeaderValue::from_static(anthropic::ANTHROPIC_VERSION),
@@ -134,6 +140,7 @@ impl Upstream {
             model_json: json_string(&d.upstream_model),
             upstream_model: d.upstream_model.clone(),
             wire: d.provider.wire,
+            vertex_anthropic,
             extra_headers,
             endpoints: d.endpoints.clone(),
             auth,
@@ -175,10 +182,17 @@ fn deployment_price(d: &Deployment) -> ModelPrice {
         .get("base_model")
         .and_then(|v| v.as_str())
         .unwrap_or(&d.upstream_model);
+    // Claude on Vertex AI (`claude-sonnet-4@20250514`) is priced as Anthropic's model.
+    let (provider, base) =
+        if d.provider.wire == WireFormat::Anthropic && d.provider.auth == AuthStyle::GoogleOAuth {
+            ("anthropic", base.split('@').next().unwrap_or(base))
+        } else {
+            (d.provider.prefix, base)
+        };
     let table = PriceTable::builtin()
         .map_err(|e| tracing::error!(error = %e, "the built-in price table is unusable"))
         .ok()
-        .and_then(|t| t.lookup(d.provider.prefix, base).copied());
+        .and_then(|t| t.lookup(provider, base).copied());
     if d.input_cost_per_token.is_some() || d.output_cost_per_token.is_some() {
         match ModelPrice::from_usd_per_token(
             d.input_cost_per_token.unwrap_or(0.0),
