@@ -483,6 +483,41 @@ model_list:
         assert_eq!(g.pick(tried).unwrap().0, 1);
     }
 
+    /// Claude on Vertex AI: no `anthropic-version` header (the body carries Vertex's
+    /// version), no static credential (the service account's token is fetched per
+    /// request), Anthropic's prices.
+    #[test]
+    fn claude_on_vertex_upstream() {
+        let sa = include_str!("../../gatehouse-mock/testdata/vertex-test-sa.json");
+        let yaml = r#"
+model_list:
+  - model_name: cv
+    litellm_params: { model: "vertex_ai/claude-sonnet-4@20250514", vertex_credentials: os.environ/SA, vertex_location: us-east5 }
+  - model_name: gv
+    litellm_params: { model: vertex_ai/gemini-2.5-pro, vertex_credentials: os.environ/SA }
+  - model_name: direct
+    litellm_params: { model: anthropic/claude-sonnet-4-20250514, api_key: sk-ant-x }
+"#;
+        let env = |name: &str| (name == "SA").then(|| sa.to_owned());
+        let loaded = gatehouse_config::load_str(yaml, &env).unwrap();
+        let r = ModelRouter::new(&loaded.config.deployments).unwrap();
+        let pick = |m: &str| r.group(m).unwrap().pick(Tried::default()).unwrap().1;
+        let cv = pick("cv");
+        assert!(cv.vertex_anthropic);
+        assert_eq!(cv.wire, WireFormat::Anthropic);
+        assert!(cv.extra_headers.is_empty());
+        assert!(cv.auth.is_none() && cv.google.is_some());
+        let direct = pick("direct");
+        assert!(!direct.vertex_anthropic);
+        assert_eq!(direct.extra_headers[0].0, "anthropic-version");
+        assert_eq!(
+            cv.price, direct.price,
+            "priced as Anthropic's claude-sonnet-4"
+        );
+        assert!(cv.price.input.per_token().as_usd() > 0.0);
+        assert!(!pick("gv").vertex_anthropic);
+    }
+
     #[test]
     fn auth_header_is_sensitive_and_models_list_is_names() {
         let r = router(

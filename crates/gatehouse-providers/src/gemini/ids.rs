@@ -117,7 +117,7 @@ pub(crate) fn normalize_signature(encoded: &str) -> Option<String> {
             _ => return None,
         });
     }
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push('=');
     }
     Some(out)
