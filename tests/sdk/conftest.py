@@ -261,6 +261,18 @@ model_list:
       vertex_project: sdk-proj
       vertex_location: us-central1
       vertex_credentials: {vertex_sa_path}
+  - model_name: claude-vertex-mock
+    litellm_params:
+      model: vertex_ai/claude-vertex-upstream@20250514
+      api_base: http://127.0.0.1:{mock_port}
+      vertex_project: sdk-proj
+      vertex_location: us-east5
+      vertex_credentials: {vertex_sa_path}
+  - model_name: gemini-3-mock
+    litellm_params:
+      model: gemini/gemini-3-upstream
+      api_base: http://127.0.0.1:{mock_port}
+      api_key: {gemini_key}
 general_settings:
   master_key: {master_key}
   max_request_size_mb: 1

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use gatehouse_providers::{
-    AuthStyle, ProviderLookup, WireFormat, build_endpoints, build_vertex_endpoints,
+    AuthStyle, Provider, ProviderLookup, WireFormat, build_endpoints, build_vertex_endpoints,
     lookup_provider, vertex,
 };
 use serde_json::{Map, Value};
@@ -695,17 +695,19 @@ impl Walker<'_> {
         } else {
             None
         };
-        let vertex = if provider.auth == AuthStyle::GoogleOAuth {
-            if vertex::is_partner_model(upstream_model) {
-                self.ignored.push(Ignored {
-                    path,
-                    note: Some(
-                        "Anthropic models on Vertex AI are not served yet; this deployment is skipped (use anthropic/ or bedrock/)"
-                            .into(),
-                    ),
-                });
-                return None;
+        // Claude on Vertex AI speaks Anthropic's Messages format at Anthropic's publisher
+        // endpoints; Gemini models speak generateContent.
+        let provider = if provider.auth == AuthStyle::GoogleOAuth
+            && vertex::is_anthropic_model(upstream_model)
+        {
+            Provider {
+                wire: WireFormat::Anthropic,
+                ..provider
             }
+        } else {
+            provider
+        };
+        let vertex = if provider.auth == AuthStyle::GoogleOAuth {
             Some(self.vertex(&pp, params)?)
         } else {
             None
@@ -752,7 +754,13 @@ impl Walker<'_> {
                 .map(Secret::new)
         });
         let built = match &vertex {
-            Some(v) => build_vertex_endpoints(&base, &v.project, &v.location, upstream_model),
+            Some(v) => build_vertex_endpoints(
+                &base,
+                &v.project,
+                &v.location,
+                upstream_model,
+                provider.wire,
+            ),
             None => build_endpoints(&provider, &base, api_version.as_deref(), upstream_model),
         };
         let endpoints = match built {

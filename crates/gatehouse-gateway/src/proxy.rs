@@ -15,8 +15,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gatehouse_providers::anthropic::{self, inbound};
 use gatehouse_providers::{Operation, WireFormat};
-use gatehouse_providers::{bedrock, gemini};
-use gatehouse_wire::{ChatRequest, EmbeddingsRequest, JsonObject, MessagesRequest, RequestError};
+use gatehouse_providers::{bedrock, gemini, vertex};
+use gatehouse_wire::{
+    ChatRequest, EmbeddingsRequest, JsonObject, MessagesRequest, RequestError, json_string,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
@@ -231,8 +233,13 @@ fn chat_to_provider(
             param: None,
         }),
         WireFormat::Anthropic => {
-            anthropic::chat_request_to_messages(chat, &up.upstream_model, stream)
-                .map_err(translate_error)
+            let body = anthropic::chat_request_to_messages(chat, &up.upstream_model, stream)
+                .map_err(translate_error)?;
+            if up.vertex_anthropic {
+                vertex::anthropic_body(&body).map_err(translate_error)
+            } else {
+                Ok(body)
+            }
         }
         WireFormat::Gemini => gemini::chat_request_to_generate(chat).map_err(translate_error),
         WireFormat::Bedrock => bedrock::chat_request_to_converse(chat).map_err(translate_error),
@@ -257,6 +264,27 @@ fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<By
     };
     let as_value = |parsed: &Parsed<'_>| as_value(parsed, cap.as_ref());
     match (op, up.wire) {
+        // Claude on Vertex AI: the client's Messages body, `model` moved to the URL and the
+        // version into the body; token counting keeps `model` (Vertex's count-tokens
+        // endpoint is shared by all Claude models).
+        (Operation::Messages | Operation::CountTokens, WireFormat::Anthropic)
+            if up.vertex_anthropic =>
+        {
+            let version = json_string(vertex::ANTHROPIC_VERSION);
+            let mut overrides = vec![("anthropic_version", version.as_str())];
+            if op == Operation::CountTokens {
+                overrides.push(("model", up.model_json.as_str()));
+            }
+            if let Some((k, v)) = &cap {
+                overrides.push((k, v.as_str()));
+            }
+            let without = if op == Operation::Messages {
+                Some("model")
+            } else {
+                None
+            };
+            Ok(Bytes::from(object_with(&parsed.body, &overrides, without)))
+        }
         (Operation::ChatCompletions | Operation::Embeddings, WireFormat::OpenAi)
         | (Operation::Messages | Operation::CountTokens, WireFormat::Anthropic) => {
             Ok(passthrough())
@@ -289,6 +317,38 @@ fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<By
         (Operation::Embeddings, WireFormat::Anthropic | WireFormat::Bedrock)
         | (Operation::CountTokens, _) => Err(unsupported(&parsed.model)),
     }
+}
+
+/// `body` serialized again with `overrides` (key, raw JSON) replacing or adding values and
+/// the key `without` left out; other values are copied byte for byte.
+fn object_with(
+    body: &JsonObject<'_>,
+    overrides: &[(&str, &str)],
+    without: Option<&str>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    let write = |out: &mut Vec<u8>, key: &str, raw: &str| {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(json_string(key).as_bytes());
+        out.push(b':');
+        out.extend_from_slice(raw.as_bytes());
+    };
+    for key in body.keys() {
+        if Some(key) == without || overrides.iter().any(|(k, _)| *k == key) {
+            continue;
+        }
+        if let Some(raw) = body.get(key) {
+            write(&mut out, key, raw.get());
+        }
+    }
+    for (key, raw) in overrides {
+        write(&mut out, key, raw);
+    }
+    out.push(b'}');
+    out
 }
 
 /// `stream_options` asking for usage, when spend is accounted on a chat stream whose client
@@ -369,6 +429,11 @@ async fn proxy(
             .collect(),
         Operation::ChatCompletions | Operation::Embeddings => Vec::new(),
     };
+    let vertex_headers: Vec<(HeaderName, HeaderValue)> = anthropic_headers
+        .iter()
+        .filter(|(name, _)| name != "anthropic-version")
+        .cloned()
+        .collect();
     let bytes = read_body(gw, req).await?;
     let mut parsed = match op {
         Operation::ChatCompletions => {
@@ -500,6 +565,8 @@ async fn proxy(
             return Err(unsupported(&parsed.model));
         };
         let client_headers: &[(HeaderName, HeaderValue)] = match up.wire {
+            // Vertex takes the version in the body; `anthropic-beta` is kept.
+            WireFormat::Anthropic if up.vertex_anthropic => &vertex_headers,
             WireFormat::Anthropic => &anthropic_headers,
             WireFormat::OpenAi | WireFormat::Gemini | WireFormat::Bedrock => &[],
         };

@@ -30,6 +30,9 @@ pub struct Upstream {
     pub upstream_model: String,
     /// What the provider speaks.
     pub wire: WireFormat,
+    /// Claude on Vertex AI: Anthropic's Messages format, but with no `model` in the body (it
+    /// is in the URL) and `anthropic_version` in the body instead of the header.
+    pub vertex_anthropic: bool,
     /// Fixed headers the provider needs besides the credential (`anthropic-version`).
     pub extra_headers: Vec<(HeaderName, HeaderValue)>,
     /// Fixed URLs.
@@ -122,8 +125,11 @@ impl Upstream {
             Some(v) => Some(Arc::new(GoogleAuth::new(v.account.clone())?)),
             None => None,
         };
+        let vertex_anthropic =
+            d.provider.wire == WireFormat::Anthropic && d.provider.auth == AuthStyle::GoogleOAuth;
         let extra_headers = match d.provider.wire {
             WireFormat::OpenAi | WireFormat::Gemini | WireFormat::Bedrock => Vec::new(),
+            WireFormat::Anthropic if vertex_anthropic => Vec::new(),
             WireFormat::Anthropic => vec![(
                 HeaderName::from_static("anthropic-version"),
                 HeaderValue::from_static(anthropic::ANTHROPIC_VERSION),
@@ -134,6 +140,7 @@ impl Upstream {
             model_json: json_string(&d.upstream_model),
             upstream_model: d.upstream_model.clone(),
             wire: d.provider.wire,
+            vertex_anthropic,
             extra_headers,
             endpoints: d.endpoints.clone(),
             auth,
@@ -175,10 +182,17 @@ fn deployment_price(d: &Deployment) -> ModelPrice {
         .get("base_model")
         .and_then(|v| v.as_str())
         .unwrap_or(&d.upstream_model);
+    // Claude on Vertex AI (`claude-sonnet-4@20250514`) is priced as Anthropic's model.
+    let (provider, base) =
+        if d.provider.wire == WireFormat::Anthropic && d.provider.auth == AuthStyle::GoogleOAuth {
+            ("anthropic", base.split('@').next().unwrap_or(base))
+        } else {
+            (d.provider.prefix, base)
+        };
     let table = PriceTable::builtin()
         .map_err(|e| tracing::error!(error = %e, "the built-in price table is unusable"))
         .ok()
-        .and_then(|t| t.lookup(d.provider.prefix, base).copied());
+        .and_then(|t| t.lookup(provider, base).copied());
     if d.input_cost_per_token.is_some() || d.output_cost_per_token.is_some() {
         match ModelPrice::from_usd_per_token(
             d.input_cost_per_token.unwrap_or(0.0),
@@ -478,6 +492,41 @@ model_list:
         assert_eq!(g.pick(tried).unwrap().0, 0);
         tried.mark(0);
         assert_eq!(g.pick(tried).unwrap().0, 1);
+    }
+
+    /// Claude on Vertex AI: no `anthropic-version` header (the body carries Vertex's
+    /// version), no static credential (the service account's token is fetched per
+    /// request), Anthropic's prices.
+    #[test]
+    fn claude_on_vertex_upstream() {
+        let sa = include_str!("../../gatehouse-mock/testdata/vertex-test-sa.json");
+        let yaml = r#"
+model_list:
+  - model_name: cv
+    litellm_params: { model: "vertex_ai/claude-sonnet-4@20250514", vertex_credentials: os.environ/SA, vertex_location: us-east5 }
+  - model_name: gv
+    litellm_params: { model: vertex_ai/gemini-2.5-pro, vertex_credentials: os.environ/SA }
+  - model_name: direct
+    litellm_params: { model: anthropic/claude-sonnet-4-20250514, api_key: sk-ant-x }
+"#;
+        let env = |name: &str| (name == "SA").then(|| sa.to_owned());
+        let loaded = gatehouse_config::load_str(yaml, &env).unwrap();
+        let r = ModelRouter::new(&loaded.config.deployments).unwrap();
+        let pick = |m: &str| r.group(m).unwrap().pick(Tried::default()).unwrap().1;
+        let cv = pick("cv");
+        assert!(cv.vertex_anthropic);
+        assert_eq!(cv.wire, WireFormat::Anthropic);
+        assert!(cv.extra_headers.is_empty());
+        assert!(cv.auth.is_none() && cv.google.is_some());
+        let direct = pick("direct");
+        assert!(!direct.vertex_anthropic);
+        assert_eq!(direct.extra_headers[0].0, "anthropic-version");
+        assert_eq!(
+            cv.price, direct.price,
+            "priced as Anthropic's claude-sonnet-4"
+        );
+        assert!(cv.price.input.per_token().as_usd() > 0.0);
+        assert!(!pick("gv").vertex_anthropic);
     }
 
     #[test]

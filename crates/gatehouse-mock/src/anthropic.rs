@@ -44,6 +44,7 @@ pub(crate) struct MessagesRequest {
     pub tools: Option<Vec<Value>>,
     pub tool_choice: Option<Value>,
     pub thinking: Option<Value>,
+    pub anthropic_version: Option<Value>,
     pub mock: Option<Value>,
 }
 
@@ -98,6 +99,23 @@ pub(crate) struct Plan {
     pub stop_reason: &'static str,
 }
 
+/// The `anthropic_version` Vertex AI requires in the body.
+pub(crate) const VERTEX_VERSION: &str = "vertex-2023-10-16";
+
+/// Where a Messages-format request came in.
+#[derive(Debug, Clone, Copy)]
+enum Api<'a> {
+    /// Anthropic's API: headers checked, `model` in the body.
+    Anthropic,
+    /// Vertex AI's Anthropic publisher (bearer checked by the caller): `model` in the URL
+    /// (`None` for `count-tokens`, which takes it in the body); `stream` is whether the
+    /// method was `streamRawPredict`.
+    Vertex {
+        model: Option<&'a str>,
+        stream: bool,
+    },
+}
+
 /// Handles a Messages (or count_tokens) request.
 pub(crate) async fn handle(
     op: Op,
@@ -116,6 +134,53 @@ pub(crate) async fn handle(
             id,
         );
     }
+    serve(op, Api::Anthropic, body, id, state).await
+}
+
+/// Handles Vertex AI's `…/publishers/anthropic/models/{rest}`, `rest` being
+/// `{model}:rawPredict`, `{model}:streamRawPredict` or `count-tokens:rawPredict`. The body
+/// is a Messages request without `model` (with it, for `count-tokens`) and with
+/// `anthropic_version: "vertex-2023-10-16"`; `stream: true` must go with (and only with)
+/// `streamRawPredict`.
+pub(crate) async fn handle_vertex(
+    rest: &str,
+    body: &[u8],
+    id: u64,
+    state: &MockState,
+) -> Response<MockBody> {
+    let (op, api) = match rest.split_once(':') {
+        Some(("count-tokens", "rawPredict")) => (
+            Op::CountTokens,
+            Api::Vertex {
+                model: None,
+                stream: false,
+            },
+        ),
+        Some((model, method @ ("rawPredict" | "streamRawPredict"))) if !model.is_empty() => (
+            Op::Create,
+            Api::Vertex {
+                model: Some(model),
+                stream: method == "streamRawPredict",
+            },
+        ),
+        _ => {
+            return crate::gemini::error(
+                StatusCode::NOT_FOUND,
+                &format!("Publisher model {rest} is not found."),
+                id,
+            );
+        }
+    };
+    serve(op, api, body, id, state).await
+}
+
+async fn serve(
+    op: Op,
+    api: Api<'_>,
+    body: &[u8],
+    id: u64,
+    state: &MockState,
+) -> Response<MockBody> {
     let mut req: MessagesRequest = match serde_json::from_slice(body) {
         Ok(req) => req,
         Err(e) => {
@@ -149,6 +214,14 @@ pub(crate) async fn handle(
                 "mock.status: not an HTTP status code",
                 id,
             );
+        }
+    }
+    if let Api::Vertex { model, stream } = api {
+        if let Err(message) = check_vertex(&req, model.is_some(), stream) {
+            return error(StatusCode::BAD_REQUEST, &message, id);
+        }
+        if let Some(model) = model {
+            req.model = Some(Value::String(model.to_owned()));
         }
     }
     let messages = match validate(&req, op) {
@@ -199,6 +272,28 @@ pub(crate) async fn handle(
         }
     };
     with_request_id(resp, id)
+}
+
+/// Vertex's rules for the body: `anthropic_version` is Vertex's, `model` only for
+/// `count-tokens` (the URL names the model otherwise), `stream` matches the method.
+fn check_vertex(req: &MessagesRequest, model_in_url: bool, stream: bool) -> Result<(), String> {
+    match req.anthropic_version.as_ref().and_then(Value::as_str) {
+        Some(VERTEX_VERSION) => {}
+        None => return Err("anthropic_version: Field required".into()),
+        Some(_) => {
+            return Err(format!(
+                "anthropic_version: Input should be '{VERTEX_VERSION}'"
+            ));
+        }
+    }
+    if model_in_url && req.model.is_some() {
+        return Err("model: Extra inputs are not permitted".into());
+    }
+    match (stream, req.stream == Some(true)) {
+        (true, false) => Err("streamRawPredict needs \"stream\": true".into()),
+        (false, true) => Err("\"stream\": true needs streamRawPredict".into()),
+        _ => Ok(()),
+    }
 }
 
 fn has_header(headers: &HeaderMap, name: &str) -> bool {

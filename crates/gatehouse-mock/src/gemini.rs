@@ -16,9 +16,21 @@
 //! declaration (or the first of `allowedFunctionNames`; the first two with `mock.parallel`)
 //! with placeholder `args` for its required properties. `thinkingConfig.includeThoughts`
 //! puts a thought part (`"Mock thinking."`, `thought: true`) first. `finishReason` is
-//! `STOP`; `mock.safety_block: true` answers a candidate with `finishReason: "SAFETY"` and
-//! no content. Usage counts words (`promptTokenCount` over the system instruction and all
+//! `STOP`; `mock.safety_block: true` answers a candidate with `finishReason: "SAFETY"`, a
+//! blocked `safetyRatings` entry and no content; `mock.prompt_block: "<reason>"` (e.g.
+//! `"SAFETY"`) answers no candidates at all, only `promptFeedback: {blockReason,
+//! safetyRatings}` and the prompt's usage, as Gemini does for a blocked prompt (streamed:
+//! one frame). Usage counts words (`promptTokenCount` over the system instruction and all
 //! text parts, `candidatesTokenCount` over the reply, `thoughtsTokenCount` for the thought).
+//!
+//! Thought signatures, as Gemini 3 documents them: the first `functionCall` part of every
+//! reply carries a `thoughtSignature` (standard base64 of a value derived from the call's
+//! name and arguments, so the mock can recognise its own). For models whose name starts
+//! with `gemini-3`, a request whose current turn (the contents after the last `user`
+//! content holding something other than `functionResponse` parts) has a `model` content
+//! whose first `functionCall` part lacks that signature is refused with 400
+//! `INVALID_ARGUMENT` ("… is missing a `thought_signature`"), and one with a signature the
+//! mock did not issue for that call with 400 "Corrupted thought signature.".
 //!
 //! Streaming sends `data: {GenerateContentResponse}\r\n\r\n` frames like Google: the thought
 //! (if any), then the text split in `mock.chunks` pieces (function calls whole, one frame);
@@ -28,7 +40,10 @@
 //!
 //! Embeddings answer `{"embeddings":[{"values":[…]}]}`, the same deterministic vectors as
 //! the OpenAI path (8 dimensions unless `outputDimensionality`); every
-//! `requests[i].model` must be `models/<model of the URL>`.
+//! `requests[i].model` must be `models/<model of the URL>`. Like Gemini, the mock refuses
+//! unknown fields (`Invalid JSON payload received. Unknown name "…"`): the body holds only
+//! `requests`, each request only `model`, `content`, `taskType` (one of Gemini's task
+//! types), `title` and `outputDimensionality`.
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, RETRY_AFTER};
@@ -47,6 +62,18 @@ const THINKING_TEXT: &str = "Mock thinking.";
 /// Where the Gemini routes live.
 pub(crate) const PATH_PREFIX: &str = "/v1beta/models/";
 const DEFAULT_DIMENSIONS: u64 = 8;
+/// Gemini's `TaskType` values.
+const TASK_TYPES: &[&str] = &[
+    "TASK_TYPE_UNSPECIFIED",
+    "RETRIEVAL_QUERY",
+    "RETRIEVAL_DOCUMENT",
+    "SEMANTIC_SIMILARITY",
+    "CLASSIFICATION",
+    "CLUSTERING",
+    "QUESTION_ANSWERING",
+    "FACT_VERIFICATION",
+    "CODE_RETRIEVAL_QUERY",
+];
 const MAX_DIMENSIONS: u64 = 65_536;
 
 /// Which API a Gemini-format request came in on.
@@ -158,14 +185,33 @@ pub(crate) async fn handle(
                 Ok(c) => c,
                 Err(message) => return error(StatusCode::BAD_REQUEST, &message, id),
             };
-            let plan = plan_reply(&req, contents, &script, flag("safety_block"));
+            if model.starts_with("gemini-3")
+                && let Err(message) = check_signatures(contents)
+            {
+                return error(StatusCode::BAD_REQUEST, &message, id);
+            }
             let prompt = script.prompt_tokens(prompt_tokens(&req, contents));
-            let completion = script.completion_tokens(plan.completion_tokens());
-            let usage = usage(prompt, completion, plan.thought);
             let env = Envelope {
                 model: script.model.as_deref().unwrap_or(model),
                 response_id: format!("mock-{id}"),
             };
+            if let Some(reason) = mock
+                .and_then(|m| m.get("prompt_block"))
+                .and_then(Value::as_str)
+            {
+                let blocked = env.blocked(reason, prompt);
+                return if method == Method::Stream {
+                    let frames = std::collections::VecDeque::from([frame(&blocked)]);
+                    let stream =
+                        SseStream::new(frames, script.chunk_delay(), script.fail_after_chunks);
+                    reply::event_stream(MockBody::Stream(Box::new(stream)), id)
+                } else {
+                    reply::json(&blocked, id)
+                };
+            }
+            let plan = plan_reply(&req, contents, &script, flag("safety_block"));
+            let completion = script.completion_tokens(plan.completion_tokens());
+            let usage = usage(prompt, completion, plan.thought);
             if method == Method::Stream {
                 let frames = render_stream(
                     &env,
@@ -319,11 +365,77 @@ impl Plan {
         if let Some(text) = &self.text {
             parts.push(json!({ "text": text }));
         }
-        for (name, args) in &self.calls {
-            parts.push(json!({ "functionCall": { "name": name, "args": args } }));
-        }
+        parts.extend(call_parts(&self.calls));
         parts
     }
+}
+
+/// The `functionCall` parts of a reply; the first carries its thought signature.
+fn call_parts(calls: &[(String, Value)]) -> Vec<Value> {
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, (name, args))| {
+            let mut part = Map::new();
+            part.insert("functionCall".into(), json!({ "name": name, "args": args }));
+            if i == 0 {
+                part.insert(
+                    "thoughtSignature".into(),
+                    thought_signature(name, args).into(),
+                );
+            }
+            Value::Object(part)
+        })
+        .collect()
+}
+
+/// The signature the mock gives a call: standard base64 (with `+`, `/` and padding) of a
+/// value derived from its name and arguments.
+fn thought_signature(name: &str, args: &Value) -> String {
+    let mut h = Fnv::new();
+    h.write(name.as_bytes());
+    h.write(&[0]);
+    h.write(args.to_string().as_bytes());
+    let mut bytes = vec![0xfb, 0xef, 0xff];
+    bytes.extend_from_slice(format!("mock-thought:{:016x}", h.finish()).as_bytes());
+    crate::encode::base64_encode(&bytes)
+}
+
+/// Gemini 3's rule: in the current turn, the first `functionCall` part of every model
+/// content must carry the signature it was given.
+fn check_signatures(contents: &[Value]) -> Result<(), String> {
+    let is_turn_start = |c: &Value| {
+        c.get("role").and_then(Value::as_str) == Some("user")
+            && parts(c).iter().any(|p| p.get("functionResponse").is_none())
+    };
+    let start = contents.iter().rposition(is_turn_start).unwrap_or(0);
+    for (i, content) in contents.iter().enumerate().skip(start) {
+        if content.get("role").and_then(Value::as_str) != Some("model") {
+            continue;
+        }
+        let Some(first) = parts(content)
+            .iter()
+            .find(|p| p.get("functionCall").is_some())
+        else {
+            continue;
+        };
+        let call = first.get("functionCall").unwrap_or(&Value::Null);
+        let name = call.get("name").and_then(Value::as_str).unwrap_or("");
+        let args = call.get("args").cloned().unwrap_or_else(|| json!({}));
+        match first.get("thoughtSignature").and_then(Value::as_str) {
+            None => {
+                return Err(format!(
+                    "Function call `{name}` in the {}. content block is missing a `thought_signature`.",
+                    i + 1
+                ));
+            }
+            Some(sig) if sig != thought_signature(name, &args) => {
+                return Err("Corrupted thought signature.".into());
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 fn plan_reply(req: &Value, contents: &[Value], script: &MockScript, safety_block: bool) -> Plan {
@@ -465,6 +577,9 @@ impl Envelope<'_> {
         }
         if let Some(finish) = finish {
             candidate.insert("finishReason".into(), finish.into());
+            if finish == "SAFETY" {
+                candidate.insert("safetyRatings".into(), blocked_rating());
+            }
         }
         candidate.insert("index".into(), 0.into());
         let mut resp = Map::new();
@@ -476,6 +591,22 @@ impl Envelope<'_> {
         resp.insert("responseId".into(), self.response_id.clone().into());
         Value::Object(resp)
     }
+}
+
+impl Envelope<'_> {
+    /// A `GenerateContentResponse` for a blocked prompt: no candidates.
+    fn blocked(&self, reason: &str, prompt: u64) -> Value {
+        json!({
+            "promptFeedback": { "blockReason": reason, "safetyRatings": blocked_rating() },
+            "usageMetadata": { "promptTokenCount": prompt, "totalTokenCount": prompt },
+            "modelVersion": self.model,
+            "responseId": self.response_id,
+        })
+    }
+}
+
+fn blocked_rating() -> Value {
+    json!([{ "category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": true }])
 }
 
 fn frame(v: &Value) -> Bytes {
@@ -500,12 +631,7 @@ fn render_stream(
         }
     }
     if !plan.calls.is_empty() {
-        parts.push(
-            plan.calls
-                .iter()
-                .map(|(name, args)| json!({ "functionCall": { "name": name, "args": args } }))
-                .collect(),
-        );
+        parts.push(call_parts(&plan.calls));
     }
     let mut frames = std::collections::VecDeque::with_capacity(parts.len() + 1);
     if parts.is_empty() {
@@ -548,9 +674,47 @@ fn embed(model: &str, req: &Value, id: u64) -> Response<MockBody> {
             id,
         );
     };
+    let unknown = |obj: &Value, known: &[&str]| -> Option<String> {
+        obj.as_object()?
+            .keys()
+            .find(|k| !known.contains(&k.as_str()))
+            .cloned()
+    };
+    if let Some(k) = unknown(req, &["requests"]) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("Invalid JSON payload received. Unknown name \"{k}\": Cannot find field."),
+            id,
+        );
+    }
     let want_model = format!("models/{model}");
     let mut embeddings = Vec::with_capacity(requests.len());
     for (i, r) in requests.iter().enumerate() {
+        let known = [
+            "model",
+            "content",
+            "taskType",
+            "title",
+            "outputDimensionality",
+        ];
+        if let Some(k) = unknown(r, &known) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "Invalid JSON payload received. Unknown name \"{k}\" at 'requests[{i}]': Cannot find field."
+                ),
+                id,
+            );
+        }
+        if let Some(t) = r.get("taskType")
+            && !t.as_str().is_some_and(|t| TASK_TYPES.contains(&t))
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid value at 'requests[{i}].task_type' ({t})"),
+                id,
+            );
+        }
         if r.get("model").and_then(Value::as_str) != Some(want_model.as_str()) {
             return error(
                 StatusCode::BAD_REQUEST,

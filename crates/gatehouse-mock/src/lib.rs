@@ -79,7 +79,11 @@
 //! and claims and issues `ya29.mock-<n>` tokens. `POST /v1/projects/{p}/locations/{l}/
 //! publishers/google/models/{m}:generateContent` (and `:streamGenerateContent?alt=sse`)
 //! require `Authorization: Bearer` with an issued token, then answer like the Gemini routes
-//! (every content must carry a `role`). See `vertex.rs`.
+//! (every content must carry a `role`). Claude on Vertex —
+//! `…/publishers/anthropic/models/{m}:rawPredict`, `:streamRawPredict` and
+//! `…/models/count-tokens:rawPredict` — takes the same bearer token and answers like the
+//! Anthropic routes, for a body with `"anthropic_version": "vertex-2023-10-16"` and no
+//! `model` (except for `count-tokens`). See `vertex.rs`.
 //!
 //! Two ways to use it:
 //! - in-process, from Rust tests: [`MockServer::start`] binds `127.0.0.1:0` and

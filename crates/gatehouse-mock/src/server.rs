@@ -99,6 +99,8 @@ enum Route<'a> {
     Gemini(&'a str),
     /// Vertex AI: the `{model}:{method}` after `/v1/projects/{p}/locations/{l}/publishers/google/models/`.
     Vertex(&'a str),
+    /// Claude on Vertex AI: the `{model}:{method}` after `…/publishers/anthropic/models/`.
+    VertexAnthropic(&'a str),
     /// The OAuth2 token endpoint (`POST /token`).
     Token,
     Models,
@@ -115,7 +117,11 @@ fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
         "/v1/models" | "/models" if method == Method::GET => Route::Models,
         "/token" if post => Route::Token,
         _ if post && path.starts_with("/v1/projects/") => {
-            crate::vertex::model_method(path).map_or(Route::NotFound, Route::Vertex)
+            match crate::vertex::publisher_model_method(path) {
+                Some(("google", rest)) => Route::Vertex(rest),
+                Some(("anthropic", rest)) => Route::VertexAnthropic(rest),
+                _ => Route::NotFound,
+            }
         }
         _ if post && path.starts_with(crate::gemini::PATH_PREFIX) => {
             Route::Gemini(path.get(crate::gemini::PATH_PREFIX.len()..).unwrap_or(""))
@@ -201,6 +207,12 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
             let api = crate::gemini::Api::Vertex;
             let query = parts.uri.query();
             crate::gemini::handle(api, rest, query, &parts.headers, &bytes, id, &ctx.state).await
+        }
+        Route::VertexAnthropic(rest) => {
+            if let Some(resp) = crate::vertex::check_bearer(&parts.headers, id, &ctx.state) {
+                return resp;
+            }
+            anthropic::handle_vertex(rest, &bytes, id, &ctx.state).await
         }
         Route::Token => crate::vertex::token(&parts.headers, &bytes, id, &ctx.state),
         Route::Models => reply::json_bytes(Bytes::from_static(MODELS), id),
@@ -304,6 +316,13 @@ mod tests {
             route(
                 &post,
                 "/v1/projects/p/locations/l/publishers/anthropic/models/c:rawPredict"
+            ),
+            Route::VertexAnthropic("c:rawPredict")
+        );
+        assert_eq!(
+            route(
+                &post,
+                "/v1/projects/p/locations/l/publishers/meta/models/llama:rawPredict"
             ),
             Route::NotFound
         );

@@ -14,6 +14,13 @@
 //! The Vertex routes require `Authorization: Bearer <a token it issued>` (else 401
 //! `UNAUTHENTICATED`), then behave like the Gemini API routes (`generateContent`,
 //! `streamGenerateContent?alt=sse`), except that every content needs a `role`.
+//!
+//! Claude on Vertex: `…/publishers/anthropic/models/{model}:rawPredict` and
+//! `:streamRawPredict` (and `…/models/count-tokens:rawPredict`), same bearer check, then
+//! answer like the Anthropic Messages routes (Anthropic's JSON and SSE) for a body that has
+//! `"anthropic_version": "vertex-2023-10-16"`, no `model` (the URL names it; only
+//! `count-tokens` takes `model` in the body) and `stream: true` exactly when streaming;
+//! anything else is a 400 in Anthropic's error shape.
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -31,13 +38,24 @@ const TEST_SA: &str = include_str!("../testdata/vertex-test-sa.json");
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 
-/// `{model}:{method}` of a Vertex publisher-model path for Google's models.
-pub(crate) fn model_method(path: &str) -> Option<&str> {
+/// A Vertex publisher-model path: the publisher (`google`, `anthropic`, …) and the
+/// `{model}:{method}` after `models/`.
+pub(crate) fn publisher_model_method(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix("/v1/projects/")?;
     let (project, rest) = rest.split_once("/locations/")?;
-    let (location, rest) = rest.split_once("/publishers/google/models/")?;
+    let (location, rest) = rest.split_once("/publishers/")?;
+    let (publisher, rest) = rest.split_once("/models/")?;
     let ok = |s: &str| !s.is_empty() && !s.contains('/');
-    (ok(project) && ok(location) && ok(rest)).then_some(rest)
+    (ok(project) && ok(location) && ok(publisher) && ok(rest)).then_some((publisher, rest))
+}
+
+/// `{model}:{method}` of a Vertex publisher-model path for Google's models.
+#[cfg(test)]
+fn model_method(path: &str) -> Option<&str> {
+    match publisher_model_method(path)? {
+        ("google", rest) => Some(rest),
+        _ => None,
+    }
 }
 
 /// The test account's `client_email` and public key (DER `RSAPublicKey`).
@@ -244,6 +262,16 @@ mod tests {
         );
         assert_eq!(
             model_method("/v1/projects//locations/l/publishers/google/models/m"),
+            None
+        );
+        assert_eq!(
+            publisher_model_method(
+                "/v1/projects/p/locations/l/publishers/anthropic/models/claude-x@1:rawPredict"
+            ),
+            Some(("anthropic", "claude-x@1:rawPredict"))
+        );
+        assert_eq!(
+            model_method("/v1/projects/p/locations/l/publishers/anthropic/models/c:rawPredict"),
             None
         );
         assert_eq!(form_decode("urn%3Aietf+x%zz"), "urn:ietf x%zz");

@@ -118,7 +118,8 @@ async fn plain_generate() {
     let v = json_of(post(&c, &url(&server, "m:generateContent"), KEY, &body).await).await;
     assert_eq!(
         v["candidates"],
-        json!([{"finishReason": "SAFETY", "index": 0}])
+        json!([{"finishReason": "SAFETY", "index": 0, "safetyRatings": [
+            {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": true}]}])
     );
 }
 
@@ -134,10 +135,12 @@ async fn tools_and_function_response() {
     let mut body = user("Weather in Boston?");
     body["tools"] = tools.clone();
     let v = json_of(post(&c, &url(&server, "m:generateContent"), KEY, &body).await).await;
+    let parts = &v["candidates"][0]["content"]["parts"];
     assert_eq!(
-        v["candidates"][0]["content"]["parts"],
-        json!([{"functionCall": {"name": "get_weather", "args": {"location": "mock", "unit": "c"}}}])
+        parts[0]["functionCall"],
+        json!({"name": "get_weather", "args": {"location": "mock", "unit": "c"}})
     );
+    assert!(parts[0]["thoughtSignature"].is_string(), "{parts}");
     assert_eq!(v["candidates"][0]["finishReason"], "STOP");
 
     body["mock"] = json!({"parallel": true});
@@ -220,10 +223,12 @@ async fn stream_framing() {
     .await;
     let f = frames(&text_of(resp).await);
     assert_eq!(f.len(), 1);
-    assert_eq!(
-        f[0]["candidates"][0]["content"]["parts"],
-        json!([{"functionCall": {"name": "f", "args": {}}}])
-    );
+    let parts = f[0]["candidates"][0]["content"]["parts"]
+        .as_array()
+        .unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0]["functionCall"], json!({"name": "f", "args": {}}));
+    assert!(parts[0]["thoughtSignature"].is_string());
 
     // Error frame after the first chunk.
     let mut body = user("a b c");
@@ -372,4 +377,177 @@ async fn batch_embeddings() {
     let resp = post(&c, &url(&server, "other:batchEmbedContents"), KEY, &body).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json_of(resp).await["error"]["status"], "INVALID_ARGUMENT");
+}
+
+/// Gemini 3: the first functionCall part of each reply is signed; in the current turn, a
+/// model content's first call must come back with its signature.
+#[tokio::test]
+async fn thought_signatures_are_issued_and_required_by_gemini_3() {
+    let server = MockServer::start().await.unwrap();
+    let c = client();
+    let tools = json!([{"functionDeclarations": [
+        {"name": "get_weather", "parameters": {"type": "object",
+            "properties": {"location": {"type": "string"}}, "required": ["location"]}},
+        {"name": "get_time"}]}]);
+    let mut body = user("Weather and time?");
+    body["tools"] = tools.clone();
+    body["mock"] = json!({"parallel": true});
+    let v = json_of(
+        post(
+            &c,
+            &url(&server, "gemini-3-pro:generateContent"),
+            KEY,
+            &body,
+        )
+        .await,
+    )
+    .await;
+    let parts = v["candidates"][0]["content"]["parts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(parts.len(), 2);
+    let sig = parts[0]["thoughtSignature"].as_str().unwrap().to_owned();
+    assert!(
+        sig.contains('+') || sig.contains('/'),
+        "exercises base64's own symbols: {sig}"
+    );
+    assert!(sig.ends_with('='), "and its padding: {sig}");
+    assert!(
+        parts[1].get("thoughtSignature").is_none(),
+        "parallel: only the first is signed"
+    );
+
+    let turn = |model_parts: Value| {
+        json!({"tools": tools, "contents": [
+            {"role": "user", "parts": [{"text": "Weather and time?"}]},
+            {"role": "model", "parts": model_parts},
+            {"role": "user", "parts": [
+                {"functionResponse": {"name": "get_weather", "response": {"content": "sunny"}}},
+                {"functionResponse": {"name": "get_time", "response": {"content": "noon"}}}]}]})
+    };
+    let ok = post(
+        &c,
+        &url(&server, "gemini-3-pro:generateContent"),
+        KEY,
+        &turn(json!(parts)),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(
+        json_of(ok).await["candidates"][0]["content"]["parts"][0]["text"],
+        "Hello from mock: tool said noon"
+    );
+
+    let mut unsigned = parts.clone();
+    unsigned[0]
+        .as_object_mut()
+        .unwrap()
+        .remove("thoughtSignature");
+    let resp = post(
+        &c,
+        &url(&server, "gemini-3-pro:generateContent"),
+        KEY,
+        &turn(json!(unsigned)),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let e = json_of(resp).await;
+    assert_eq!(e["error"]["status"], "INVALID_ARGUMENT");
+    assert_eq!(
+        e["error"]["message"],
+        "Function call `get_weather` in the 2. content block is missing a `thought_signature`."
+    );
+
+    let mut forged = parts.clone();
+    forged[0]["thoughtSignature"] = json!("AAAA");
+    let resp = post(
+        &c,
+        &url(&server, "gemini-3-pro:generateContent"),
+        KEY,
+        &turn(json!(forged)),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        json_of(resp).await["error"]["message"],
+        "Corrupted thought signature."
+    );
+
+    // Earlier turns are not checked; nor are models before Gemini 3.
+    let mut later = turn(json!(unsigned));
+    later["contents"].as_array_mut().unwrap().extend([
+        json!({"role": "model", "parts": [{"text": "Sunny at noon."}]}),
+        json!({"role": "user", "parts": [{"text": "Thanks"}]}),
+    ]);
+    let resp = post(
+        &c,
+        &url(&server, "gemini-3-pro:generateContent"),
+        KEY,
+        &later,
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = post(
+        &c,
+        &url(&server, "gemini-2.5-flash:generateContent"),
+        KEY,
+        &turn(json!(unsigned)),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn blocked_prompt_has_no_candidates() {
+    let server = MockServer::start().await.unwrap();
+    let c = client();
+    let mut body = user("something bad");
+    body["mock"] = json!({"prompt_block": "SAFETY"});
+    let v = json_of(post(&c, &url(&server, "m:generateContent"), KEY, &body).await).await;
+    assert!(v.get("candidates").is_none(), "{v}");
+    assert_eq!(v["promptFeedback"]["blockReason"], "SAFETY");
+    assert_eq!(v["promptFeedback"]["safetyRatings"][0]["blocked"], true);
+    assert_eq!(v["usageMetadata"]["promptTokenCount"], 2);
+    let resp = post(
+        &c,
+        &url(&server, "m:streamGenerateContent?alt=sse"),
+        KEY,
+        &body,
+    )
+    .await;
+    let f = frames(&text_of(resp).await);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["promptFeedback"]["blockReason"], "SAFETY");
+    assert!(f[0].get("candidates").is_none());
+}
+
+#[tokio::test]
+async fn batch_embeddings_refuse_unknown_fields() {
+    let server = MockServer::start().await.unwrap();
+    let c = client();
+    let u = url(&server, "e:batchEmbedContents");
+    let one = json!({"model": "models/e", "content": {"parts": [{"text": "a"}]},
+        "taskType": "RETRIEVAL_QUERY", "title": "t", "outputDimensionality": 4});
+    let resp = post(&c, &u, KEY, &json!({"requests": [one]})).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    for (body, unknown) in [
+        (json!({"requests": [one], "user": "u"}), "user"),
+        (
+            json!({"requests": [{"model": "models/e", "content": {"parts": [{"text": "a"}]}, "dimensions": 4}]}),
+            "dimensions",
+        ),
+    ] {
+        let resp = post(&c, &u, KEY, &body).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let m = json_of(resp).await["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(m.contains(&format!("Unknown name \"{unknown}\"")), "{m}");
+    }
+    let mut bad = one.clone();
+    bad["taskType"] = json!("SUMMARIZE");
+    let resp = post(&c, &u, KEY, &json!({"requests": [bad]})).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }

@@ -2,7 +2,7 @@
 
 use http::Uri;
 
-use crate::catalogue::{PathStyle, Provider};
+use crate::catalogue::{PathStyle, Provider, WireFormat};
 
 /// Azure OpenAI `api-version` used when the config gives none (the GA version LiteLLM also defaults to).
 pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
@@ -197,15 +197,23 @@ pub fn build_endpoints(
     })
 }
 
-/// Builds a Vertex AI deployment's endpoints: `{api_base}/v1/projects/{project}/locations/
-/// {location}/publishers/google/models/{model}:generateContent` and
-/// `:streamGenerateContent?alt=sse`. `api_base` is the host root (by default
-/// [`crate::vertex::vertex_root`] of the location). No embeddings yet.
+/// Builds a Vertex AI deployment's endpoints under `{api_base}/v1/projects/{project}/
+/// locations/{location}/publishers/…/models/{model}`; `api_base` is the host root (by
+/// default [`crate::vertex::vertex_root`] of the location). By the deployment's wire format:
+///
+/// - Gemini (`publishers/google`): `:generateContent` and `:streamGenerateContent?alt=sse`.
+///   No embeddings yet.
+/// - Anthropic (`publishers/anthropic`, Claude models): `:rawPredict` and
+///   `:streamRawPredict`; token counting at `publishers/anthropic/models/count-tokens:rawPredict`.
+///
+/// Project and location are checked with [`crate::vertex::is_safe_id`]; the model may hold
+/// letters, digits, `-`, `_`, `.` and `@` (Claude's versions: `claude-sonnet-4@20250514`).
 pub fn build_vertex_endpoints(
     api_base: &str,
     project: &str,
     location: &str,
     model: &str,
+    wire: WireFormat,
 ) -> Result<Endpoints, EndpointError> {
     let base = validate_api_base(api_base)?;
     let root = base.strip_suffix("/v1").unwrap_or(&base);
@@ -216,20 +224,40 @@ pub fn build_vertex_endpoints(
             )));
         }
     }
-    if !is_safe_path_segment(model) {
+    let model_ok = !model.is_empty()
+        && model
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
+    if !model_ok {
         return Err(EndpointError(format!(
-            "Vertex model name {model:?} may only hold letters, digits, '-', '_' and '.'"
+            "Vertex model name {model:?} may only hold letters, digits, '-', '_', '.' and '@'"
         )));
     }
-    let prefix = format!(
-        "{root}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}"
-    );
-    Ok(Endpoints {
-        chat_completions: parse(format!("{prefix}:generateContent"))?,
-        chat_stream: Some(parse(format!("{prefix}:streamGenerateContent?alt=sse"))?),
-        embeddings: None,
-        count_tokens: None,
-    })
+    let publishers = format!("{root}/v1/projects/{project}/locations/{location}/publishers");
+    match wire {
+        WireFormat::Anthropic => Ok(Endpoints {
+            chat_completions: parse(format!("{publishers}/anthropic/models/{model}:rawPredict"))?,
+            chat_stream: Some(parse(format!(
+                "{publishers}/anthropic/models/{model}:streamRawPredict"
+            ))?),
+            embeddings: None,
+            count_tokens: Some(parse(format!(
+                "{publishers}/anthropic/models/count-tokens:rawPredict"
+            ))?),
+        }),
+        WireFormat::Gemini => {
+            let prefix = format!("{publishers}/google/models/{model}");
+            Ok(Endpoints {
+                chat_completions: parse(format!("{prefix}:generateContent"))?,
+                chat_stream: Some(parse(format!("{prefix}:streamGenerateContent?alt=sse"))?),
+                embeddings: None,
+                count_tokens: None,
+            })
+        }
+        WireFormat::OpenAi | WireFormat::Bedrock => Err(EndpointError(
+            "Vertex AI serves Gemini and Anthropic models only".into(),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -248,7 +276,8 @@ mod tests {
     fn vertex_urls_from_config_only() {
         let root = crate::vertex::vertex_root("europe-west4");
         assert_eq!(root, "https://europe-west4-aiplatform.googleapis.com");
-        let e = build_vertex_endpoints(&root, "my-proj", "europe-west4", "gemini-2.5-pro").unwrap();
+        let e = build_vertex_endpoints(&root, "my-proj", "europe-west4", "gemini-2.5-pro", GEMINI)
+            .unwrap();
         assert_eq!(
             e.chat_completions,
             "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent"
@@ -258,14 +287,21 @@ mod tests {
             "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
         );
         assert!(e.embeddings.is_none());
-        let g = build_vertex_endpoints(&crate::vertex::vertex_root("global"), "p", "global", "m")
-            .unwrap();
+        let g = build_vertex_endpoints(
+            &crate::vertex::vertex_root("global"),
+            "p",
+            "global",
+            "m",
+            GEMINI,
+        )
+        .unwrap();
         assert_eq!(
             g.chat_completions,
             "https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/google/models/m:generateContent"
         );
         // api_base overrides the host root (with or without /v1).
-        let t = build_vertex_endpoints("http://127.0.0.1:9/v1/", "p", "us-central1", "m").unwrap();
+        let t = build_vertex_endpoints("http://127.0.0.1:9/v1/", "p", "us-central1", "m", GEMINI)
+            .unwrap();
         assert_eq!(
             t.chat_completions,
             "http://127.0.0.1:9/v1/projects/p/locations/us-central1/publishers/google/models/m:generateContent"
@@ -274,16 +310,65 @@ mod tests {
             ("a/b", "x", "m"),
             ("p", "x?y", "m"),
             ("p", "l", "../m"),
+            ("p", "l", "m:x"),
+            ("p", "l", "m?alt=sse"),
+            ("p", "l", ""),
             ("", "l", "m"),
         ] {
-            assert!(
-                build_vertex_endpoints("https://h", p, l, m).is_err(),
-                "{p} {l} {m}"
-            );
+            for wire in [GEMINI, WireFormat::Anthropic] {
+                assert!(
+                    build_vertex_endpoints("https://h", p, l, m, wire).is_err(),
+                    "{p} {l} {m}"
+                );
+            }
         }
+        assert!(build_vertex_endpoints("https://h", "p", "l", "m", WireFormat::OpenAi).is_err());
         assert!(
             build_endpoints(&provider("vertex_ai/m"), "https://h", None, "m").is_err(),
             "vertex needs its own builder"
+        );
+    }
+
+    const GEMINI: WireFormat = WireFormat::Gemini;
+
+    /// Claude on Vertex AI: Anthropic's publisher path, `rawPredict` / `streamRawPredict`,
+    /// and the shared `count-tokens` model; `global` uses the location-less host.
+    #[test]
+    fn vertex_anthropic_urls() {
+        let root = crate::vertex::vertex_root("us-east5");
+        let e = build_vertex_endpoints(
+            &root,
+            "my-proj",
+            "us-east5",
+            "claude-sonnet-4@20250514",
+            WireFormat::Anthropic,
+        )
+        .unwrap();
+        let prefix = "https://us-east5-aiplatform.googleapis.com/v1/projects/my-proj/locations/us-east5/publishers/anthropic/models";
+        assert_eq!(
+            e.uri(Operation::Messages, false).unwrap().to_string(),
+            format!("{prefix}/claude-sonnet-4@20250514:rawPredict")
+        );
+        assert_eq!(
+            e.uri(Operation::ChatCompletions, true).unwrap().to_string(),
+            format!("{prefix}/claude-sonnet-4@20250514:streamRawPredict")
+        );
+        assert_eq!(
+            e.uri(Operation::CountTokens, false).unwrap().to_string(),
+            format!("{prefix}/count-tokens:rawPredict")
+        );
+        assert!(e.uri(Operation::Embeddings, false).is_none());
+        let g = build_vertex_endpoints(
+            &crate::vertex::vertex_root("global"),
+            "p",
+            "global",
+            "claude-opus-4-1@20250805",
+            WireFormat::Anthropic,
+        )
+        .unwrap();
+        assert_eq!(
+            g.chat_completions,
+            "https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/anthropic/models/claude-opus-4-1@20250805:rawPredict"
         );
     }
 

@@ -1,6 +1,7 @@
-//! End-to-end: `vertex_ai/` deployments through the OpenAI API and the Anthropic-compatible
-//! endpoint, against the mock's token endpoint and Vertex routes: OAuth2 service-account
-//! flow, token caching, token failures, and no secret in a trace log.
+//! End-to-end: `vertex_ai/` deployments (Gemini and Claude) through the OpenAI API and the
+//! Anthropic-compatible endpoint, against the mock's token endpoint and Vertex routes:
+//! OAuth2 service-account flow, token caching, token failures, Claude's `rawPredict` /
+//! `streamRawPredict` bodies, and no secret in a trace log.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -51,6 +52,14 @@ async fn setup(client_email: Option<&str>) -> (MockServer, Gatehouse) {
       api_base: http://{addr}
       vertex_project: test-proj
       vertex_location: europe-west4
+      vertex_credentials: {path}
+      max_retries: 1
+  - model_name: claude-vertex
+    litellm_params:
+      model: vertex_ai/claude-sonnet-4@20250514
+      api_base: http://{addr}
+      vertex_project: test-proj
+      vertex_location: us-east5
       vertex_credentials: {path}
       max_retries: 1
 ",
@@ -208,4 +217,201 @@ async fn token_endpoint_refusal_is_a_clear_retried_502() {
     assert!(!reqs.iter().any(|r| r.path.starts_with("/v1/projects/")));
     assert!(!gh.log().contains(&key_fragment()));
     assert!(!gh.log().contains(JWT_HEADER_B64));
+}
+
+const CLAUDE_PATH: &str = "/v1/projects/test-proj/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514";
+
+/// Asserts a recorded request is a Vertex Claude call: bearer token, Vertex's
+/// `anthropic_version` in the body, no `model`, no `anthropic-version` header.
+fn assert_vertex_claude_call(r: &gatehouse_mock::RecordedRequest, method: &str) {
+    assert_eq!(r.path, format!("{CLAUDE_PATH}:{method}"));
+    assert!(
+        r.headers["authorization"].starts_with("Bearer ya29.mock-"),
+        "{:?}",
+        r.headers
+    );
+    assert!(!r.headers.contains_key("x-api-key"));
+    assert!(!r.headers.contains_key("anthropic-version"));
+    assert_eq!(
+        r.body["anthropic_version"], "vertex-2023-10-16",
+        "{}",
+        r.body
+    );
+    assert!(r.body.get("model").is_none(), "{}", r.body);
+}
+
+fn sse_data(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+/// Claude on Vertex AI through the OpenAI API: plain, streamed, tools and a tool result,
+/// translated by the Anthropic translator and sent to `rawPredict` / `streamRawPredict`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_on_vertex_through_the_openai_api() {
+    let (mock, gh) = setup(None).await;
+    let url = gh.url("/v1/chat/completions");
+    let r = post(&url, &[], chat_body("claude-vertex", json!({}))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Hello from mock: hello there"
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(v["model"], "claude-sonnet-4@20250514");
+    assert!(v["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    let reqs = mock.requests();
+    assert_eq!(reqs[0].path, "/token");
+    assert_vertex_claude_call(reqs.last().unwrap(), "rawPredict");
+    assert!(reqs.last().unwrap().body["max_tokens"].as_u64().is_some());
+
+    let res = send(
+        http::Method::POST,
+        &url,
+        &[],
+        chat_body(
+            "claude-vertex",
+            json!({"stream": true, "stream_options": {"include_usage": true}}),
+        )
+        .into(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let text = chunks_text(&stream_chunks(res, Duration::from_secs(10)).await);
+    assert_eq!(
+        content_of_stream(&text),
+        "Hello from mock: hello there",
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("data: [DONE]"));
+    let chunks = sse_data(&text);
+    assert!(
+        chunks.last().unwrap()["usage"]["prompt_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let up = mock.requests().pop().unwrap();
+    assert_vertex_claude_call(&up, "streamRawPredict");
+    assert_eq!(up.body["stream"], true);
+
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}]);
+    let r = post(
+        &url,
+        &[],
+        chat_body("claude-vertex", json!({"tools": tools})),
+    )
+    .await;
+    let v = r.json();
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls", "{v}");
+    let call = v["choices"][0]["message"]["tool_calls"][0].clone();
+    assert_eq!(call["function"]["name"], "get_weather");
+    assert_vertex_claude_call(&mock.requests().pop().unwrap(), "rawPredict");
+    let body = json!({"model": "claude-vertex", "tools": tools, "messages": [
+        {"role": "user", "content": "hello there"},
+        {"role": "assistant", "content": null, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "sunny"}]});
+    let r = post(&url, &[], body.to_string()).await;
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "Hello from mock: tool said sunny",
+        "{}",
+        r.text()
+    );
+
+    // One token for every call; none of it in the trace log.
+    let reqs = mock.requests();
+    assert_eq!(reqs.iter().filter(|r| r.path == "/token").count(), 1);
+    let auth = &reqs.last().unwrap().headers["authorization"];
+    assert!(!gh.log().contains(auth.trim_start_matches("Bearer ")));
+}
+
+/// Claude on Vertex AI through `/v1/messages`: passed through natively (body rewritten for
+/// Vertex), streamed or not, with tools; the client's `anthropic-beta` is kept; token
+/// counting asks Vertex's `count-tokens` model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_on_vertex_through_the_messages_endpoint() {
+    let (mock, gh) = setup(None).await;
+    let url = gh.url("/v1/messages");
+    let headers = [
+        ("anthropic-version", "2023-06-01"),
+        ("anthropic-beta", "interleaved-thinking-2025-05-14"),
+    ];
+    let body = json!({"model": "claude-vertex", "max_tokens": 64, "system": "be brief",
+        "messages": [{"role": "user", "content": "hello there"}], "metadata": {"user_id": "u1"}});
+    let r = post(&url, &headers, body.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["content"][0]["text"], "Hello from mock: hello there");
+    let up = mock.requests().pop().unwrap();
+    assert_vertex_claude_call(&up, "rawPredict");
+    assert_eq!(
+        up.headers["anthropic-beta"],
+        "interleaved-thinking-2025-05-14"
+    );
+    assert_eq!(up.body["system"], "be brief", "passed through untouched");
+    assert_eq!(up.body["metadata"], json!({"user_id": "u1"}));
+    assert_eq!(up.body["max_tokens"], 64);
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let res = send(
+        http::Method::POST,
+        &url,
+        &headers,
+        streamed.to_string().into(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let text = chunks_text(&stream_chunks(res, Duration::from_secs(10)).await);
+    assert!(text.starts_with("event: message_start"), "{text}");
+    assert!(text.contains("event: message_stop"), "{text}");
+    let said: String = sse_data(&text)
+        .iter()
+        .filter_map(|e| e["delta"]["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(said, "Hello from mock: hello there");
+    assert_vertex_claude_call(&mock.requests().pop().unwrap(), "streamRawPredict");
+
+    let tools = json!([{"name": "get_weather", "input_schema": {"type": "object",
+        "properties": {"city": {"type": "string"}}, "required": ["city"]}}]);
+    let mut with_tools = body.clone();
+    with_tools["tools"] = tools;
+    let r = post(&url, &headers, with_tools.to_string()).await;
+    let v = r.json();
+    assert_eq!(v["stop_reason"], "tool_use", "{v}");
+    assert_eq!(v["content"][0]["name"], "get_weather");
+
+    let count =
+        json!({"model": "claude-vertex", "messages": [{"role": "user", "content": "hello there"}]});
+    let r = post(
+        &gh.url("/v1/messages/count_tokens"),
+        &headers,
+        count.to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["input_tokens"], 2);
+    let up = mock.requests().pop().unwrap();
+    assert_eq!(
+        up.path,
+        "/v1/projects/test-proj/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict"
+    );
+    assert_eq!(up.body["model"], "claude-sonnet-4@20250514");
+    assert_eq!(up.body["anthropic_version"], "vertex-2023-10-16");
+    assert!(up.headers["authorization"].starts_with("Bearer ya29.mock-"));
+
+    // Upstream errors keep Anthropic's envelope on this endpoint.
+    let mut failing = body.clone();
+    failing["mock"] = json!({"status": 400});
+    let r = post(&url, &headers, failing.to_string()).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["type"], "error", "{}", r.text());
 }

@@ -286,7 +286,7 @@ model_list:
     };
     let loaded = load_str(&yaml, &env).unwrap();
     let ds = &loaded.config.deployments;
-    assert_eq!(ds.len(), 3, "the Claude-on-Vertex deployment is skipped");
+    assert_eq!(ds.len(), 4, "Claude on Vertex is served too");
     assert_eq!(
         ds[0].endpoints.chat_completions,
         "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent"
@@ -310,12 +310,27 @@ model_list:
         !dbg.contains("PRIVATE KEY") && !dbg.contains("MII"),
         "{dbg}"
     );
-    assert!(
-        loaded.ignored.iter().any(|i| i.path == "model_list[3]"
-            && i.to_string().contains("Anthropic models on Vertex AI")),
-        "{:?}",
-        loaded.ignored
+    assert!(loaded.ignored.is_empty(), "{:?}", loaded.ignored);
+    // Claude: Anthropic's wire format at Anthropic's publisher endpoints, same OAuth flow.
+    let claude = &ds[3];
+    assert_eq!(claude.provider.wire, WireFormat::Anthropic);
+    assert_eq!(claude.provider.auth, AuthStyle::GoogleOAuth);
+    assert_eq!(claude.provider.prefix, "vertex_ai");
+    assert_eq!(claude.upstream_model, "claude-sonnet-4@20250514");
+    assert!(claude.vertex.is_some());
+    assert_eq!(
+        claude.endpoints.chat_completions,
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/gatehouse-test-project/locations/europe-west4/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict"
     );
+    assert_eq!(
+        claude.endpoints.chat_stream.as_ref().unwrap(),
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/gatehouse-test-project/locations/europe-west4/publishers/anthropic/models/claude-sonnet-4@20250514:streamRawPredict"
+    );
+    assert_eq!(
+        claude.endpoints.count_tokens.as_ref().unwrap(),
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/gatehouse-test-project/locations/europe-west4/publishers/anthropic/models/count-tokens:rawPredict"
+    );
+    assert_eq!(ds[0].provider.wire, WireFormat::Gemini);
 }
 
 #[test]

@@ -17,7 +17,36 @@
 //! - [`error_message`]: Google error body → message and status.
 //!
 //! Errors reuse [`crate::anthropic::TranslateError`] (a client-facing 400).
+//!
+//! ## Tool call ids and thought signatures
+//!
+//! Thinking models (Gemini 2.5, 3) put an opaque `thoughtSignature` on response parts, and
+//! Gemini 3 answers 400 "Function call is missing a thought_signature" when the first
+//! `functionCall` part of each step of the current turn comes back without its signature.
+//! OpenAI and Anthropic clients echo only tool call ids and message content, so the
+//! signature of a `functionCall` part travels in the id gatehouse gives the tool call:
+//!
+//! - **Out** (answer, streamed or not): `call_<24 hex>` — SHA-256 of the `responseId`,
+//!   candidate and position, so ids differ across turns — then, if the part is signed,
+//!   [`SIGNATURE_SEPARATOR`] (`__thought__`) and the signature in base64url without
+//!   padding (ids stay within `[A-Za-z0-9_-]`, which Anthropic requires of `tool_use`
+//!   ids). A signature over [`MAX_SIGNATURE_LEN`] characters is not carried.
+//! - **Back** (an assistant `tool_calls` entry in a later request): the part gets
+//!   `thoughtSignature` = whatever follows the first separator of the id, if — and only
+//!   if — it is base64 of a valid length (either alphabet), re-encoded as the standard
+//!   base64 Gemini sent ([`signature_from_id`]); else the call goes without one. Ids in
+//!   LiteLLM's form (`…__thought__<base64>`) and Google's OpenAI-compatible
+//!   `extra_content.google.thought_signature` are read the same way. A forged id can put
+//!   nothing but a base64 string into `thoughtSignature`, which Gemini verifies.
+//!
+//! Parallel calls: Gemini signs only the first `functionCall` part of a response, so only
+//! the first id carries a signature, and it goes back on that same part. Signatures on
+//! other parts (text, thoughts; recommended but not required to be returned) are dropped:
+//! they cannot ride on an id, and putting them in `thinking_blocks` would let them reach
+//! an Anthropic model as an Anthropic thinking signature (and Anthropic's reach Gemini)
+//! when a conversation changes model — a 400 either way.
 
+mod ids;
 mod request;
 mod response;
 mod stream;
@@ -27,6 +56,7 @@ mod tests;
 use serde_json::{Value, json};
 
 pub use crate::anthropic::TranslateError;
+pub use ids::{MAX_SIGNATURE_LEN, SIGNATURE_SEPARATOR, signature_from_id};
 pub use request::{chat_request_to_generate, embeddings_request_to_batch};
 pub use response::{batch_response_to_embeddings, error_message, generate_response_to_chat};
 pub use stream::StreamTranslator;
@@ -85,11 +115,6 @@ pub(crate) fn usage_to_openai(meta: Option<&Value>) -> Value {
         "prompt_tokens_details": { "cached_tokens": get("cachedContentTokenCount") },
         "completion_tokens_details": { "reasoning_tokens": thoughts },
     })
-}
-
-/// The OpenAI tool call id of the `n`th function call of candidate `index`.
-pub(crate) fn tool_call_id(index: u64, n: usize) -> String {
-    format!("call_{index}_{n}")
 }
 
 /// The OpenAI `id` for a Gemini `responseId`.

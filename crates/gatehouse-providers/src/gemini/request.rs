@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `system` / `developer` messages (anywhere) | `systemInstruction: {parts: [{text}]}` |
 //! | `user` content: string, `text`, `image_url` (`data:` → `inlineData`, http(s) → `fileData` with the MIME type guessed from the extension, default `image/jpeg`), `input_audio` → `inlineData` `audio/<format>`, `file` with a `data:` URL → `inlineData` | `user` content parts |
-//! | `assistant` content, `tool_calls` | `model` content: `text`, `functionCall {name, args}` (`args` = parsed `arguments`) |
+//! | `assistant` content, `tool_calls` | `model` content: `text`, `functionCall {name, args}` (`args` = parsed `arguments`), with the part's `thoughtSignature` read back from the tool call id (or from `extra_content.google.thought_signature`; see the `gemini` module doc) |
 //! | `tool` messages | `user` content with `functionResponse {name, response}`: `name` is the function of the earlier assistant tool call with that `tool_call_id` (else the message's `name`); `response` is the content when it parses as a JSON object, else `{content: <text>}` |
 //! | consecutive contents of the same role | merged into one content |
 //! | `tools` (function) | `tools: [{functionDeclarations: [{name, description, parameters}]}]`; `parameters` cleaned of `$schema`, `additionalProperties`, `strict` (recursively), and left out when it is an object schema without properties (Gemini refuses empty `properties`) |
@@ -25,6 +25,11 @@
 //! positive integer, `function` role messages, unknown roles and content part types,
 //! non-base64 `data:` URLs, images in system messages, tool call `arguments` that are not a
 //! JSON object, tool messages whose function name cannot be found, non-function tools.
+//! Media URLs that are not http(s) or `data:` — `gs://` above all — are refused with a 400
+//! naming the field: Vertex AI would read the bucket with the gateway's service account, on
+//! behalf of a client who may have no access to it. The same goes for pass-through fields
+//! (below): a `gs://` string anywhere in them, or a `fileUri`/`file_uri` that is not
+//! http(s), is refused.
 //!
 //! Dropped (no Gemini equivalent, or handled elsewhere):
 //!
@@ -38,7 +43,8 @@
 //! - `parallel_tool_calls`: Gemini decides by itself.
 //! - `functions`, `function_call` (deprecated): use `tools` / `tool_choice`.
 //! - `tools[].function.strict`: no strict mode upstream.
-//! - assistant `reasoning_content` / `refusal` parts: not replayed.
+//! - assistant `reasoning_content` / `refusal` parts: not replayed (a thought is replayed
+//!   only through the signature of a function call).
 //! - `tool_choice` when the request has no `tools`.
 //! - `model`: the model is in the URL.
 //!
@@ -51,6 +57,7 @@ use serde_json::{Map, Value, json};
 
 use crate::openai_request::{function_tools, positive_int, stop_sequences, tool_call};
 
+use super::ids::{normalize_signature, signature_from_id};
 use super::{THINKING_BUDGET_HIGH, THINKING_BUDGET_LOW, THINKING_BUDGET_MEDIUM, TranslateError};
 use crate::anthropic::{OPENAI_CHAT_FIELDS, field};
 
@@ -92,6 +99,7 @@ pub fn chat_request_to_generate(openai: &Value) -> Result<Vec<u8>, TranslateErro
 
     for (key, value) in req {
         if !OPENAI_CHAT_FIELDS.contains(&key.as_str()) && !out.contains_key(key) {
+            check_passthrough(value, key)?;
             out.insert(key.clone(), value.clone());
         }
     }
@@ -392,7 +400,9 @@ fn parts_of(
     Ok(parts)
 }
 
-/// A `data:` URL → `inlineData`; an http(s) URL → `fileData`.
+/// A `data:` URL → `inlineData`; an http(s) URL → `fileData`. Anything else is refused:
+/// `gs://` (and other storage schemes) would make Vertex AI read the bucket with the
+/// gateway's service-account rights, on behalf of a client who has none.
 fn media_part(url: &str, param: &str) -> Result<Value, TranslateError> {
     if let Some(rest) = url.strip_prefix("data:") {
         let (meta, data) = rest
@@ -408,13 +418,49 @@ fn media_part(url: &str, param: &str) -> Result<Value, TranslateError> {
         };
         return Ok(json!({ "inlineData": { "mimeType": mime, "data": data } }));
     }
-    if url.starts_with("https://") || url.starts_with("http://") || url.starts_with("gs://") {
+    if is_http_url(url) {
         return Ok(json!({ "fileData": { "mimeType": guess_mime(url), "fileUri": url } }));
     }
-    Err(TranslateError::at(
-        param,
-        "URLs must be http(s) URLs or base64 data: URLs",
-    ))
+    Err(TranslateError::at(param, format!("{param} {REFUSED_URL}")))
+}
+
+const REFUSED_URL: &str = "must be an http(s) URL or a base64 data: URL; gs:// and other \
+    storage URLs are refused (the provider would read them with the gateway's credentials)";
+
+fn is_http_url(url: &str) -> bool {
+    let lower = |n: usize| url.get(..n).map(str::to_ascii_lowercase);
+    lower(8).as_deref() == Some("https://") || lower(7).as_deref() == Some("http://")
+}
+
+/// Refuses a pass-through value that names storage the gateway's credentials can read: a
+/// `gs://` string anywhere, or a `fileUri` / `file_uri` that is not http(s) (e.g. a raw
+/// `systemInstruction` with `fileData` parts).
+fn check_passthrough(value: &Value, path: &str) -> Result<(), TranslateError> {
+    match value {
+        Value::String(s) => {
+            if s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("gs://")) {
+                return Err(TranslateError::at(path, format!("{path} {REFUSED_URL}")));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_passthrough(item, &format!("{path}[{i}]"))?;
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                let p = format!("{path}.{k}");
+                if matches!(k.as_str(), "fileUri" | "file_uri")
+                    && !v.as_str().is_some_and(is_http_url)
+                {
+                    return Err(TranslateError::at(p.clone(), format!("{p} {REFUSED_URL}")));
+                }
+                check_passthrough(v, &p)?;
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+    Ok(())
 }
 
 /// The MIME type of a URL by its extension (query and fragment ignored), default `image/jpeg`.
@@ -456,10 +502,28 @@ fn assistant_parts(
             if let Some(id) = id {
                 call_names.push((id.to_owned(), name.to_owned()));
             }
-            parts.push(json!({ "functionCall": { "name": name, "args": args } }));
+            let mut part = Map::new();
+            part.insert("functionCall".into(), json!({ "name": name, "args": args }));
+            if let Some(signature) = call_signature(call, id) {
+                part.insert("thoughtSignature".into(), Value::String(signature));
+            }
+            parts.push(Value::Object(part));
         }
     }
     Ok(parts)
+}
+
+/// The thought signature of an assistant tool call: encoded in its id (ours, or LiteLLM's),
+/// else Google's OpenAI-compatible `extra_content.google.thought_signature`. Only a
+/// well-formed base64 string ever comes back ([`signature_from_id`]).
+fn call_signature(call: &Value, id: Option<&str>) -> Option<String> {
+    id.and_then(signature_from_id).or_else(|| {
+        call.get("extra_content")
+            .and_then(|e| e.get("google"))
+            .and_then(|g| g.get("thought_signature"))
+            .and_then(Value::as_str)
+            .and_then(normalize_signature)
+    })
 }
 
 fn function_response(
@@ -565,12 +629,27 @@ fn convert_tool_choice(choice: Option<&Value>) -> Result<Option<Value>, Translat
     }))
 }
 
+/// Gemini's embedding task types (`taskType`), as of the API reference.
+const TASK_TYPES: &[&str] = &[
+    "TASK_TYPE_UNSPECIFIED",
+    "RETRIEVAL_QUERY",
+    "RETRIEVAL_DOCUMENT",
+    "SEMANTIC_SIMILARITY",
+    "CLASSIFICATION",
+    "CLUSTERING",
+    "QUESTION_ANSWERING",
+    "FACT_VERIFICATION",
+    "CODE_RETRIEVAL_QUERY",
+];
+
 /// OpenAI embeddings request → `batchEmbedContents` body. `upstream_model` is the Gemini
 /// model (`text-embedding-004` or `models/text-embedding-004`). `input` must be a string or
-/// an array of strings (token arrays are refused: Gemini embeds text); `dimensions` →
-/// `outputDimensionality`. `encoding_format` is applied to the response
-/// ([`super::batch_response_to_embeddings`]); `user` is dropped; other top-level fields pass
-/// through to the top level of the batch body, as for chat.
+/// an array of strings (token arrays are refused: Gemini embeds text). Mapped onto every
+/// `EmbedContentRequest`: `dimensions` → `outputDimensionality`; LiteLLM's `task_type` (or
+/// Gemini's own `taskType`; case-insensitive, one of Gemini's task types) → `taskType`;
+/// `title` (a string) → `title`. `encoding_format` is applied to the response
+/// ([`super::batch_response_to_embeddings`]). Every other field (`user`, provider-specific
+/// extras) is dropped: `batchEmbedContents` refuses unknown fields.
 pub fn embeddings_request_to_batch(
     openai: &Value,
     upstream_model: &str,
@@ -599,38 +678,48 @@ pub fn embeddings_request_to_batch(
             ));
         }
     };
-    let dimensions = field(req, "dimensions")
-        .map(|d| positive_int(d, "dimensions"))
-        .transpose()?;
+    let mut shared = Map::new();
+    if let Some(d) = field(req, "dimensions") {
+        shared.insert(
+            "outputDimensionality".into(),
+            positive_int(d, "dimensions")?.into(),
+        );
+    }
+    for key in ["task_type", "taskType"] {
+        if let Some(v) = field(req, key) {
+            let task = v
+                .as_str()
+                .map(str::to_ascii_uppercase)
+                .filter(|t| TASK_TYPES.contains(&t.as_str()))
+                .ok_or_else(|| {
+                    TranslateError::at(
+                        key,
+                        format!("{key} must be one of {}", TASK_TYPES.join(", ")),
+                    )
+                })?;
+            shared.insert("taskType".into(), Value::String(task));
+        }
+    }
+    if let Some(v) = field(req, "title") {
+        let title = v
+            .as_str()
+            .ok_or_else(|| TranslateError::at("title", "title must be a string"))?;
+        shared.insert("title".into(), Value::String(title.to_owned()));
+    }
     let model = if upstream_model.starts_with("models/") {
         upstream_model.to_owned()
     } else {
         format!("models/{upstream_model}")
     };
-    let extra: Vec<(&String, &Value)> = req
-        .iter()
-        .filter(|(k, _)| {
-            !["input", "model", "dimensions", "encoding_format", "user"].contains(&k.as_str())
-        })
-        .collect();
     let requests: Vec<Value> = texts
         .into_iter()
         .map(|text| {
             let mut r = Map::new();
             r.insert("model".into(), Value::String(model.clone()));
             r.insert("content".into(), json!({ "parts": [{ "text": text }] }));
-            if let Some(d) = dimensions {
-                r.insert("outputDimensionality".into(), d.into());
-            }
+            r.extend(shared.clone());
             Value::Object(r)
         })
         .collect();
-    let mut out = Map::new();
-    out.insert("requests".into(), Value::Array(requests));
-    for (k, v) in extra {
-        if !out.contains_key(k.as_str()) {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    encode(&Value::Object(out))
+    encode(&json!({ "requests": requests }))
 }

@@ -3,9 +3,10 @@
 
 use serde_json::{Map, Value, json};
 
+use super::ids::{digest_hex, id_seed, tool_call_id};
 use super::{
     TranslateError, base64_encode, completion_id, finish_reason, function_call, model_version,
-    tool_call_id, usage_to_openai,
+    usage_to_openai,
 };
 
 fn bad(what: &str) -> TranslateError {
@@ -16,7 +17,8 @@ fn bad(what: &str) -> TranslateError {
 ///
 /// Each candidate becomes a choice: text parts concatenated into `content` (null when there
 /// are none), `thought: true` parts into `reasoning_content`, `functionCall` parts into
-/// `tool_calls` (`call_<candidate>_<n>`, compact JSON arguments). A prompt blocked by
+/// `tool_calls` (ids unique per response, with the part's `thoughtSignature` encoded in them:
+/// see the module doc of `gemini`; compact JSON arguments). A prompt blocked by
 /// `promptFeedback.blockReason` (no candidates) is one choice with null content and
 /// `finish_reason: "content_filter"`. `model` is the response's `modelVersion` (the model
 /// Gemini reports), or `fallback_model` when it has none.
@@ -34,13 +36,14 @@ pub fn generate_response_to_chat(
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
+    let seed = id_seed(&resp, || format!("{created}:{}", digest_hex(body)));
     let mut choices = Vec::with_capacity(candidates.len().max(1));
     for (i, candidate) in candidates.iter().enumerate() {
         let index = candidate
             .get("index")
             .and_then(Value::as_u64)
             .unwrap_or(i as u64);
-        choices.push(choice(candidate, index));
+        choices.push(choice(candidate, index, &seed));
     }
     if choices.is_empty() {
         let blocked = resp
@@ -69,7 +72,7 @@ pub fn generate_response_to_chat(
     Ok(out.to_string().into_bytes())
 }
 
-fn choice(candidate: &Value, index: u64) -> Value {
+fn choice(candidate: &Value, index: u64, seed: &str) -> Value {
     let parts = candidate
         .get("content")
         .and_then(|c| c.get("parts"))
@@ -82,8 +85,9 @@ fn choice(candidate: &Value, index: u64) -> Value {
     for part in parts {
         if let Some(call) = part.get("functionCall") {
             let (name, arguments) = function_call(call);
+            let signature = part.get("thoughtSignature").and_then(Value::as_str);
             tool_calls.push(json!({
-                "id": tool_call_id(index, tool_calls.len()),
+                "id": tool_call_id(seed, index, tool_calls.len(), signature),
                 "type": "function",
                 "function": { "name": name, "arguments": arguments },
             }));
@@ -92,7 +96,8 @@ fn choice(candidate: &Value, index: u64) -> Value {
             let target = if thought { &mut reasoning } else { &mut text };
             target.get_or_insert_with(String::new).push_str(t);
         }
-        // inlineData, executableCode, codeExecutionResult: no OpenAI counterpart.
+        // inlineData, executableCode, codeExecutionResult: no OpenAI counterpart. A
+        // `thoughtSignature` on a non-functionCall part is dropped (see the module doc).
     }
     let mut message = Map::new();
     message.insert("role".into(), "assistant".into());

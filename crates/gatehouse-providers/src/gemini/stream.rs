@@ -3,9 +3,8 @@
 use crate::sse::{SseEvent, SseReader};
 use serde_json::{Value, json};
 
-use super::{
-    completion_id, finish_reason, function_call, model_version, tool_call_id, usage_to_openai,
-};
+use super::ids::{digest_hex, id_seed, tool_call_id};
+use super::{completion_id, finish_reason, function_call, model_version, usage_to_openai};
 
 /// Per-candidate state.
 #[derive(Debug, Default, Clone)]
@@ -24,7 +23,8 @@ struct Choice {
 /// Frames may be split across [`push`](Self::push) calls at any byte; `\n` and `\r\n` line
 /// endings and comments are handled. Gemini has no end event: the stream is complete when
 /// upstream closes it after a `finishReason` (or a blocked prompt). Each `functionCall`
-/// part becomes one complete tool call delta (Gemini does not split arguments). The latest
+/// part becomes one complete tool call delta (Gemini does not split arguments), its
+/// `thoughtSignature` encoded in the id as in the non-streamed answer. The latest
 /// `usageMetadata` wins. Each chunk names the model of the frame it comes from
 /// (`modelVersion`; the latest one seen when a frame has none, the fallback model before
 /// any). After an `{"error": …}` frame, a malformed frame or a stream that
@@ -37,6 +37,8 @@ pub struct StreamTranslator {
     include_usage: bool,
     sse: SseReader,
     id: Option<String>,
+    /// The seed of the tool call ids (from the first frame).
+    seed: String,
     choices: Vec<Choice>,
     usage: Option<Value>,
     finished: bool,
@@ -56,6 +58,7 @@ impl StreamTranslator {
             include_usage,
             sse: SseReader::default(),
             id: None,
+            seed: String::new(),
             choices: Vec::new(),
             usage: None,
             finished: false,
@@ -134,6 +137,8 @@ impl StreamTranslator {
         }
         if self.id.is_none() {
             self.id = Some(completion_id(&v));
+            let created = self.created;
+            self.seed = id_seed(&v, || format!("{created}:{}", digest_hex(data.as_bytes())));
         }
         if let Some(model) = model_version(&v) {
             model.clone_into(&mut self.model);
@@ -199,10 +204,11 @@ impl StreamTranslator {
                 };
                 let k = c.calls;
                 c.calls += 1;
+                let signature = part.get("thoughtSignature").and_then(Value::as_str);
                 let delta = json!({
                     "tool_calls": [{
                         "index": k,
-                        "id": tool_call_id(index, k),
+                        "id": tool_call_id(&self.seed, index, k, signature),
                         "type": "function",
                         "function": { "name": name, "arguments": arguments },
                     }],

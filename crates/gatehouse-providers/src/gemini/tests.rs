@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::gemini::ids;
 
 fn translate(openai: Value) -> Value {
     let bytes = chat_request_to_generate(&openai).unwrap();
@@ -217,8 +218,17 @@ fn chat(body: Value) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
+/// The id seed of a response without `responseId`, as `chat` (created 1700) computes it.
+fn fallback_seed(body: &Value) -> String {
+    format!("x:1700:{}", ids::digest_hex(body.to_string().as_bytes()))
+}
+
 #[test]
 fn responses() {
+    let fc_body = json!({"candidates": [{"content": {"parts": [
+            {"functionCall": {"name": "get_weather", "args": {"location": "Boston"}}},
+            {"functionCall": {"name": "get_time"}}], "role": "model"}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 4}});
     let cases: Vec<(&str, Value, Value)> = vec![
         (
             "text with thoughts and usage",
@@ -239,16 +249,13 @@ fn responses() {
         ),
         (
             "function calls",
-            json!({"candidates": [{"content": {"parts": [
-                    {"functionCall": {"name": "get_weather", "args": {"location": "Boston"}}},
-                    {"functionCall": {"name": "get_time"}}], "role": "model"}, "finishReason": "STOP"}],
-                "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 4}}),
+            fc_body.clone(),
             json!({"id": "chatcmpl-gemini", "object": "chat.completion", "created": 1700, "model": "gemini-pub",
                    "system_fingerprint": null,
                    "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "refusal": null,
                        "tool_calls": [
-                           {"id": "call_0_0", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\":\"Boston\"}"}},
-                           {"id": "call_0_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]},
+                           {"id": ids::tool_call_id(&fallback_seed(&fc_body), 0, 0, None), "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\":\"Boston\"}"}},
+                           {"id": ids::tool_call_id(&fallback_seed(&fc_body), 0, 1, None), "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]},
                        "finish_reason": "tool_calls", "logprobs": null}],
                    "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
                              "prompt_tokens_details": {"cached_tokens": 0},
@@ -392,14 +399,17 @@ fn stream_tool_calls() {
     assert_eq!(whole, run(&input, false, true).0);
     let c = chunks(&whole);
     assert_eq!(c.len(), 3);
+    let frame = String::from_utf8(input.clone()).unwrap();
+    let data = frame.trim_end().strip_prefix("data: ").unwrap();
+    let seed = format!("x:1700:{}", ids::digest_hex(data.as_bytes()));
     assert_eq!(
         c[0]["choices"][0]["delta"],
-        json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_0_0", "type": "function",
+        json!({"role": "assistant", "tool_calls": [{"index": 0, "id": ids::tool_call_id(&seed, 0, 0, None), "type": "function",
                "function": {"name": "get_weather", "arguments": "{\"location\":\"Boston\"}"}}]})
     );
     assert_eq!(
         c[1]["choices"][0]["delta"],
-        json!({"tool_calls": [{"index": 1, "id": "call_0_1", "type": "function",
+        json!({"tool_calls": [{"index": 1, "id": ids::tool_call_id(&seed, 0, 1, None), "type": "function",
                "function": {"name": "get_time", "arguments": "{}"}}]})
     );
     assert_eq!(c[2]["choices"][0]["finish_reason"], "tool_calls");
@@ -602,4 +612,266 @@ fn response_model_is_gemini_model_version() {
         ]
         .map(|m| json!(m))
     );
+}
+
+/// A signature as Gemini sends it: standard base64 with `+`, `/` and padding.
+const SIG: &str = "CiQB0e2Kb+/Yk3w9zq==";
+
+fn signed_calls(response_id: &str) -> Value {
+    // Parallel calls: Gemini signs only the first functionCall part of the response.
+    json!({"candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": "get_weather", "args": {"location": "Paris"}}, "thoughtSignature": SIG},
+            {"functionCall": {"name": "get_weather", "args": {"location": "London"}}}]},
+        "finishReason": "STOP", "index": 0}],
+        "modelVersion": "gemini-3-pro-preview", "responseId": response_id})
+}
+
+#[test]
+fn tool_call_ids_are_unique_per_response_and_carry_signatures() {
+    let first = chat(signed_calls("resp-1"));
+    let calls = first["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let ids: Vec<&str> = calls.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let (stem, encoded) = ids[0].split_once(SIGNATURE_SEPARATOR).unwrap();
+    assert!(stem.starts_with("call_") && stem.len() == 29, "{stem}");
+    assert_eq!(encoded, "CiQB0e2Kb-_Yk3w9zq", "base64url, no padding");
+    assert!(
+        ids.iter().all(|id| id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')),
+        "ids stay within Anthropic's tool_use id alphabet: {ids:?}"
+    );
+    assert!(
+        !ids[1].contains(SIGNATURE_SEPARATOR),
+        "only the first is signed"
+    );
+    assert_ne!(stem, ids[1]);
+    // The same calls in a later turn get other ids (the old `call_0_0` repeated every turn).
+    let second = chat(signed_calls("resp-2"));
+    let later = second["choices"][0]["message"]["tool_calls"][1]["id"]
+        .as_str()
+        .unwrap();
+    assert_ne!(later, ids[1]);
+    // Deterministic for one response.
+    assert_eq!(chat(signed_calls("resp-1")), first);
+    // Without a responseId, the answer's bytes and time tell responses apart.
+    let mut anonymous = signed_calls("x");
+    anonymous.as_object_mut().unwrap().remove("responseId");
+    let a = generate_response_to_chat(anonymous.to_string().as_bytes(), "m", 1).unwrap();
+    let b = generate_response_to_chat(anonymous.to_string().as_bytes(), "m", 2).unwrap();
+    let id_of = |bytes: &[u8]| {
+        let v: Value = serde_json::from_slice(bytes).unwrap();
+        v["choices"][0]["message"]["tool_calls"][1]["id"].clone()
+    };
+    assert_ne!(id_of(&a), id_of(&b));
+
+    // The streamed answer gives the same ids as the plain one.
+    let (out, err) = run(&sse(&[signed_calls("resp-1")]), false, true);
+    assert_eq!(err, None);
+    let c = chunks(&out);
+    assert_eq!(c[0]["choices"][0]["delta"]["tool_calls"][0]["id"], ids[0]);
+    assert_eq!(c[1]["choices"][0]["delta"]["tool_calls"][0]["id"], ids[1]);
+}
+
+#[test]
+fn signatures_round_trip_through_tool_call_ids() {
+    let answer = chat(signed_calls("resp-1"));
+    let message = answer["choices"][0]["message"].clone();
+    let ids: Vec<String> = message["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    // What an OpenAI client sends next: the assistant message as received, tool results by id.
+    let next = translate(json!({"messages": [
+        {"role": "user", "content": "Weather in Paris and London?"},
+        {"role": "assistant", "content": null, "tool_calls": message["tool_calls"]},
+        {"role": "tool", "tool_call_id": ids[0], "content": "{\"temp\": 21}"},
+        {"role": "tool", "tool_call_id": ids[1], "content": "{\"temp\": 17}"}]}));
+    assert_eq!(
+        next["contents"][1],
+        json!({"role": "model", "parts": [
+            {"functionCall": {"name": "get_weather", "args": {"location": "Paris"}}, "thoughtSignature": SIG},
+            {"functionCall": {"name": "get_weather", "args": {"location": "London"}}}]}),
+        "the signature goes back, exactly as sent, on the part it came with"
+    );
+    assert_eq!(
+        next["contents"][2]["parts"][1]["functionResponse"]["name"],
+        "get_weather"
+    );
+}
+
+#[test]
+fn signatures_from_client_ids_are_only_ever_base64() {
+    let replay = |call: Value| {
+        let got = translate(json!({"messages": [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "tool_calls": [call]}]}));
+        got["contents"][1]["parts"][0]
+            .get("thoughtSignature")
+            .cloned()
+    };
+    let call = |id: &str| json!({"id": id, "type": "function", "function": {"name": "f", "arguments": "{}"}});
+    // LiteLLM's form (standard base64 after `__thought__`) is read too.
+    assert_eq!(
+        replay(call("call_abc__thought__ab+/cd==")),
+        Some(json!("ab+/cd=="))
+    );
+    assert_eq!(
+        replay(call("call_abc__thought__ab-_cd")),
+        Some(json!("ab+/cd=="))
+    );
+    // Google's OpenAI-compatible field.
+    let mut google = call("plain");
+    google["extra_content"] = json!({"google": {"thought_signature": "EjQK"}});
+    assert_eq!(replay(google), Some(json!("EjQK")));
+    for bad in [
+        "call_abc",
+        "call_abc__thought__",
+        "call_abc__thought__\"},\"x\":{\"y\":\"",
+        "call_abc__thought__ab cd",
+        "call_abc__thought__abcde",
+        "call_abc__thought__ab===",
+        "call_abc__thought__a=b=",
+        "toolu_01A09q90qw90lq917835lq9",
+    ] {
+        assert_eq!(replay(call(bad)), None, "{bad}");
+    }
+    let long = format!("call_x__thought__{}", "A".repeat(MAX_SIGNATURE_LEN + 4));
+    assert_eq!(replay(call(&long)), None);
+    let mut forged = call("plain");
+    forged["extra_content"] = json!({"google": {"thought_signature": "<script>"}});
+    assert_eq!(replay(forged), None);
+    // Too long to carry: the id has no signature rather than a huge one.
+    let huge = "A".repeat(MAX_SIGNATURE_LEN + 4);
+    let id = ids::tool_call_id("s", 0, 0, Some(&huge));
+    assert!(!id.contains(SIGNATURE_SEPARATOR));
+}
+
+/// Random signatures (random bytes, standard base64) survive the trip through an id.
+#[test]
+fn random_signatures_round_trip() {
+    fastrand::seed(3);
+    for _ in 0..500 {
+        let len = fastrand::usize(1..300);
+        let bytes: Vec<u8> = (0..len).map(|_| fastrand::u8(..)).collect();
+        let sig = base64_encode(&bytes);
+        let id = ids::tool_call_id("seed", fastrand::u64(..4), fastrand::usize(..4), Some(&sig));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        );
+        assert_eq!(
+            signature_from_id(&id).as_deref(),
+            Some(sig.as_str()),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn storage_urls_are_refused() {
+    let image = |url: &str| {
+        json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": url}}]}]})
+    };
+    for url in [
+        "gs://victim-bucket/secret.png",
+        "GS://victim-bucket/secret.png",
+        "file:///etc/passwd",
+        "ftp://x/y.png",
+        "s3://bucket/key",
+    ] {
+        let err = translate_err(image(url));
+        assert_eq!(
+            err.param.as_deref(),
+            Some("messages[0].content[1].image_url.url"),
+            "{url}"
+        );
+        assert!(err.message.contains("gs://"), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("messages[0].content[1].image_url.url"),
+            "{}",
+            err.message
+        );
+    }
+    // http(s) in any case still works.
+    let got = translate(image("HTTPS://example.com/a.png"));
+    assert_eq!(
+        got["contents"][0]["parts"][1]["fileData"]["fileUri"],
+        "HTTPS://example.com/a.png"
+    );
+
+    // The same through Gemini-native fields passed through untranslated.
+    let with = |key: &str, value: Value| {
+        let mut req = json!({"messages": [{"role": "user", "content": "hi"}]});
+        req[key] = value;
+        req
+    };
+    for (key, value, param) in [
+        (
+            "systemInstruction",
+            json!({"parts": [{"fileData": {"mimeType": "application/pdf", "fileUri": "gs://b/o.pdf"}}]}),
+            "systemInstruction.parts[0].fileData.fileUri",
+        ),
+        (
+            "system_instruction",
+            json!({"parts": [{"file_data": {"file_uri": "projects/p/files/x"}}]}),
+            "system_instruction.parts[0].file_data.file_uri",
+        ),
+        ("cachedContent", json!("gs://b/cache"), "cachedContent"),
+        ("labels", json!({"src": ["GS://b/x"]}), "labels.src[0]"),
+    ] {
+        let err = translate_err(with(key, value));
+        assert_eq!(err.param.as_deref(), Some(param), "{key}");
+    }
+    let ok = translate(with(
+        "systemInstruction",
+        json!({"parts": [{"fileData": {"fileUri": "https://example.com/doc.pdf"}}]}),
+    ));
+    assert_eq!(
+        ok["systemInstruction"]["parts"][0]["fileData"]["fileUri"],
+        "https://example.com/doc.pdf"
+    );
+    let ok = translate(with("cachedContent", json!("cachedContents/abc123")));
+    assert_eq!(ok["cachedContent"], "cachedContents/abc123");
+}
+
+#[test]
+fn embeddings_map_what_maps_and_drop_the_rest() {
+    let got: Value = serde_json::from_slice(
+        &embeddings_request_to_batch(
+            &json!({"model": "pub", "input": ["a", "b"], "dimensions": 64,
+                    "task_type": "retrieval_document", "title": "Doc",
+                    "encoding_format": "float", "user": "u", "metadata": {"x": 1},
+                    "mock": {"status": 500}, "safetySettings": []}),
+            "gemini-embedding-001",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let one = |text: &str| {
+        json!({"model": "models/gemini-embedding-001", "content": {"parts": [{"text": text}]},
+               "outputDimensionality": 64, "taskType": "RETRIEVAL_DOCUMENT", "title": "Doc"})
+    };
+    assert_eq!(got, json!({"requests": [one("a"), one("b")]}));
+    let got: Value = serde_json::from_slice(
+        &embeddings_request_to_batch(&json!({"input": "a", "taskType": "CLUSTERING"}), "m")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(got["requests"][0]["taskType"], "CLUSTERING");
+    for (bad, param) in [
+        (json!({"input": "x", "task_type": "SUMMARIZE"}), "task_type"),
+        (json!({"input": "x", "task_type": 3}), "task_type"),
+        (json!({"input": "x", "title": ["t"]}), "title"),
+    ] {
+        let err = embeddings_request_to_batch(&bad, "m").unwrap_err();
+        assert_eq!(err.param.as_deref(), Some(param), "{bad}");
+    }
 }

@@ -1,5 +1,5 @@
-//! Google Vertex AI (`vertex_ai/…`): the pure parts of serving Gemini models through
-//! `aiplatform.googleapis.com`.
+//! Google Vertex AI (`vertex_ai/…`): the pure parts of serving Gemini and Claude models
+//! through `aiplatform.googleapis.com`.
 //!
 //! Vertex speaks the same `generateContent` / `streamGenerateContent` format as the Gemini
 //! API, so requests and responses are translated by [`crate::gemini`] (which already puts a
@@ -13,11 +13,18 @@
 //!   [`parse_token_response`], [`refresh_after`]). The gateway fetches and caches the token;
 //!   this module only builds and parses.
 //!
+//! - **Claude** (`vertex_ai/claude-…`, [`is_anthropic_model`]): Anthropic's publisher
+//!   endpoints (`publishers/anthropic/models/{model}:rawPredict`, `:streamRawPredict`,
+//!   `count-tokens:rawPredict`) speak Anthropic's Messages format, so requests and answers
+//!   go through [`crate::anthropic`] (or pass through, for `/v1/messages` clients); the
+//!   body only loses `model` and gains `anthropic_version` ([`anthropic_body`]). Same
+//!   service-account token as for Gemini.
+//!
 //! Dropped on purpose: other credential kinds (`authorized_user`, external accounts, the GCE
 //! metadata server) — gatehouse makes no connection the config does not name, and a user
-//! credential does not belong on a shared gateway. Anthropic and other partner models on
-//! Vertex (`publishers/anthropic/…`) are not served yet. Vertex embeddings (`:predict`) are
-//! not served yet either (a clear 400).
+//! credential does not belong on a shared gateway. Other partner models on Vertex (Llama,
+//! Mistral, …) are not served yet. Vertex embeddings (`:predict`) are not served yet either
+//! (a clear 400).
 
 use std::time::Duration;
 
@@ -25,6 +32,8 @@ use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
+
+use crate::anthropic::TranslateError;
 
 /// The OAuth2 scope gatehouse asks for.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -313,9 +322,25 @@ pub fn is_safe_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// True for model names gatehouse does not serve on Vertex yet (Anthropic's).
-pub fn is_partner_model(model: &str) -> bool {
+/// True for Anthropic's models on Vertex AI (`claude-…`), served through Anthropic's
+/// publisher endpoints in Anthropic's wire format.
+pub fn is_anthropic_model(model: &str) -> bool {
     model.starts_with("claude")
+}
+
+/// The `anthropic_version` Vertex AI's Anthropic endpoints require in the body.
+pub const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
+
+/// An Anthropic Messages request body → the body Vertex AI's `rawPredict` /
+/// `streamRawPredict` take: the same, without `model` (it is in the URL) and with
+/// `"anthropic_version": "vertex-2023-10-16"` (replacing any the body had). `stream` stays.
+pub fn anthropic_body(messages_body: &[u8]) -> Result<Vec<u8>, TranslateError> {
+    let mut body: serde_json::Map<String, Value> = serde_json::from_slice(messages_body)
+        .map_err(|e| TranslateError::new(format!("could not encode the request: {e}"), None))?;
+    body.remove("model");
+    body.insert("anthropic_version".into(), ANTHROPIC_VERSION.into());
+    serde_json::to_vec(&body)
+        .map_err(|e| TranslateError::new(format!("could not encode the request: {e}"), None))
 }
 
 #[cfg(test)]

@@ -170,6 +170,22 @@ fn roots_and_ids() {
     assert!(is_safe_id("my-project-123"));
     assert!(!is_safe_id("a/b"));
     assert!(!is_safe_id(""));
-    assert!(is_partner_model("claude-sonnet-4@20250514"));
-    assert!(!is_partner_model("gemini-2.5-pro"));
+    assert!(is_anthropic_model("claude-sonnet-4@20250514"));
+    assert!(!is_anthropic_model("gemini-2.5-pro"));
+}
+
+#[test]
+fn anthropic_body_drops_model_and_sets_the_vertex_version() {
+    let body = serde_json::json!({"model": "claude-sonnet-4@20250514", "max_tokens": 5,
+        "anthropic_version": "2023-06-01", "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let out: Value =
+        serde_json::from_slice(&anthropic_body(body.to_string().as_bytes()).unwrap()).unwrap();
+    assert_eq!(
+        out,
+        serde_json::json!({"max_tokens": 5, "anthropic_version": "vertex-2023-10-16", "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]})
+    );
+    assert!(anthropic_body(b"[1]").is_err());
+    assert!(anthropic_body(b"nope").is_err());
 }

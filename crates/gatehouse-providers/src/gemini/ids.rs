@@ -1,0 +1,124 @@
+//! Tool call ids for Gemini function calls, and the thought signatures they carry.
+//!
+//! An id is `call_` + 24 hex digits of SHA-256 over the response's `responseId` (or, when
+//! Gemini names none, the answer's `created` time and bytes), the candidate index and the
+//! call's position: unique per response, stable for one response, and computed without
+//! randomness so that translation stays pure.
+//!
+//! When the `functionCall` part carries a `thoughtSignature`, the id is
+//! `call_<hex>` + [`SIGNATURE_SEPARATOR`] + the signature in base64url without padding (it
+//! is standard base64 on the wire; base64url keeps the id inside `[A-Za-z0-9_-]`, which
+//! Anthropic requires of `tool_use` ids, so the id survives an Anthropic client too). Ids
+//! whose signature would exceed [`MAX_SIGNATURE_LEN`] characters carry none.
+//!
+//! [`signature_from_id`] reads the signature back from whatever follows the first
+//! separator in an id a client echoes (ours, or LiteLLM's `…__thought__<base64>`), and
+//! returns it only if it is base64 (either alphabet, padding optional) of a valid length,
+//! re-encoded in standard base64 with padding. Anything else gives `None`: a forged or
+//! mangled id can put nothing in the upstream request but a base64 string in
+//! `thoughtSignature`, which Gemini verifies itself.
+
+use sha2::{Digest, Sha256};
+
+/// Between the unique part of an id and the signature (the separator LiteLLM uses too).
+pub const SIGNATURE_SEPARATOR: &str = "__thought__";
+/// Longest signature (in base64 characters) carried in a tool call id.
+pub const MAX_SIGNATURE_LEN: usize = 32 * 1024;
+
+/// The seed of a response's ids: its `responseId`, else `fallback` (the gateway's
+/// `created` time and the response's own bytes).
+pub(crate) fn id_seed(response: &serde_json::Value, fallback: impl FnOnce() -> String) -> String {
+    match response
+        .get("responseId")
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(id) if !id.is_empty() => format!("r:{id}"),
+        _ => format!("x:{}", fallback()),
+    }
+}
+
+/// Hex SHA-256 of `bytes` (for [`id_seed`]'s fallback).
+pub(crate) fn digest_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .flat_map(|b| [hex_digit(b >> 4), hex_digit(b & 0xf)])
+        .collect()
+}
+
+/// The OpenAI tool call id of the `n`th function call of candidate `candidate`, with the
+/// part's `thoughtSignature` encoded in it when there is one that fits.
+pub(crate) fn tool_call_id(
+    seed: &str,
+    candidate: u64,
+    n: usize,
+    signature: Option<&str>,
+) -> String {
+    let digest = Sha256::digest(format!("{seed}\u{0}{candidate}\u{0}{n}").as_bytes());
+    let mut id = String::with_capacity(29);
+    id.push_str("call_");
+    for b in digest.iter().take(12) {
+        id.push(hex_digit(b >> 4));
+        id.push(hex_digit(b & 0xf));
+    }
+    if let Some(encoded) = signature.and_then(encode_signature) {
+        id.push_str(SIGNATURE_SEPARATOR);
+        id.push_str(&encoded);
+    }
+    id
+}
+
+fn hex_digit(v: u8) -> char {
+    char::from_digit(u32::from(v), 16).unwrap_or('0')
+}
+
+/// A standard-base64 signature → base64url without padding; `None` if it is not base64 or
+/// too long.
+fn encode_signature(signature: &str) -> Option<String> {
+    let trimmed = signature.trim_end_matches('=');
+    if trimmed.is_empty() || trimmed.len() > MAX_SIGNATURE_LEN || trimmed.len() % 4 == 1 {
+        return None;
+    }
+    trimmed
+        .chars()
+        .map(|c| match c {
+            '+' | '-' => Some('-'),
+            '/' | '_' => Some('_'),
+            c if c.is_ascii_alphanumeric() => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The thought signature in a tool call id (see the module doc), in standard base64 with
+/// padding, or `None`.
+pub fn signature_from_id(id: &str) -> Option<String> {
+    let (_, encoded) = id.split_once(SIGNATURE_SEPARATOR)?;
+    normalize_signature(encoded)
+}
+
+/// A client-supplied signature (from an id, or from Google's OpenAI-compatible
+/// `extra_content.google.thought_signature`) in standard base64 with padding, if it is
+/// base64 of a valid length and at most [`MAX_SIGNATURE_LEN`] characters.
+pub(crate) fn normalize_signature(encoded: &str) -> Option<String> {
+    let trimmed = encoded.trim_end_matches('=');
+    if trimmed.is_empty()
+        || trimmed.len() > MAX_SIGNATURE_LEN
+        || trimmed.len() % 4 == 1
+        || encoded.len() - trimmed.len() > 2
+    {
+        return None;
+    }
+    let mut out = String::with_capacity(trimmed.len() + 2);
+    for c in trimmed.chars() {
+        out.push(match c {
+            '-' | '+' => '+',
+            '_' | '/' => '/',
+            c if c.is_ascii_alphanumeric() => c,
+            _ => return None,
+        });
+    }
+    while !out.len().is_multiple_of(4) {
+        out.push('=');
+    }
+    Some(out)
+}
