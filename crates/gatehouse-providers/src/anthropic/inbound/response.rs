@@ -119,15 +119,18 @@ fn thinking_blocks(message: &Value) -> Vec<Value> {
 pub(super) struct InboundUsage {
     pub prompt: u64,
     pub cached: u64,
+    /// Cache writes: LiteLLM's `cache_creation_input_tokens` beside OpenAI's usage (the
+    /// Bedrock and Anthropic translators report it), part of `prompt`.
+    pub created: u64,
     pub completion: u64,
 }
 
 impl InboundUsage {
-    /// `input_tokens` excludes cache reads (Anthropic counts them separately).
+    /// `input_tokens` excludes cache reads and writes (Anthropic counts them separately).
     pub fn to_anthropic(self) -> Value {
         json!({
-            "input_tokens": self.prompt.saturating_sub(self.cached),
-            "cache_creation_input_tokens": 0,
+            "input_tokens": self.prompt.saturating_sub(self.cached).saturating_sub(self.created),
+            "cache_creation_input_tokens": self.created,
             "cache_read_input_tokens": self.cached,
             "output_tokens": self.completion,
         })
@@ -145,6 +148,7 @@ pub(super) fn usage(u: Option<&Value>) -> InboundUsage {
         cached: get(u
             .get("prompt_tokens_details")
             .and_then(|d| d.get("cached_tokens"))),
+        created: get(u.get("cache_creation_input_tokens")),
         completion: get(u.get("completion_tokens")),
     }
 }

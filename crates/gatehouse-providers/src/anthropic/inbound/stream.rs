@@ -368,12 +368,7 @@ impl ChatStreamToMessages {
         self.close(out);
         let stop = stop_reason(self.finish_reason.as_deref(), !self.tools.is_empty());
         let usage = match self.usage {
-            Some(u) => json!({
-                "input_tokens": u.prompt.saturating_sub(u.cached),
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": u.cached,
-                "output_tokens": u.completion,
-            }),
+            Some(u) => u.to_anthropic(),
             None => json!({ "output_tokens": 0 }),
         };
         emit(
