@@ -112,7 +112,7 @@ pub fn model_route(model: &str) -> ModelRoute<'_> {
         (rest, None)
     } else if let Some(rest) = model.strip_prefix("invoke/") {
         let note = embed_family(rest).is_none().then_some(
-            "the invoke/ route is served through Converse (same model, same answers; InvokeModel's model-specific bodies are not used)",
+            "the invoke/ route is served through Converse: same model, same answers; InvokeModel's model-specific bodies are not used",
         );
         (rest, note)
     } else {
@@ -132,7 +132,7 @@ pub fn model_route(model: &str) -> ModelRoute<'_> {
     if let Some((route, _)) = id.split_once('/') {
         if NOT_SERVED_ROUTES.contains(&route) {
             return ModelRoute::NotServed(format!(
-                "LiteLLM's bedrock/{route}/ route is not served (gatehouse speaks Converse); this deployment is skipped"
+                "LiteLLM's bedrock/{route}/ route is not served: gatehouse speaks Converse; this deployment is skipped"
             ));
         }
         return ModelRoute::Invalid(format!(
