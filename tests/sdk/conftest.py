@@ -174,11 +174,21 @@ def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RUST_LOG", "GATEHOUSE_"))}
     base_env["NO_COLOR"] = "1"
 
+    # The mock verifies Bedrock's SigV4 signatures with the credentials the gateway gets.
+    aws_secret = f"aws-SECRET-{_hex()}"
     mock_out = workdir / "mock.stdout"
     mock_err = workdir / "mock.stderr"
     with open(mock_out, "wb") as out, open(mock_err, "wb") as err:
         mock = subprocess.Popen(
-            [str(mock_bin), "--host", "127.0.0.1", "--port", "0"],
+            [
+                str(mock_bin),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--aws-credentials",
+                f"AKIDEXAMPLE:{aws_secret}",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -195,7 +205,6 @@ def gatehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatehouse]:
         embed_key = f"sk-upstream-SECRET-{_hex()}"
         anthropic_key = f"sk-ant-SECRET-{_hex()}"
         gemini_key = f"gemini-SECRET-{_hex()}"
-        aws_secret = f"aws-SECRET-{_hex()}"
         # The committed test-only service account, its token_uri pointed at the mock.
         vertex_sa = json.loads(VERTEX_TEST_SA.read_text())
         vertex_sa["token_uri"] = f"http://127.0.0.1:{mock_port}/token"

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use gatehouse_providers::{
-    AuthStyle, Provider, ProviderLookup, WireFormat, build_endpoints, build_vertex_endpoints,
+    AuthStyle, Provider, ProviderLookup, WireFormat, bedrock, build_endpoints, build_vertex_endpoints,
     lookup_provider, vertex,
 };
 use serde_json::{Map, Value};
@@ -689,9 +689,49 @@ impl Walker<'_> {
             self.problem(&model_path, "has no model name after the provider prefix");
             return None;
         }
+        // LiteLLM's bedrock/ route prefixes (converse/, invoke/, llama/, …) and ARNs.
+        let upstream_model = if provider.wire == WireFormat::Bedrock {
+            match bedrock::model_route(upstream_model) {
+                bedrock::ModelRoute::Served { id, note } => {
+                    if let Some(note) = note {
+                        self.ignored.push(Ignored {
+                            path: model_path.clone(),
+                            note: Some(note.into()),
+                        });
+                    }
+                    id
+                }
+                bedrock::ModelRoute::NotServed(note) => {
+                    self.ignored.push(Ignored {
+                        path,
+                        note: Some(note),
+                    });
+                    return None;
+                }
+                bedrock::ModelRoute::Invalid(message) => {
+                    self.problem(&model_path, message);
+                    return None;
+                }
+            }
+        } else {
+            upstream_model
+        };
 
         let aws = if provider.wire == WireFormat::Bedrock {
-            Some(self.aws(&pp, params)?)
+            let aws = self.aws(&pp, params)?;
+            if let Some(region) = bedrock::arn_region(upstream_model)
+                && region != aws.region
+            {
+                self.problem(
+                    &model_path,
+                    format!(
+                        "the ARN is in {region} but aws_region_name is {}: Bedrock must be called (and requests signed) in the ARN's region",
+                        aws.region
+                    ),
+                );
+                return None;
+            }
+            Some(aws)
         } else {
             None
         };

@@ -242,7 +242,9 @@ fn chat_to_provider(
             }
         }
         WireFormat::Gemini => gemini::chat_request_to_generate(chat).map_err(translate_error),
-        WireFormat::Bedrock => bedrock::chat_request_to_converse(chat).map_err(translate_error),
+        WireFormat::Bedrock => {
+            bedrock::chat_request_to_converse(chat, &up.upstream_model).map_err(translate_error)
+        }
     }
 }
 
@@ -293,10 +295,17 @@ fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<By
             chat_to_provider(&as_value(parsed)?, up, parsed.stream).map(Bytes::from)
         }
         (Operation::Messages, _) => {
-            let chat = inbound::messages_request_to_chat(
+            // A chat request translated again keeps what the next translator reads
+            // (Anthropic's `thinking`, `cache_control`); an OpenAI-compatible one does not.
+            let target = match up.wire {
+                WireFormat::OpenAi => inbound::ChatTarget::OpenAiCompatible,
+                _ => inbound::ChatTarget::Translated,
+            };
+            let chat = inbound::messages_request_to_chat_for(
                 &as_value(parsed)?,
                 &up.upstream_model,
                 parsed.stream,
+                target,
             )
             .map_err(translate_error)?;
             if up.wire == WireFormat::OpenAi {

@@ -2,10 +2,14 @@
 //! `POST /model/{modelId}/converse-stream` (AWS
 //! event-stream framing), and `POST /model/{modelId}/invoke` for embedding models ([`invoke`]).
 //!
-//! Requests must carry an `authorization` header starting with
-//! `AWS4-HMAC-SHA256 Credential=` and an `x-amz-date` header (the signature itself is
-//! not verified; recorded headers let tests check it); otherwise 403
-//! `{"message":"Missing Authentication Token"}`. Errors are `{"message": …}` with an
+//! Requests must be SigV4-signed for service `bedrock` with credentials registered by the
+//! test ([`crate::MockServer::accept_aws_credentials`], `--aws-credentials`): the mock
+//! recomputes the signature (`sigv4.rs`: path segments encoded again, body hash, signed
+//! headers, session token, 15-minute clock window) and answers 403 as Bedrock does —
+//! `MissingAuthenticationTokenException` without a SigV4 `authorization`,
+//! `UnrecognizedClientException` "The security token included in the request is invalid."
+//! for an unknown key or a wrong session token, `InvalidSignatureException` "The request
+//! signature we calculated does not match …" for a wrong signature. Errors are `{"message": …}` with an
 //! `x-amzn-errortype` header (`ValidationException`, `AccessDeniedException`,
 //! `ResourceNotFoundException`, `ThrottlingException`, `ModelTimeoutException`,
 //! `InternalServerException`, `ServiceUnavailableException`, … by status).
@@ -17,24 +21,37 @@
 //! first two with `mock.parallel`) with placeholder input for its required properties;
 //! after `toolResult` blocks `"Hello from mock: tool said <texts>"`;
 //! `additionalModelRequestFields.thinking.type == "enabled"` puts a `reasoningContent`
-//! block first. Streams send `messageStart`, per block (`contentBlockStart` for tool use)
+//! block first (`"Mock thinking."`, signature `sig_mock_<n>_<hash of the text>`).
+//! Reasoning sent back is checked as Claude on Bedrock checks it (400
+//! `ValidationException`): every `reasoningText` needs the signature issued for its text,
+//! and with thinking enabled the last assistant turn that used tools must start with its
+//! reasoning. `cachePoint` blocks (tools, system, messages) must be `{type: default, ttl?:
+//! 5m|1h}`, at most 4; the prefix before the last one is reported as
+//! `cacheWriteInputTokens` the first time and `cacheReadInputTokens` after (words, like
+//! `inputTokens`, which then holds the rest). Streams send `messageStart`, per block (`contentBlockStart` for tool use)
 //! `contentBlockDelta`s (`mock.chunks` pieces) and `contentBlockStop`, `messageStop`,
 //! `metadata`, one binary frame each; `mock.stream_error` sends a `throttlingException`
 //! frame after the first content delta and ends the body.
 
 use std::collections::VecDeque;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use http::request::Parts;
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::body::{MockBody, SseStream};
 use crate::chat::synth_arguments;
-use crate::encode::{split_chars, split_words, word_count};
+use crate::encode::{Fnv, split_chars, split_words, word_count};
 use crate::reply;
 use crate::script::{MockScript, Scripted};
 use crate::state::MockState;
+
+mod sigv4;
+
+pub use sigv4::AwsTestCredentials;
 
 const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
@@ -55,26 +72,36 @@ enum Block {
     },
 }
 
+/// Verifies the request's SigV4 signature against the registered test credentials: a
+/// 403 with Bedrock's body (`{"message"}`, `x-amzn-errortype`) when it does not hold.
+fn check_signature(
+    parts: &Parts,
+    body: &[u8],
+    id: u64,
+    state: &MockState,
+) -> Option<Response<MockBody>> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let refusal = sigv4::verify(parts, body, &state.aws_credentials(), now).err()?;
+    Some(error(
+        StatusCode::FORBIDDEN,
+        refusal.kind,
+        &refusal.message,
+        id,
+    ))
+}
+
 /// Handles a Converse (`stream == false`) or ConverseStream request.
 pub(crate) async fn handle(
     stream: bool,
-    headers: &HeaderMap,
+    parts: &Parts,
     body: &[u8],
     id: u64,
     state: &MockState,
 ) -> Response<MockBody> {
-    let auth_ok = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256 Credential="))
-        && headers.get("x-amz-date").is_some_and(|v| !v.is_empty());
-    if !auth_ok {
-        return error(
-            StatusCode::FORBIDDEN,
-            "MissingAuthenticationTokenException",
-            "Missing Authentication Token",
-            id,
-        );
+    if let Some(refused) = check_signature(parts, body, id, state) {
+        return refused;
     }
     let req: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
@@ -113,14 +140,33 @@ pub(crate) async fn handle(
         Ok(m) => m,
         Err(message) => return validation(&message, id),
     };
+    if let Err(message) = check_reasoning(&req, messages) {
+        return validation(&message, id);
+    }
+    let cache = match cache_prefix(&req, messages) {
+        Ok(c) => c,
+        Err(message) => return validation(&message, id),
+    };
     let (blocks, stop_reason) = plan(&req, messages, &script, id);
-    let input_tokens = script.prompt_tokens(input_tokens(req.get("system"), messages));
+    let prompt_tokens = script.prompt_tokens(input_tokens(req.get("system"), messages));
     let output_tokens = script.completion_tokens(output_tokens(&blocks));
-    let usage = json!({
-        "inputTokens": input_tokens,
+    let mut usage = json!({
+        "inputTokens": prompt_tokens,
         "outputTokens": output_tokens,
-        "totalTokens": input_tokens.saturating_add(output_tokens),
+        "totalTokens": prompt_tokens.saturating_add(output_tokens),
     });
+    if let Some((prefix, cached)) = cache {
+        // The cached prefix is billed as a cache write the first time, a read after.
+        let cached = cached.min(prompt_tokens);
+        let (read, write) = if state.cache_prefix_seen(prefix) {
+            (cached, 0)
+        } else {
+            (0, cached)
+        };
+        usage["inputTokens"] = json!(prompt_tokens - cached);
+        usage["cacheReadInputTokens"] = json!(read);
+        usage["cacheWriteInputTokens"] = json!(write);
+    }
     let resp = if stream {
         let frames = render_stream(
             &blocks,
@@ -214,13 +260,24 @@ fn tool_results(content: Option<&Value>) -> Option<String> {
     (!results.is_empty()).then(|| results.join(" "))
 }
 
+/// Words of the `text` blocks (each counted on its own) of a content array.
+fn text_words(content: Option<&Value>) -> u64 {
+    content
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .map(word_count)
+        .sum()
+}
+
 fn input_tokens(system: Option<&Value>, messages: &[Value]) -> u64 {
-    let system = word_count(&texts(system));
+    let system = text_words(system);
     let messages: u64 = messages
         .iter()
         .map(|m| {
             let content = m.get("content");
-            word_count(&texts(content)) + tool_results(content).map_or(0, |t| word_count(&t))
+            text_words(content) + tool_results(content).map_or(0, |t| word_count(&t))
         })
         .sum();
     (system + messages).max(1)
@@ -237,6 +294,159 @@ fn output_tokens(blocks: &[Block]) -> u64 {
         .sum()
 }
 
+/// `additionalModelRequestFields.thinking.type == "enabled"` (Anthropic-on-Bedrock).
+fn thinking_enabled(req: &Value) -> bool {
+    req.get("additionalModelRequestFields")
+        .and_then(|a| a.get("thinking"))
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
+        == Some("enabled")
+}
+
+fn text_hash(text: &str) -> String {
+    let mut h = Fnv::new();
+    h.write(text.as_bytes());
+    format!("{:016x}", h.finish())
+}
+
+/// The signature the mock gives a reasoning text: `sig_mock_<request>_<hash of the text>`,
+/// so that it can check, as Bedrock does, that the text comes back with its signature.
+fn thinking_signature(id: u64, text: &str) -> String {
+    format!("sig_mock_{id}_{}", text_hash(text))
+}
+
+fn signature_matches(signature: &str, text: &str) -> bool {
+    signature
+        .strip_prefix("sig_mock_")
+        .and_then(|rest| rest.rsplit_once('_'))
+        .is_some_and(|(_, hash)| hash == text_hash(text))
+}
+
+/// Claude's rules for reasoning sent back, as Bedrock reports them (a 400
+/// `ValidationException` "The model returned the following errors: …"): every
+/// `reasoningText` needs the signature issued for exactly its text; with thinking enabled,
+/// an assistant turn that used tools must start with its reasoning.
+fn check_reasoning(req: &Value, messages: &[Value]) -> Result<(), String> {
+    let refused = |what: String| format!("The model returned the following errors: {what}");
+    let assistant = |m: &&Value| m.get("role").and_then(Value::as_str) == Some("assistant");
+    for (i, m) in messages.iter().enumerate().filter(|(_, m)| assistant(m)) {
+        let blocks = m
+            .get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        for (j, r) in blocks
+            .enumerate()
+            .filter_map(|(j, b)| Some((j, b.get("reasoningContent")?)))
+        {
+            if let Some(t) = r.get("reasoningText") {
+                let text = t.get("text").and_then(Value::as_str).unwrap_or("");
+                match t.get("signature").and_then(Value::as_str) {
+                    None | Some("") => {
+                        return Err(refused(format!(
+                            "messages.{i}.content.{j}.thinking.signature: Field required"
+                        )));
+                    }
+                    Some(sig) if !signature_matches(sig, text) => {
+                        return Err(refused(format!(
+                            "messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            } else if !r.get("redactedContent").is_some_and(Value::is_string) {
+                return Err(format!(
+                    "1 validation error detected: messages.{i}.content.{j}.reasoningContent must hold reasoningText or redactedContent"
+                ));
+            }
+        }
+    }
+    if !thinking_enabled(req) {
+        return Ok(());
+    }
+    let Some((i, last)) = messages
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, m)| assistant(m))
+    else {
+        return Ok(());
+    };
+    let content = last.get("content").and_then(Value::as_array);
+    let uses_tools = content
+        .into_iter()
+        .flatten()
+        .any(|b| b.get("toolUse").is_some());
+    let first = content.and_then(|c| c.first());
+    if uses_tools && first.is_none_or(|b| b.get("reasoningContent").is_none()) {
+        let found = match first {
+            Some(b) if b.get("toolUse").is_some() => "tool_use",
+            _ => "text",
+        };
+        return Err(refused(format!(
+            "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`."
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the `cachePoint` blocks (in `toolConfig.tools`, `system` and message content:
+/// `{type: "default", ttl?: "5m" | "1h"}`, at most 4) and returns the prefix they mark: a
+/// hash of everything before the last one, and the input tokens (words) it holds. `None`
+/// without cache points. (No minimum prefix length, unlike Bedrock, so tests stay short.)
+fn cache_prefix(req: &Value, messages: &[Value]) -> Result<Option<(u64, u64)>, String> {
+    let mut h = Fnv::new();
+    let mut words = 0u64;
+    let mut points = 0usize;
+    let mut last = None;
+    let mut visit = |where_: &str, blocks: &[Value]| -> Result<(), String> {
+        h.write(where_.as_bytes());
+        for (j, b) in blocks.iter().enumerate() {
+            if let Some(point) = b.get("cachePoint") {
+                let ok = point.get("type").and_then(Value::as_str) == Some("default")
+                    && point
+                        .get("ttl")
+                        .is_none_or(|t| matches!(t.as_str(), Some("5m" | "1h")));
+                if !ok {
+                    return Err(format!(
+                        "1 validation error detected: Value at '{where_}.{j}.cachePoint' failed to satisfy constraint: type must be 'default' and ttl '5m' or '1h'"
+                    ));
+                }
+                points += 1;
+                last = Some((h.finish(), words));
+                continue;
+            }
+            h.write(b.to_string().as_bytes());
+            words += b.get("text").and_then(Value::as_str).map_or(0, word_count);
+            if let Some(r) = b.get("toolResult") {
+                words += word_count(&texts(r.get("content")));
+            }
+        }
+        Ok(())
+    };
+    let tools = req
+        .get("toolConfig")
+        .and_then(|c| c.get("tools"))
+        .and_then(Value::as_array);
+    visit("toolConfig.tools", tools.map_or(&[], Vec::as_slice))?;
+    let system = req.get("system").and_then(Value::as_array);
+    visit("system", system.map_or(&[], Vec::as_slice))?;
+    for (i, m) in messages.iter().enumerate() {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+        let content = m.get("content").and_then(Value::as_array);
+        visit(
+            &format!("messages.{i}.{role}"),
+            content.map_or(&[], Vec::as_slice),
+        )?;
+    }
+    if points > 4 {
+        return Err(format!(
+            "The model returned the following errors: A maximum of 4 blocks with cache_control may be provided. Found {points}."
+        ));
+    }
+    Ok(last)
+}
+
 fn plan(
     req: &Value,
     messages: &[Value],
@@ -244,15 +454,9 @@ fn plan(
     id: u64,
 ) -> (Vec<Block>, &'static str) {
     let mut blocks = Vec::new();
-    let thinking = req
-        .get("additionalModelRequestFields")
-        .and_then(|a| a.get("thinking"))
-        .and_then(|t| t.get("type"))
-        .and_then(Value::as_str)
-        == Some("enabled");
-    if thinking {
+    if thinking_enabled(req) {
         blocks.push(Block::Reasoning {
-            signature: format!("sig_mock_{id}"),
+            signature: thinking_signature(id, THINKING_TEXT),
         });
     }
     let last_user = messages
@@ -487,19 +691,15 @@ fn with_request_id(mut resp: Response<MockBody>, id: u64) -> Response<MockBody> 
 /// `{"embeddings": [[…]], "id", "response_type": "embeddings_floats", "texts"}`. Vectors are
 /// the OpenAI path's deterministic ones (8 dimensions unless `dimensions`). A text equal to
 /// `"mock-fail"` answers 500 `InternalServerException`, so tests can fail one call of many.
-pub(crate) fn invoke(model: &str, headers: &HeaderMap, body: &[u8], id: u64) -> Response<MockBody> {
-    let auth_ok = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256 Credential="))
-        && headers.get("x-amz-date").is_some_and(|v| !v.is_empty());
-    if !auth_ok {
-        return error(
-            StatusCode::FORBIDDEN,
-            "MissingAuthenticationTokenException",
-            "Missing Authentication Token",
-            id,
-        );
+pub(crate) fn invoke(
+    model: &str,
+    parts: &Parts,
+    body: &[u8],
+    id: u64,
+    state: &MockState,
+) -> Response<MockBody> {
+    if let Some(refused) = check_signature(parts, body, id, state) {
+        return refused;
     }
     let req: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,

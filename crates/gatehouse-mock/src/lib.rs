@@ -85,6 +85,14 @@
 //! Anthropic routes, for a body with `"anthropic_version": "vertex-2023-10-16"` and no
 //! `model` (except for `count-tokens`). See `vertex.rs`.
 //!
+//! ## Amazon Bedrock
+//!
+//! `POST /model/{id}/converse`, `/converse-stream` (AWS event-stream frames) and `/invoke`
+//! (Titan and Cohere embeddings) verify each request's SigV4 signature against the test
+//! credentials given with [`MockServer::accept_aws_credentials`] (or `--aws-credentials`),
+//! and check reasoning signatures and cache points as Claude on Bedrock does. See
+//! `bedrock.rs`.
+//!
 //! Two ways to use it:
 //! - in-process, from Rust tests: [`MockServer::start`] binds `127.0.0.1:0` and
 //!   serves on the current tokio runtime until the [`MockServer`] is dropped;
@@ -116,6 +124,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+pub use bedrock::AwsTestCredentials;
 pub use server::serve;
 pub use state::MockState;
 
@@ -184,6 +193,21 @@ impl MockServer {
     /// Forgets the recorded requests.
     pub fn clear(&self) {
         self.state.clear();
+    }
+
+    /// Accepts Bedrock requests SigV4-signed with these credentials (the ones the test
+    /// config gives the gateway). Without any, Bedrock routes refuse every request.
+    pub fn accept_aws_credentials(
+        &self,
+        access_key_id: &str,
+        secret_access_key: &str,
+        session_token: Option<&str>,
+    ) {
+        self.state.accept_aws_credentials(AwsTestCredentials {
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret_access_key.to_owned(),
+            session_token: session_token.map(str::to_owned),
+        });
     }
 }
 

@@ -1,7 +1,7 @@
 //! `gatehouse-mock`: runs the mock OpenAI-compatible provider as a process.
 //!
 //! ```text
-//! gatehouse-mock [--host 127.0.0.1] [--port 0] [--no-record]
+//! gatehouse-mock [--host 127.0.0.1] [--port 0] [--no-record] [--aws-credentials ID:SECRET[:TOKEN]]...
 //! ```
 //!
 //! Once bound it prints exactly one line, `listening addr=IP:PORT`, to stdout,
@@ -12,17 +12,20 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use gatehouse_mock::{MockOptions, MockState, serve};
+use gatehouse_mock::{AwsTestCredentials, MockOptions, MockState, serve};
 
 const USAGE: &str = "\
 gatehouse-mock: a mock LLM provider speaking OpenAI's wire format (tests and benchmarks only)
 
-Usage: gatehouse-mock [--host 127.0.0.1] [--port 0] [--no-record]
+Usage: gatehouse-mock [--host 127.0.0.1] [--port 0] [--no-record] [--aws-credentials ID:SECRET[:TOKEN]]...
 
 Options:
   --host HOST    loopback address to bind (127.0.0.1, ::1 or localhost) [default: 127.0.0.1]
   --port PORT    port to bind, 0 for any free port [default: 0]
   --no-record    do not record requests (GET /_mock/requests stays empty)
+  --aws-credentials ID:SECRET[:TOKEN]
+                 test credentials Bedrock requests must be SigV4-signed with (repeatable;
+                 without any, Bedrock routes refuse every request)
   -h, --help     print this help
 
 Prints `listening addr=IP:PORT` once bound; stops on SIGTERM or SIGINT.
@@ -34,6 +37,7 @@ struct Args {
     host: IpAddr,
     port: u16,
     record: bool,
+    aws: Vec<AwsTestCredentials>,
 }
 
 /// Parses the arguments (without the program name); `Ok(None)` asks for help.
@@ -42,6 +46,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
         host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 0,
         record: true,
+        aws: Vec::new(),
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -62,6 +67,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
                 parsed.port = v.parse().map_err(|_| format!("invalid port: {v}"))?;
             }
             "--no-record" => parsed.record = false,
+            "--aws-credentials" => {
+                let v = value("--aws-credentials")?;
+                let creds = AwsTestCredentials::parse(&v).ok_or(
+                    "--aws-credentials takes ACCESS_KEY_ID:SECRET or ACCESS_KEY_ID:SECRET:SESSION_TOKEN",
+                )?;
+                parsed.aws.push(creds);
+            }
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument: {other}")),
         }
@@ -140,8 +152,12 @@ async fn run(args: Args) -> io::Result<()> {
     let opts = MockOptions {
         record: args.record,
     };
+    let state = Arc::new(MockState::new());
+    for creds in args.aws {
+        state.accept_aws_credentials(creds);
+    }
     tokio::select! {
-        served = serve(listener, opts, Arc::new(MockState::new())) => served,
+        served = serve(listener, opts, state) => served,
         () = signals.wait() => Ok(()),
     }
 }
@@ -185,7 +201,8 @@ mod tests {
             Args {
                 host: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 port: 0,
-                record: true
+                record: true,
+                aws: Vec::new(),
             }
         );
     }
@@ -207,6 +224,18 @@ mod tests {
             "127.0.0.2".parse::<IpAddr>().unwrap()
         );
         assert!(parse(&["--help"]).unwrap().is_none());
+        let a = parse(&[
+            "--aws-credentials",
+            "AKIDEXAMPLE:wJalr/K7+KEY",
+            "--aws-credentials=AKID2:s:tok/en==",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.aws.len(), 2);
+        assert_eq!(a.aws[0].secret_access_key, "wJalr/K7+KEY");
+        assert_eq!(a.aws[0].session_token, None);
+        assert_eq!(a.aws[1].session_token.as_deref(), Some("tok/en=="));
+        assert!(parse(&["--aws-credentials", "AKID"]).is_err());
     }
 
     #[test]

@@ -192,9 +192,11 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
         }
         Route::Messages(op) => anthropic::handle(op, &parts.headers, &bytes, id, &ctx.state).await,
         Route::Bedrock(stream) => {
-            crate::bedrock::handle(stream, &parts.headers, &bytes, id, &ctx.state).await
+            crate::bedrock::handle(stream, &parts, &bytes, id, &ctx.state).await
         }
-        Route::BedrockInvoke(model) => crate::bedrock::invoke(model, &parts.headers, &bytes, id),
+        Route::BedrockInvoke(model) => {
+            crate::bedrock::invoke(model, &parts, &bytes, id, &ctx.state)
+        }
         Route::Gemini(rest) => {
             let query = parts.uri.query();
             let api = crate::gemini::Api::Gemini;

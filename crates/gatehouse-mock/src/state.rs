@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::RecordedRequest;
+use crate::bedrock::AwsTestCredentials;
 
 /// How many requests the log keeps.
 const MAX_RECORDED: usize = 1000;
@@ -20,6 +21,10 @@ pub struct MockState {
     log: Mutex<VecDeque<RecordedRequest>>,
     failures: Mutex<HashMap<String, u32>>,
     tokens: Mutex<HashSet<String>>,
+    /// AWS credentials Bedrock requests are verified against (SigV4).
+    aws: Mutex<Vec<AwsTestCredentials>>,
+    /// Bedrock prompt-cache prefixes written so far (hashes; bounded like the fail keys).
+    cache_prefixes: Mutex<HashSet<u64>>,
 }
 
 impl Default for MockState {
@@ -40,6 +45,8 @@ impl MockState {
             log: Mutex::new(VecDeque::new()),
             failures: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashSet::new()),
+            aws: Mutex::new(Vec::new()),
+            cache_prefixes: Mutex::new(HashSet::new()),
         }
     }
 
@@ -76,6 +83,31 @@ impl MockState {
             tokens.clear();
         }
         tokens.insert(token);
+    }
+
+    /// Accepts Bedrock requests signed with these credentials (SigV4 is verified; with
+    /// none registered every Bedrock request is refused as AWS refuses an unknown key).
+    pub fn accept_aws_credentials(&self, creds: AwsTestCredentials) {
+        let mut all = lock(&self.aws);
+        all.retain(|c| c.access_key_id != creds.access_key_id);
+        all.push(creds);
+    }
+
+    pub(crate) fn aws_credentials(&self) -> Vec<AwsTestCredentials> {
+        lock(&self.aws).clone()
+    }
+
+    /// Records a Bedrock cache prefix; true when it was already cached (a cache read).
+    pub(crate) fn cache_prefix_seen(&self, prefix: u64) -> bool {
+        let mut set = lock(&self.cache_prefixes);
+        if set.contains(&prefix) {
+            return true;
+        }
+        if set.len() >= MAX_FAIL_KEYS {
+            set.clear();
+        }
+        set.insert(prefix);
+        false
     }
 
     /// True for a token the token endpoint issued.

@@ -13,11 +13,19 @@ use serde_json::{Value, json};
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=abc";
+const KEY_ID: &str = "AKIDEXAMPLE";
+const SECRET: &str = "mock-test-secret-3b9f1c";
 const MODEL_PATH: &str = "/model/us.anthropic.claude-3-5-sonnet-20241022-v2%3A0";
 
 fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// A mock that accepts requests signed with `KEY_ID` / `SECRET`.
+async fn mock() -> MockServer {
+    let mock = MockServer::start().await.unwrap();
+    mock.accept_aws_credentials(KEY_ID, SECRET, None);
+    mock
 }
 
 struct Reply {
@@ -32,17 +40,110 @@ impl Reply {
     }
 }
 
-async fn post(mock: &MockServer, op: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
-    let url = format!("http://{}{MODEL_PATH}/{op}", mock.addr());
-    let mut req = Request::builder()
-        .method("POST")
-        .uri(url)
-        .header("content-type", "application/json");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `YYYYMMDDTHHMMSSZ` for now (days → civil date, proleptic Gregorian).
+fn amz_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// SigV4 headers for a POST (this test's own signer, from AWS's published steps): host,
+/// content-type, x-amz-date (and x-amz-security-token) signed; each path segment encoded
+/// again in the canonical URI.
+fn signed(
+    host: &str,
+    path: &str,
+    body: &[u8],
+    secret: &str,
+    token: Option<&str>,
+) -> Vec<(String, String)> {
+    use ring::{digest, hmac};
+    let date = amz_now();
+    let mut headers = vec![
+        ("content-type".to_owned(), "application/json".to_owned()),
+        ("host".to_owned(), host.to_owned()),
+        ("x-amz-date".to_owned(), date.clone()),
+    ];
+    if let Some(t) = token {
+        headers.push(("x-amz-security-token".to_owned(), t.to_owned()));
     }
-    let req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
-    let resp = client().request(req).await.unwrap();
+    let encode = |seg: &str| -> String {
+        seg.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let uri = path.split('/').map(encode).collect::<Vec<_>>().join("/");
+    let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+    let canonical: String = headers.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
+    let creq = format!(
+        "POST\n{uri}\n\n{canonical}\n{}\n{}",
+        names.join(";"),
+        hex(digest::digest(&digest::SHA256, body).as_ref())
+    );
+    let scope = format!("{}/us-east-1/bedrock/aws4_request", &date[..8]);
+    let sts = format!(
+        "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
+        hex(digest::digest(&digest::SHA256, creq.as_bytes()).as_ref())
+    );
+    let mut key = format!("AWS4{secret}").into_bytes();
+    for part in [&date[..8], "us-east-1", "bedrock", "aws4_request"] {
+        key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), part.as_bytes())
+            .as_ref()
+            .to_vec();
+    }
+    let sig = hex(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), sts.as_bytes()).as_ref());
+    headers.push((
+        "authorization".to_owned(),
+        format!(
+            "AWS4-HMAC-SHA256 Credential={KEY_ID}/{scope}, SignedHeaders={}, Signature={sig}",
+            names.join(";")
+        ),
+    ));
+    headers
+}
+
+async fn send(
+    mock: &MockServer,
+    path: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> Reply {
+    let url = format!("http://{}{path}", mock.addr());
+    let mut req = Request::builder().method("POST").uri(url);
+    for (k, v) in &headers {
+        req = req.header(k, v);
+    }
+    let resp = client()
+        .request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
     let (parts, body) = resp.into_parts();
     Reply {
         status: parts.status,
@@ -51,7 +152,13 @@ async fn post(mock: &MockServer, op: &str, headers: &[(&str, &str)], body: &Valu
     }
 }
 
-const SIGNED: &[(&str, &str)] = &[("authorization", AUTH), ("x-amz-date", "20250101T000000Z")];
+/// A correctly signed POST to `{MODEL_PATH}/{op}`.
+async fn post(mock: &MockServer, op: &str, body: &Value) -> Reply {
+    let path = format!("{MODEL_PATH}/{op}");
+    let body = body.to_string().into_bytes();
+    let headers = signed(&mock.addr().to_string(), &path, &body, SECRET, None);
+    send(mock, &path, headers, body).await
+}
 
 /// Decodes event-stream frames, checking both CRCs; returns (event type or
 /// exception type, message type, payload JSON).
@@ -96,13 +203,13 @@ fn frames(mut b: &[u8]) -> Vec<(String, String, Value)> {
 
 #[tokio::test]
 async fn plain_converse() {
-    let mock = MockServer::start().await.unwrap();
+    let mock = mock().await;
     let body = json!({
         "system": [{"text": "Be brief."}],
         "messages": [{"role": "user", "content": [{"text": "Hello there"}]}],
         "inferenceConfig": {"maxTokens": 100}
     });
-    let r = post(&mock, "converse", SIGNED, &body).await;
+    let r = post(&mock, "converse", &body).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.headers["content-type"], "application/json");
     assert!(r.headers.contains_key("x-amzn-requestid"));
@@ -120,14 +227,13 @@ async fn plain_converse() {
     let recorded = mock.requests();
     let last = recorded.last().unwrap();
     assert_eq!(last.path, format!("{MODEL_PATH}/converse"));
-    assert_eq!(last.headers["authorization"], AUTH);
-    assert_eq!(last.headers["x-amz-date"], "20250101T000000Z");
+    assert!(last.headers["authorization"].starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
     assert_eq!(last.body["inferenceConfig"]["maxTokens"], 100);
 }
 
 #[tokio::test]
 async fn tools_and_tool_results() {
-    let mock = MockServer::start().await.unwrap();
+    let mock = mock().await;
     let tool_config = json!({"tools": [
         {"toolSpec": {"name": "top_song", "inputSchema": {"json": {"type": "object",
             "properties": {"sign": {"type": "string"}}, "required": ["sign"]}}}},
@@ -136,7 +242,7 @@ async fn tools_and_tool_results() {
         "messages": [{"role": "user", "content": [{"text": "What is the top song?"}]}],
         "toolConfig": tool_config,
     });
-    let v = post(&mock, "converse", SIGNED, &body).await.json();
+    let v = post(&mock, "converse", &body).await.json();
     assert_eq!(v["stopReason"], "tool_use");
     let tool = &v["output"]["message"]["content"][0]["toolUse"];
     assert_eq!(tool["name"], "top_song");
@@ -156,7 +262,7 @@ async fn tools_and_tool_results() {
         "toolConfig": named,
         "additionalModelRequestFields": {"mock": {"usage": {"prompt_tokens": 42}}},
     });
-    let v = post(&mock, "converse", SIGNED, &body).await.json();
+    let v = post(&mock, "converse", &body).await.json();
     assert_eq!(
         v["output"]["message"]["content"][0]["toolUse"]["name"],
         "other"
@@ -170,7 +276,7 @@ async fn tools_and_tool_results() {
             {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"text": "Elemental Hotel"}]}}]}],
         "toolConfig": tool_config,
     });
-    let v = post(&mock, "converse", SIGNED, &body).await.json();
+    let v = post(&mock, "converse", &body).await.json();
     assert_eq!(v["stopReason"], "end_turn");
     assert_eq!(
         v["output"]["message"]["content"][0]["text"],
@@ -180,12 +286,12 @@ async fn tools_and_tool_results() {
 
 #[tokio::test]
 async fn stream_frames() {
-    let mock = MockServer::start().await.unwrap();
+    let mock = mock().await;
     let body = json!({
         "messages": [{"role": "user", "content": [{"text": "one two three four"}]}],
         "mock": {"chunks": 2},
     });
-    let r = post(&mock, "converse-stream", SIGNED, &body).await;
+    let r = post(&mock, "converse-stream", &body).await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.headers["content-type"],
@@ -221,7 +327,7 @@ async fn stream_frames() {
         "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}},
         "mock": {"chunks": 3},
     });
-    let f = frames(&post(&mock, "converse-stream", SIGNED, &body).await.body);
+    let f = frames(&post(&mock, "converse-stream", &body).await.body);
     let kinds: Vec<&str> = f.iter().map(|(k, _, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
@@ -257,7 +363,7 @@ async fn stream_frames() {
         "messages": [{"role": "user", "content": [{"text": "x"}]}],
         "mock": {"stream_error": true},
     });
-    let f = frames(&post(&mock, "converse-stream", SIGNED, &body).await.body);
+    let f = frames(&post(&mock, "converse-stream", &body).await.body);
     let last = f.last().unwrap();
     assert_eq!(
         (last.0.as_str(), last.1.as_str()),
@@ -268,47 +374,277 @@ async fn stream_frames() {
 
 #[tokio::test]
 async fn stream_breaks_after_chunks() {
-    let mock = MockServer::start().await.unwrap();
+    let mock = mock().await;
     let body = json!({
         "messages": [{"role": "user", "content": [{"text": "x"}]}],
         "mock": {"fail_after_chunks": 2},
     });
-    let url = format!("http://{}{MODEL_PATH}/converse-stream", mock.addr());
+    let path = format!("{MODEL_PATH}/converse-stream");
+    let url = format!("http://{}{path}", mock.addr());
+    let body = body.to_string().into_bytes();
     let mut req = Request::builder().method("POST").uri(url);
-    for (k, v) in SIGNED {
-        req = req.header(*k, *v);
+    for (k, v) in signed(&mock.addr().to_string(), &path, &body, SECRET, None) {
+        req = req.header(k, v);
     }
-    let req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
+    let req = req.body(Full::new(Bytes::from(body))).unwrap();
     let resp = client().request(req).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(resp.into_body().collect().await.is_err());
 }
 
 #[tokio::test]
-async fn auth_required() {
-    let mock = MockServer::start().await.unwrap();
-    let body = json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]});
-    for headers in [
-        &[][..],
-        &[
-            ("authorization", "Bearer abc"),
-            ("x-amz-date", "20250101T000000Z"),
-        ][..],
-        &[("authorization", AUTH)][..],
+async fn signatures_are_verified() {
+    let mock = mock().await;
+    let host = mock.addr().to_string();
+    let path = format!("{MODEL_PATH}/converse");
+    let body = json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]})
+        .to_string()
+        .into_bytes();
+    let refused = |r: &Reply, kind: &str, message: &str| {
+        assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.headers["x-amzn-errortype"], kind);
+        assert_eq!(r.json(), json!({ "message": message }));
+    };
+    let mismatch = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+    let bad_token = "The security token included in the request is invalid.";
+
+    // No SigV4 at all.
+    let r = send(&mock, &path, vec![], body.clone()).await;
+    refused(
+        &r,
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+    );
+    let bearer = vec![("authorization".to_owned(), "Bearer abc".to_owned())];
+    let r = send(&mock, &path, bearer, body.clone()).await;
+    refused(
+        &r,
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+    );
+
+    // Signed with another secret.
+    let h = signed(&host, &path, &body, "not-the-secret", None);
+    refused(
+        &send(&mock, &path, h, body.clone()).await,
+        "InvalidSignatureException",
+        mismatch,
+    );
+
+    // Signed right, then the body changed on the way.
+    let h = signed(&host, &path, &body, SECRET, None);
+    let r = send(&mock, &path, h, br#"{"messages":[]}"#.to_vec()).await;
+    refused(&r, "InvalidSignatureException", mismatch);
+
+    // The path signed as sent (%3A), not encoded again (%253A): what a naive signer does.
+    let naive = signed(&host, &path.replace("%3A", ":"), &body, SECRET, None);
+    refused(
+        &send(&mock, &path, naive, body.clone()).await,
+        "InvalidSignatureException",
+        mismatch,
+    );
+
+    // An unknown key.
+    let mut h = signed(&host, &path, &body, SECRET, None);
+    let auth = h.last_mut().unwrap();
+    auth.1 = auth.1.replace("AKIDEXAMPLE", "AKIDOTHER");
+    refused(
+        &send(&mock, &path, h, body.clone()).await,
+        "UnrecognizedClientException",
+        bad_token,
+    );
+
+    // Session tokens: required once registered, and must match.
+    mock.accept_aws_credentials(KEY_ID, SECRET, Some("session-tok"));
+    let h = signed(&host, &path, &body, SECRET, None);
+    refused(
+        &send(&mock, &path, h, body.clone()).await,
+        "UnrecognizedClientException",
+        bad_token,
+    );
+    let h = signed(&host, &path, &body, SECRET, Some("other-tok"));
+    refused(
+        &send(&mock, &path, h, body.clone()).await,
+        "UnrecognizedClientException",
+        bad_token,
+    );
+    let h = signed(&host, &path, &body, SECRET, Some("session-tok"));
+    assert_eq!(send(&mock, &path, h, body.clone()).await.status, 200);
+
+    // A mock nobody gave credentials refuses everything.
+    let bare = MockServer::start().await.unwrap();
+    let h = signed(&bare.addr().to_string(), &path, &body, SECRET, None);
+    refused(
+        &send(&bare, &path, h, body.clone()).await,
+        "UnrecognizedClientException",
+        bad_token,
+    );
+
+    // InvokeModel too.
+    let path = "/model/amazon.titan-embed-text-v2%3A0/invoke";
+    let body = br#"{"inputText":"hi"}"#.to_vec();
+    let h = signed(&host, path, &body, SECRET, None);
+    refused(
+        &send(&mock, path, h, body.clone()).await,
+        "UnrecognizedClientException",
+        bad_token,
+    );
+    let h = signed(&host, path, &body, SECRET, Some("session-tok"));
+    let r = send(&mock, path, h, body).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["inputTextTokenCount"], 1);
+}
+
+/// What Claude on Bedrock checks when reasoning comes back, and what the mock issues.
+#[tokio::test]
+async fn thinking_signatures_must_come_back() {
+    let mock = mock().await;
+    let tools = json!({"tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object"}}}}]});
+    let thinking = json!({"thinking": {"type": "enabled", "budget_tokens": 1024}});
+    let user = json!({"role": "user", "content": [{"text": "x"}]});
+    let first = post(
+        &mock,
+        "converse",
+        &json!({"messages": [user], "toolConfig": tools, "additionalModelRequestFields": thinking}),
+    )
+    .await
+    .json();
+    let content = first["output"]["message"]["content"].clone();
+    let reasoning = &content[0]["reasoningContent"]["reasoningText"];
+    assert_eq!(reasoning["text"], "Mock thinking.");
+    let signature = reasoning["signature"].as_str().unwrap().to_owned();
+    assert!(signature.starts_with("sig_mock_"), "{signature}");
+    let tool_id = content[1]["toolUse"]["toolUseId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let turn2 = |assistant: Value| {
+        json!({"messages": [user, {"role": "assistant", "content": assistant},
+            {"role": "user", "content": [{"toolResult": {"toolUseId": tool_id, "content": [{"text": "42"}]}}]}],
+            "toolConfig": tools, "additionalModelRequestFields": thinking})
+    };
+
+    // Sent back as it came: accepted.
+    let r = post(&mock, "converse", &turn2(content.clone())).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["output"]["message"]["content"][1]["text"],
+        "Hello from mock: tool said 42"
+    );
+
+    let refused = |r: Reply, want: &str| {
+        assert_eq!(r.status, 400);
+        assert_eq!(r.headers["x-amzn-errortype"], "ValidationException");
+        let message = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(want), "{message}");
+    };
+    // Reasoning dropped: the tool-use turn no longer starts with it.
+    let without = json!([content[1].clone()]);
+    refused(
+        post(&mock, "converse", &turn2(without.clone())).await,
+        "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`",
+    );
+    // (Without thinking in this request, the same history is fine.)
+    let mut no_thinking = turn2(without);
+    no_thinking
+        .as_object_mut()
+        .unwrap()
+        .remove("additionalModelRequestFields");
+    assert_eq!(post(&mock, "converse", &no_thinking).await.status, 200);
+    // Signature dropped, or the text changed (an empty text, as a careless stream rebuild sends).
+    let mut unsigned = content.clone();
+    unsigned[0]["reasoningContent"]["reasoningText"]
+        .as_object_mut()
+        .unwrap()
+        .remove("signature");
+    refused(
+        post(&mock, "converse", &turn2(unsigned)).await,
+        "messages.1.content.0.thinking.signature: Field required",
+    );
+    let mut emptied = content.clone();
+    emptied[0]["reasoningContent"]["reasoningText"]["text"] = json!("");
+    refused(
+        post(&mock, "converse", &turn2(emptied)).await,
+        "messages.1.content.0: Invalid `signature` in `thinking` block",
+    );
+
+    // Streams carry the same signature in a delta of its own.
+    let f = frames(
+        &post(
+            &mock,
+            "converse-stream",
+            &json!({"messages": [user], "additionalModelRequestFields": thinking}),
+        )
+        .await
+        .body,
+    );
+    let sig = f
+        .iter()
+        .find_map(|(_, _, p)| p["delta"]["reasoningContent"]["signature"].as_str())
+        .unwrap();
+    assert!(sig.starts_with("sig_mock_") && sig.ends_with(signature.rsplit('_').next().unwrap()));
+}
+
+#[tokio::test]
+async fn cache_points_are_checked_and_counted() {
+    let mock = mock().await;
+    let point = json!({"cachePoint": {"type": "default"}});
+    let body = |question: &str| {
+        json!({"system": [{"text": "You answer questions about the five documents below."}, point],
+               "messages": [{"role": "user", "content": [
+                   {"text": "Document one two three"}, {"cachePoint": {"type": "default", "ttl": "1h"}},
+                   {"text": question}]}]})
+    };
+    let usage = |r: Reply| {
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["usage"].clone()
+    };
+    // 8 system words + 4 words before the last cache point: written once, then read.
+    let u = usage(post(&mock, "converse", &body("What is it?")).await);
+    assert_eq!(
+        (
+            &u["inputTokens"],
+            &u["cacheWriteInputTokens"],
+            &u["cacheReadInputTokens"]
+        ),
+        (&json!(3), &json!(12), &json!(0))
+    );
+    let f = frames(&post(&mock, "converse-stream", &body("Why?")).await.body);
+    let u = &f.last().unwrap().2["usage"];
+    assert_eq!(
+        (
+            &u["inputTokens"],
+            &u["cacheWriteInputTokens"],
+            &u["cacheReadInputTokens"]
+        ),
+        (&json!(1), &json!(0), &json!(12))
+    );
+    // No cache point, no cache fields.
+    let u = usage(
+        post(
+            &mock,
+            "converse",
+            &json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]}),
+        )
+        .await,
+    );
+    assert!(u.get("cacheReadInputTokens").is_none());
+
+    for bad in [
+        json!({"system": [{"text": "x"}, {"cachePoint": {"type": "ephemeral"}}], "messages": [{"role": "user", "content": [{"text": "x"}]}]}),
+        json!({"system": [{"text": "x"}, {"cachePoint": {"type": "default", "ttl": "2d"}}], "messages": [{"role": "user", "content": [{"text": "x"}]}]}),
+        json!({"system": [{"text": "a"}, point, {"text": "b"}, point, {"text": "c"}, point],
+               "messages": [{"role": "user", "content": [{"text": "x"}, point, {"text": "y"}, point]}]}),
     ] {
-        let r = post(&mock, "converse", headers, &body).await;
-        assert_eq!(r.status, 403);
-        assert_eq!(r.json(), json!({"message": "Missing Authentication Token"}));
-        assert_eq!(
-            r.headers["x-amzn-errortype"],
-            "MissingAuthenticationTokenException"
-        );
+        let r = post(&mock, "converse", &bad).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert_eq!(r.headers["x-amzn-errortype"], "ValidationException");
     }
 }
 
 #[tokio::test]
 async fn scripted_errors_and_validation() {
-    let mock = MockServer::start().await.unwrap();
+    let mock = mock().await;
     for (status, kind) in [
         (429, "ThrottlingException"),
         (400, "ValidationException"),
@@ -320,7 +656,7 @@ async fn scripted_errors_and_validation() {
             "messages": [{"role": "user", "content": [{"text": "x"}]}],
             "mock": {"status": status, "retry_after": "3"},
         });
-        let r = post(&mock, "converse", SIGNED, &body).await;
+        let r = post(&mock, "converse", &body).await;
         assert_eq!(r.status.as_u16(), status);
         assert_eq!(r.headers["x-amzn-errortype"], kind);
         assert_eq!(r.headers["retry-after"], "3");
@@ -332,29 +668,22 @@ async fn scripted_errors_and_validation() {
         "messages": [{"role": "user", "content": [{"text": "x"}]}],
         "mock": {"fail_times": 1, "key": "bedrock-ft", "status": 429},
     });
-    assert_eq!(
-        post(&mock, "converse-stream", SIGNED, &body).await.status,
-        429
-    );
-    assert_eq!(
-        post(&mock, "converse-stream", SIGNED, &body).await.status,
-        200
-    );
+    assert_eq!(post(&mock, "converse-stream", &body).await.status, 429);
+    assert_eq!(post(&mock, "converse-stream", &body).await.status, 200);
 
     // Validation.
-    let r = post(&mock, "converse", SIGNED, &json!({"messages": []})).await;
+    let r = post(&mock, "converse", &json!({"messages": []})).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.headers["x-amzn-errortype"], "ValidationException");
     let r = post(
         &mock,
         "converse",
-        SIGNED,
         &json!({"messages": [{"role": "system", "content": [{"text": "x"}]}]}),
     )
     .await;
     assert_eq!(r.status, 400);
 
     // Unknown operation.
-    let r = post(&mock, "invoke-nothing", SIGNED, &json!({})).await;
+    let r = post(&mock, "invoke-nothing", &json!({})).await;
     assert_eq!(r.status, 404);
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 const CHAT_SEEDS: &[&str] = &[
     r#"{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}],"max_tokens":5,"stop":["x"],"temperature":0.5}"#,
     r#"{"model":"m","messages":[{"role":"user","content":"w?"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]}}}],"tool_choice":"required","reasoning_effort":"low"}"#,
+    r#"{"model":"m","thinking":{"type":"enabled","budget_tokens":2000},"messages":[{"role":"system","content":[{"type":"text","text":"s","cache_control":{"type":"ephemeral","ttl":"1h"}}]},{"role":"user","content":"w?","cache_control":{"type":"ephemeral"}},{"role":"assistant","content":null,"reasoning_content":"r","thinking_blocks":[{"type":"thinking","thinking":"","signature":"s"},{"type":"redacted_thinking","data":"QQ=="}],"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"ok","cache_control":{"type":"ephemeral"}}]}],"tools":[{"type":"function","function":{"name":"f"},"cache_control":{"type":"ephemeral"}}]}"#,
 ];
 
 const MESSAGES_SEEDS: &[&str] = &[
@@ -20,7 +21,7 @@ const RESPONSE_SEEDS: &[&str] = &[
     r#"{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"text","text":"hi"},{"type":"tool_use","id":"t","name":"f","input":{}}],"stop_reason":"tool_use","usage":{"input_tokens":3,"output_tokens":4,"cache_read_input_tokens":1}}"#,
     r#"{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5,"prompt_tokens_details":{"cached_tokens":1}}}"#,
     r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"},{"functionCall":{"name":"f","args":{"a":1}}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"totalTokenCount":5}}"#,
-    r#"{"output":{"message":{"role":"assistant","content":[{"text":"hi"},{"toolUse":{"toolUseId":"t","name":"f","input":{}}}]}},"stopReason":"tool_use","usage":{"inputTokens":3,"outputTokens":2,"totalTokens":5}}"#,
+    r#"{"output":{"message":{"role":"assistant","content":[{"reasoningContent":{"reasoningText":{"text":"r","signature":"s"}}},{"reasoningContent":{"redactedContent":"QQ=="}},{"text":"hi"},{"toolUse":{"toolUseId":"t","name":"f","input":{}}}]}},"stopReason":"tool_use","usage":{"inputTokens":3,"outputTokens":2,"totalTokens":5}}"#,
 ];
 
 const SSE_SEED: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\ndata: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\ndata: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]},\"finishReason\":\"STOP\"}]}\n\ndata: [DONE]\n\n";
@@ -70,11 +71,20 @@ fn requests_never_panic_and_accepted_ones_are_json() {
             ));
             assert_json(gemini::chat_request_to_generate(&v));
             assert_json(gemini::embeddings_request_to_batch(&v, "up"));
-            assert_json(bedrock::chat_request_to_converse(&v));
+            assert_json(bedrock::chat_request_to_converse(
+                &v,
+                "anthropic.claude-up-v1:0",
+            ));
         }
         let seed = MESSAGES_SEEDS[round % MESSAGES_SEEDS.len()].as_bytes();
         if let Ok(v) = serde_json::from_slice::<Value>(&mutate(&mut rng, seed)) {
             assert_json(inbound::messages_request_to_chat(&v, "up", round % 2 == 0));
+            assert_json(inbound::messages_request_to_chat_for(
+                &v,
+                "up",
+                round % 2 == 0,
+                inbound::ChatTarget::Translated,
+            ));
             let _ = inbound::estimate_input_tokens(&v);
         }
     }

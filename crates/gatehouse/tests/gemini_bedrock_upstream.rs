@@ -16,6 +16,8 @@ const AWS_TOKEN: &str = "aws-e2e-token-7d1b3f5a9c";
 
 async fn setup() -> (MockServer, Gatehouse) {
     let mock = MockServer::start().await.unwrap();
+    // The mock verifies SigV4 against these: every Bedrock answer below proves the signing.
+    mock.accept_aws_credentials("AKIDEXAMPLE", AWS_SECRET, Some(AWS_TOKEN));
     let addr = mock.addr();
     let models = format!(
         "model_list:
@@ -223,6 +225,7 @@ async fn anthropic_clients_reach_gemini_and_bedrock_models() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bedrock_titan_and_cohere_embeddings() {
     let mock = MockServer::start().await.unwrap();
+    mock.accept_aws_credentials("AKIDEXAMPLE", AWS_SECRET, None);
     let addr = mock.addr();
     let mut models = String::from("model_list:\n");
     for (name, id) in [

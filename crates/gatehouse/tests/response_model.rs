@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 
 async fn setup() -> (MockServer, Gatehouse) {
     let mock = MockServer::start().await.unwrap();
+    // The mock verifies SigV4 against these.
+    mock.accept_aws_credentials("AKIDEXAMPLE", "aws-e2e-model-secret-6b1e", None);
     let addr = mock.addr();
     let models = format!(
         "model_list:

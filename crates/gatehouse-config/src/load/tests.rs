@@ -248,6 +248,85 @@ model_list:
     );
 }
 
+#[test]
+fn bedrock_route_prefixes_and_arns() {
+    let aws =
+        "aws_region_name: us-east-1, aws_access_key_id: AKIDEXAMPLE, aws_secret_access_key: s";
+    let loaded = load(&format!(
+        r#"
+model_list:
+  - model_name: converse
+    litellm_params: {{ model: bedrock/converse/us.anthropic.claude-sonnet-4-20250514-v1:0, {aws} }}
+  - model_name: invoke
+    litellm_params: {{ model: bedrock/invoke/anthropic.claude-3-haiku-20240307-v1:0, {aws} }}
+  - model_name: profile
+    litellm_params: {{ model: "bedrock/arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a0a0a0a0a0a0", {aws} }}
+  - model_name: imported
+    litellm_params: {{ model: "bedrock/llama/arn:aws:bedrock:us-east-1:123456789012:imported-model/r4c4kewx2s0n", {aws} }}
+"#
+    ))
+    .unwrap();
+    let ds = &loaded.config.deployments;
+    assert_eq!(ds.len(), 3, "llama/ is skipped");
+    // converse/ is LiteLLM's route, not part of the model id.
+    assert_eq!(
+        ds[0].upstream_model,
+        "us.anthropic.claude-sonnet-4-20250514-v1:0"
+    );
+    assert_eq!(
+        ds[0].endpoints.chat_completions,
+        "https://bedrock-runtime.us-east-1.amazonaws.com/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse"
+    );
+    assert_eq!(
+        ds[1].upstream_model,
+        "anthropic.claude-3-haiku-20240307-v1:0"
+    );
+    assert_eq!(
+        ds[2].endpoints.chat_completions,
+        "https://bedrock-runtime.us-east-1.amazonaws.com/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aapplication-inference-profile%2Fa0a0a0a0a0a0/converse"
+    );
+    let ignored: Vec<String> = loaded.ignored.iter().map(ToString::to_string).collect();
+    assert!(
+        ignored.iter().any(
+            |i| i.starts_with("ignored: model_list[1].litellm_params.model (")
+                && i.contains("invoke/")
+        ),
+        "{ignored:?}"
+    );
+    assert!(
+        ignored
+            .iter()
+            .any(|i| i.starts_with("ignored: model_list[3] (") && i.contains("bedrock/llama/")),
+        "{ignored:?}"
+    );
+
+    let p = problems(&format!(
+        r#"
+model_list:
+  - model_name: a
+    litellm_params: {{ model: bedrock/us-west-2/anthropic.claude-v2, {aws} }}
+  - model_name: b
+    litellm_params: {{ model: "bedrock/arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0", {aws} }}
+  - model_name: c
+    litellm_params: {{ model: bedrock/converse/, {aws} }}
+"#
+    ));
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(
+        p[0].starts_with("model_list[0].litellm_params.model: ")
+            && p[0].contains("not a Bedrock model id"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with("model_list[1].litellm_params.model: ") && p[1].contains("eu-west-1"),
+        "{p:?}"
+    );
+    assert!(
+        p[2].starts_with("model_list[2].litellm_params.model: "),
+        "{p:?}"
+    );
+}
+
 const TEST_SA_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../gatehouse-mock/testdata/vertex-test-sa.json"

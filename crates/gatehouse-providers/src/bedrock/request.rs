@@ -10,14 +10,16 @@
 //! | `system` / `developer` messages (anywhere) | `system: [{text}]`, one block per text |
 //! | `user` content: string, `text`, `image_url` with a base64 `data:` URL | `{text}`, `{image: {format, source: {bytes: <base64>}}}` (format from the media type: png, jpeg, gif, webp) |
 //! | `assistant` content, `refusal`, `tool_calls` | `{text}`, `{toolUse: {toolUseId, name, input}}` (`input` = parsed `arguments`) |
+//! | `assistant` `thinking_blocks` (LiteLLM; what the response direction emits) | first in the message: `{type: thinking, thinking, signature}` → `{reasoningContent: {reasoningText: {text, signature}}}`, `{type: redacted_thinking, data}` → `{reasoningContent: {redactedContent: data}}` (base64) — Bedrock needs the signature back for Claude with thinking and tools; a block with an empty `thinking` takes the message's `reasoning_content` (a client that rebuilt the message from a stream has the text there) |
 //! | `tool` messages | a `user` message of `{toolResult: {toolUseId, content: [{text}]}}` blocks |
 //! | consecutive messages of the same role (tool results included) | merged into one message |
+//! | `cache_control: {type: ephemeral, ttl?}` (LiteLLM's Anthropic spelling) on a system / user / assistant part, a message, a tool message (or its parts), a tool | a `{cachePoint: {type: default, ttl?}}` block right after it (in `system`, the message's content, after the `toolResult`, or after the `toolSpec` in `toolConfig.tools`); `ttl` only when `5m` or `1h` |
 //! | `tools` (function) | `toolConfig.tools: [{toolSpec: {name, description, inputSchema: {json: parameters}}}]` |
 //! | `tool_choice` auto / required / named function | `toolConfig.toolChoice` `{auto: {}}` / `{any: {}}` / `{tool: {name}}` |
 //! | `max_completion_tokens`, else `max_tokens` | `inferenceConfig.maxTokens` |
 //! | `temperature`, `top_p`, `stop` | `inferenceConfig.temperature`, `topP`, `stopSequences` |
-//! | `reasoning_effort` minimal/low → 1024, medium → 2048, high → 4096 (none → off) | `additionalModelRequestFields.thinking: {type: enabled, budget_tokens}` — Anthropic-on-Bedrock's spelling; other model families ignore or refuse it |
-//! | `thinking` (LiteLLM/Anthropic object) | `additionalModelRequestFields.thinking` |
+//! | `thinking` (LiteLLM/Anthropic object; the `/v1/messages` chain carries Claude Code's) | `additionalModelRequestFields.thinking`, unchanged, for Anthropic models ([`super::is_anthropic_model`]) |
+//! | else `reasoning_effort` minimal/low → 1024, medium → 2048, high → 4096 (none → off) | `additionalModelRequestFields.thinking: {type: enabled, budget_tokens}`, for Anthropic models |
 //! | `top_k` | `additionalModelRequestFields.top_k` (Anthropic models) |
 //! | `response_format` `json_object` / `json_schema` (`text`: nothing) | one tool `json_tool_call` (input schema: the schema) forced with `toolChoice: {tool: {name}}`; its call comes back as `content` — see `crate::json_mode` for what is refused |
 //! | answer `model` (response direction) | Converse and ConverseStream name no model: the deployment's upstream model id, on the body and every chunk |
@@ -28,7 +30,9 @@
 //! Refused with a [`TranslateError`]: `n > 1`, `logprobs: true` / `top_logprobs`, image URLs
 //! that are not base64 `data:` URLs (Converse takes image bytes only), image media types
 //! other than png/jpeg/gif/webp, `file` parts, `function` role messages, unknown roles and
-//! content part types, tool call `arguments` that are not a JSON object.
+//! content part types, tool call `arguments` that are not a JSON object, `thinking_blocks`
+//! that are not a list of thinking / redacted_thinking blocks, redacted data that is not
+//! base64.
 //!
 //! Dropped (no Converse equivalent): `tool_choice: "none"` — Converse has no "none", so the
 //! tools are dropped entirely (a history that still holds tool calls may then be refused by
@@ -36,8 +40,10 @@
 //! `frequency_penalty`, `logit_bias`, `seed`, `stream` (the operation
 //! decides), `stream_options`, `user`, `metadata`, `store`, `service_tier`, `prediction`,
 //! `modalities`, `audio`, `web_search_options`, `verbosity`, `functions`, `function_call`,
-//! `tools[].function.strict`, `cache_control` (message and part level), assistant
-//! `reasoning_content` / `thinking_blocks` (a reasoning block needs its signature).
+//! `tools[].function.strict`; `cache_control` of other types than `ephemeral`; assistant
+//! `reasoning_content` without `thinking_blocks`, and thinking blocks without a signature
+//! (Bedrock refuses reasoning it cannot verify); `thinking` / `reasoning_effort` for
+//! non-Anthropic models (Nova, Llama, … refuse Anthropic's field).
 //!
 //! Passed through: top-level fields that are not OpenAI Chat Completions fields. Converse's
 //! own top-level fields ([`CONVERSE_FIELDS`]: `guardrailConfig`, `performanceConfig`, …)
@@ -61,7 +67,10 @@ pub const CONVERSE_FIELDS: &[&str] = &[
 ];
 
 /// OpenAI chat request (already validated JSON) → Converse request body bytes.
-pub fn chat_request_to_converse(openai: &Value) -> Result<Vec<u8>, TranslateError> {
+///
+/// `model_id` is the deployment's Bedrock model id (it goes in the URL, not the body): it
+/// decides whether `thinking` is sent ([`super::is_anthropic_model`]).
+pub fn chat_request_to_converse(openai: &Value, model_id: &str) -> Result<Vec<u8>, TranslateError> {
     let req = openai
         .as_object()
         .ok_or_else(|| TranslateError::new("the request body must be a JSON object", None))?;
@@ -87,6 +96,7 @@ pub fn chat_request_to_converse(openai: &Value) -> Result<Vec<u8>, TranslateErro
         Some(t) => Some(t.clone()),
         None => reasoning_effort(field(req, "reasoning_effort"))?,
     };
+    let thinking = thinking.filter(|_| super::is_anthropic_model(model_id));
     let thinking_on = thinking
         .as_ref()
         .is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
@@ -219,13 +229,11 @@ fn convert_messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>)
             .as_object()
             .ok_or_else(|| TranslateError::at(path.clone(), "messages must be objects"))?;
         let role = field(obj, "role").and_then(Value::as_str).unwrap_or("");
-        let (role, blocks) = match role {
+        let (role, mut blocks) = match role {
             "system" | "developer" => {
-                system.extend(content_blocks(
-                    field(obj, "content"),
-                    &path,
-                    Parts::TextOnly,
-                )?);
+                let mut blocks = content_blocks(field(obj, "content"), &path, Parts::TextOnly)?;
+                end_cache_point(obj, &mut blocks);
+                system.extend(blocks);
                 continue;
             }
             "user" => (
@@ -233,7 +241,7 @@ fn convert_messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>)
                 content_blocks(field(obj, "content"), &path, Parts::User)?,
             ),
             "assistant" => ("assistant", assistant_blocks(obj, &path)?),
-            "tool" => ("user", vec![tool_result(obj, &path)?]),
+            "tool" => ("user", tool_result(obj, &path)?),
             other => {
                 return Err(TranslateError::at(
                     format!("{path}.role"),
@@ -241,6 +249,7 @@ fn convert_messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>)
                 ));
             }
         };
+        end_cache_point(obj, &mut blocks);
         if blocks.is_empty() {
             continue;
         }
@@ -262,6 +271,40 @@ fn convert_messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>)
     Ok((system, messages))
 }
 
+/// An Anthropic-style `cache_control: {type: ephemeral, ttl?}` (LiteLLM's spelling on OpenAI
+/// requests) → a Converse `{cachePoint: {type: default, ttl?}}` block. Other types, and
+/// TTLs Bedrock does not take (only `5m`, `1h`), are not sent.
+pub(super) fn cache_point(cache_control: Option<&Value>) -> Option<Value> {
+    let cc = cache_control?;
+    if cc.get("type").and_then(Value::as_str) != Some("ephemeral") {
+        return None;
+    }
+    let mut point = Map::new();
+    point.insert("type".into(), "default".into());
+    if let Some(ttl) = cc
+        .get("ttl")
+        .and_then(Value::as_str)
+        .filter(|t| matches!(*t, "5m" | "1h"))
+    {
+        point.insert("ttl".into(), ttl.into());
+    }
+    Some(json!({ "cachePoint": point }))
+}
+
+fn is_cache_point(block: &Value) -> bool {
+    block.get("cachePoint").is_some()
+}
+
+/// LiteLLM's message-level `cache_control`: a cache point after the message's last block
+/// (unless one is already there).
+fn end_cache_point(msg: &Map<String, Value>, blocks: &mut Vec<Value>) {
+    if let Some(point) = cache_point(field(msg, "cache_control"))
+        && blocks.last().is_some_and(|b| !is_cache_point(b))
+    {
+        blocks.push(point);
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Parts {
     TextOnly,
@@ -270,7 +313,9 @@ enum Parts {
     ToolResult,
 }
 
-/// OpenAI `content` (string or parts) → Converse content blocks; empty texts skipped.
+/// OpenAI `content` (string or parts) → Converse content blocks; empty texts skipped. A part
+/// with `cache_control` is followed by a `cachePoint` block (not inside tool results, whose
+/// content cannot hold one: see [`tool_result`]).
 fn content_blocks(
     content: Option<&Value>,
     path: &str,
@@ -293,20 +338,20 @@ fn content_blocks(
         let part_path = format!("{path}.content[{j}]");
         let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
         let text_of = |key: &str| part.get(key).and_then(Value::as_str);
-        match (kind, allowed) {
+        let block = match (kind, allowed) {
             ("text", _) => {
                 let text = text_of("text").ok_or_else(|| {
                     TranslateError::at(format!("{part_path}.text"), "text must be a string")
                 })?;
-                if !text.is_empty() {
-                    blocks.push(json!({ "text": text }));
+                if text.is_empty() {
+                    continue;
                 }
+                json!({ "text": text })
             }
-            ("refusal", Parts::Assistant) => {
-                if let Some(text) = text_of("refusal").filter(|t| !t.is_empty()) {
-                    blocks.push(json!({ "text": text }));
-                }
-            }
+            ("refusal", Parts::Assistant) => match text_of("refusal").filter(|t| !t.is_empty()) {
+                Some(text) => json!({ "text": text }),
+                None => continue,
+            },
             ("image_url", Parts::User) => {
                 let param = format!("{part_path}.image_url.url");
                 let url = part
@@ -316,7 +361,7 @@ fn content_blocks(
                     .ok_or_else(|| {
                         TranslateError::at(param.clone(), "image_url.url must be a string")
                     })?;
-                blocks.push(image_block(url, &param)?);
+                image_block(url, &param)?
             }
             _ => {
                 return Err(TranslateError::at(
@@ -324,6 +369,12 @@ fn content_blocks(
                     format!("content part type '{kind}' is not supported here for Bedrock models"),
                 ));
             }
+        };
+        blocks.push(block);
+        if allowed != Parts::ToolResult
+            && let Some(point) = cache_point(part.get("cache_control"))
+        {
+            blocks.push(point);
         }
     }
     Ok(blocks)
@@ -362,8 +413,14 @@ fn image_block(url: &str, param: &str) -> Result<Value, TranslateError> {
     Ok(json!({ "image": { "format": format, "source": { "bytes": data } } }))
 }
 
+/// An assistant message: its reasoning first (as Claude requires), then text, then tool use.
 fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
-    let mut blocks = content_blocks(field(msg, "content"), path, Parts::Assistant)?;
+    let mut blocks = reasoning_blocks(msg, path)?;
+    blocks.extend(content_blocks(
+        field(msg, "content"),
+        path,
+        Parts::Assistant,
+    )?);
     if let Some(calls) = field(msg, "tool_calls") {
         let calls = calls.as_array().ok_or_else(|| {
             TranslateError::at(format!("{path}.tool_calls"), "tool_calls must be an array")
@@ -375,6 +432,74 @@ fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, 
     Ok(blocks)
 }
 
+/// LiteLLM's `thinking_blocks` of an assistant message → `reasoningContent` blocks:
+/// `{type: thinking, thinking, signature}` → `{reasoningText: {text, signature}}`,
+/// `{type: redacted_thinking, data}` → `{redactedContent: data}` (base64, as Bedrock sent it).
+///
+/// A thinking block whose `thinking` is empty takes the message's `reasoning_content` (once):
+/// a client that rebuilt the message from a stream has the text there and the signature in
+/// a block of its own. Thinking blocks without a signature are not sent: Bedrock refuses
+/// reasoning it cannot verify (and `reasoning_content` alone has no signature).
+fn reasoning_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
+    let Some(list) = field(msg, "thinking_blocks") else {
+        return Ok(Vec::new());
+    };
+    let list = list.as_array().ok_or_else(|| {
+        TranslateError::at(
+            format!("{path}.thinking_blocks"),
+            "thinking_blocks must be an array",
+        )
+    })?;
+    let mut reasoning = field(msg, "reasoning_content")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty());
+    let mut out = Vec::with_capacity(list.len());
+    for (j, block) in list.iter().enumerate() {
+        let block_path = format!("{path}.thinking_blocks[{j}]");
+        let text = |key: &str| block.get(key).and_then(Value::as_str);
+        match text("type") {
+            Some("thinking") => {
+                let Some(signature) = text("signature").filter(|s| !s.is_empty()) else {
+                    continue;
+                };
+                let mut thinking = text("thinking").unwrap_or("");
+                if thinking.is_empty()
+                    && let Some(r) = reasoning.take()
+                {
+                    thinking = r;
+                }
+                out.push(json!({
+                    "reasoningContent": {
+                        "reasoningText": { "text": thinking, "signature": signature },
+                    },
+                }));
+            }
+            Some("redacted_thinking") => {
+                let data = text("data")
+                    .filter(|d| !d.is_empty() && d.bytes().all(is_base64_byte))
+                    .ok_or_else(|| {
+                        TranslateError::at(
+                            format!("{block_path}.data"),
+                            "redacted thinking data must be the base64 string the model sent",
+                        )
+                    })?;
+                out.push(json!({ "reasoningContent": { "redactedContent": data } }));
+            }
+            _ => {
+                return Err(TranslateError::at(
+                    format!("{block_path}.type"),
+                    "thinking blocks must be of type thinking or redacted_thinking",
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_base64_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
+}
+
 fn tool_use_block(call: &Value, path: &str) -> Result<Value, TranslateError> {
     let (id, name, input) = crate::openai_request::tool_call(call, path)?;
     let id =
@@ -382,7 +507,9 @@ fn tool_use_block(call: &Value, path: &str) -> Result<Value, TranslateError> {
     Ok(json!({ "toolUse": { "toolUseId": id, "name": name, "input": input } }))
 }
 
-fn tool_result(msg: &Map<String, Value>, path: &str) -> Result<Value, TranslateError> {
+/// A `tool` message → its `toolResult` block, followed by a cache point when the message or
+/// any of its parts carries `cache_control` (a tool result's content cannot hold one).
+fn tool_result(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
     let id = field(msg, "tool_call_id")
         .and_then(Value::as_str)
         .ok_or_else(|| {
@@ -396,7 +523,16 @@ fn tool_result(msg: &Map<String, Value>, path: &str) -> Result<Value, TranslateE
         // Converse requires at least one block.
         content.push(json!({ "text": "" }));
     }
-    Ok(json!({ "toolResult": { "toolUseId": id, "content": content } }))
+    let mut out = vec![json!({ "toolResult": { "toolUseId": id, "content": content } })];
+    let part_point = field(msg, "content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find_map(|p| cache_point(p.get("cache_control")));
+    if let Some(point) = part_point {
+        out.push(point);
+    }
+    Ok(out)
 }
 
 /// `tools` + `tool_choice` → `toolConfig` (None without tools or with `tool_choice: none`).
@@ -429,18 +565,19 @@ fn tool_config(req: &Map<String, Value>) -> Result<Option<Value>, TranslateError
             Some(json!({ "tool": { "name": name } }))
         }
     };
-    let specs: Vec<Value> = function_tools_in(tools, "Bedrock")?
-        .iter()
-        .map(|t| {
-            let mut spec = Map::new();
-            spec.insert("name".into(), t.name.into());
-            if let Some(d) = t.description {
-                spec.insert("description".into(), d.clone());
-            }
-            spec.insert("inputSchema".into(), json!({ "json": t.schema() }));
-            json!({ "toolSpec": spec })
-        })
-        .collect();
+    let mut specs = Vec::with_capacity(tools.len());
+    for t in function_tools_in(tools, "Bedrock")? {
+        let mut spec = Map::new();
+        spec.insert("name".into(), t.name.into());
+        if let Some(d) = t.description {
+            spec.insert("description".into(), d.clone());
+        }
+        spec.insert("inputSchema".into(), json!({ "json": t.schema() }));
+        specs.push(json!({ "toolSpec": spec }));
+        if let Some(point) = cache_point(t.tool.get("cache_control")) {
+            specs.push(point);
+        }
+    }
     let mut config = Map::new();
     config.insert("tools".into(), Value::Array(specs));
     if let Some(choice) = choice {

@@ -11,9 +11,12 @@ use super::{TranslateError, finish_reason, usage};
 /// responses carry no id: the completion id is `chatcmpl-bedrock-<created>` (the gateway
 /// may prefer the `x-amzn-requestid` response header). `text` blocks are concatenated into
 /// `message.content` (null when there is none), `toolUse` blocks become `tool_calls`
-/// (`id` = `toolUseId`, `arguments` = compact JSON of `input`),
-/// `reasoningContent.reasoningText.text` becomes `reasoning_content`; other blocks
-/// (images, redacted reasoning, citations) are not forwarded.
+/// (`id` = `toolUseId`, `arguments` = compact JSON of `input`), `reasoningContent` blocks
+/// become `reasoning_content` (their texts) plus LiteLLM's `thinking_blocks`, in order:
+/// `reasoningText {text, signature}` → `{type: thinking, thinking, signature}` (`""` when
+/// Bedrock sent none) and `redactedContent` → `{type: redacted_thinking, data}` (the base64
+/// as sent), so the client can send them back; other blocks (images, citations) are not
+/// forwarded.
 pub fn converse_response_to_chat(
     body: &[u8],
     model: &str,
@@ -31,6 +34,7 @@ pub fn converse_response_to_chat(
 
     let mut text: Option<String> = None;
     let mut reasoning: Option<String> = None;
+    let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     for block in content {
         if let Some(t) = block.get("text").and_then(Value::as_str) {
@@ -43,13 +47,20 @@ pub fn converse_response_to_chat(
                 "type": "function",
                 "function": { "name": get("name"), "arguments": input.to_string() },
             }));
-        } else if let Some(t) = block
-            .get("reasoningContent")
-            .and_then(|r| r.get("reasoningText"))
-            .and_then(|r| r.get("text"))
-            .and_then(Value::as_str)
-        {
-            reasoning.get_or_insert_with(String::new).push_str(t);
+        } else if let Some(r) = block.get("reasoningContent") {
+            if let Some(t) = r.get("reasoningText") {
+                let get = |key: &str| t.get(key).and_then(Value::as_str).unwrap_or("");
+                reasoning
+                    .get_or_insert_with(String::new)
+                    .push_str(get("text"));
+                thinking_blocks.push(json!({
+                    "type": "thinking",
+                    "thinking": get("text"),
+                    "signature": get("signature"),
+                }));
+            } else if let Some(data) = r.get("redactedContent").and_then(Value::as_str) {
+                thinking_blocks.push(json!({ "type": "redacted_thinking", "data": data }));
+            }
         }
     }
 
@@ -62,6 +73,9 @@ pub fn converse_response_to_chat(
     }
     if let Some(reasoning) = reasoning {
         message.insert("reasoning_content".into(), Value::String(reasoning));
+    }
+    if !thinking_blocks.is_empty() {
+        message.insert("thinking_blocks".into(), Value::Array(thinking_blocks));
     }
     let usage = resp.get("usage").map(usage).unwrap_or_default();
     let mut out = json!({

@@ -2,8 +2,10 @@
 //!
 //! Follows AWS's "Create a signed AWS API request" steps: canonical request →
 //! string to sign → derived signing key (`AWS4<secret>` → date → region → service →
-//! `aws4_request`) → HMAC-SHA256 signature. Verified against the `get-vanilla` and
-//! `post-vanilla` vectors of AWS's SigV4 test suite (see `tests.rs`).
+//! `aws4_request`) → HMAC-SHA256 signature. Verified against vectors of AWS's SigV4 test
+//! suite (`get-vanilla`, `post-vanilla`, query ordering, a special character in the path,
+//! `post-sts-header-before` for session tokens) and a Bedrock Converse request whose model
+//! id's `:` makes the canonical path double-encoded (see `tests.rs`).
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -58,9 +60,10 @@ impl std::error::Error for SignError {}
 /// Signs a request with SigV4 and returns the headers to add: `authorization`,
 /// `x-amz-date`, `x-amz-content-sha256`, and `x-amz-security-token` when the credentials
 /// carry a session token. `headers` are the other headers that will be sent; all of them
-/// are signed (pass at least `host` and `content-type`). `uri` is the URI as sent (its path
-/// already percent-encoded, e.g. a model id `a:b` as `a%3Ab`); only its path and query are
-/// used. `amz_date` is `YYYYMMDDTHHMMSSZ` (see [`amz_date`]).
+/// are signed (pass at least `host` and `content-type`); any of the four this function sets
+/// is ignored there (signing a header twice would sign `a,a`, which AWS never sees). `uri` is
+/// the URI as sent (its path already percent-encoded, e.g. a model id `a:b` as `a%3Ab`);
+/// only its path and query are used. `amz_date` is `YYYYMMDDTHHMMSSZ` (see [`amz_date`]).
 #[allow(clippy::too_many_arguments)]
 pub fn sign(
     method: &str,
@@ -73,7 +76,17 @@ pub fn sign(
     amz_date: &str,
 ) -> Result<Vec<(&'static str, String)>, SignError> {
     let payload_hash = hex(&Sha256::digest(body));
-    let mut signed: Vec<(&str, &str)> = headers.to_vec();
+    const SET_HERE: [&str; 4] = [
+        "authorization",
+        "x-amz-date",
+        "x-amz-content-sha256",
+        "x-amz-security-token",
+    ];
+    let mut signed: Vec<(&str, &str)> = headers
+        .iter()
+        .filter(|(name, _)| !SET_HERE.iter().any(|s| name.trim().eq_ignore_ascii_case(s)))
+        .copied()
+        .collect();
     signed.push(("x-amz-date", amz_date));
     signed.push(("x-amz-content-sha256", &payload_hash));
     if let Some(token) = &creds.session_token {
@@ -120,12 +133,8 @@ pub(crate) fn authorization(
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(SignError(format!("invalid method {method:?}")));
     }
-    let (signed_headers, canonical_headers) = canonical_headers(headers)?;
-    let canonical_request = format!(
-        "{method}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{payload_hash}",
-        canonical_uri(uri.path()),
-        canonical_query(uri.query().unwrap_or("")),
-    );
+    let (signed_headers, canonical_request) =
+        canonical_request(method, uri, headers, payload_hash)?;
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let string_to_sign = format!(
         "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
@@ -137,6 +146,23 @@ pub(crate) fn authorization(
         "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
         creds.access_key_id
     ))
+}
+
+/// `(signed header list, canonical request)`: method, canonical URI, canonical query,
+/// canonical headers, signed headers and payload hash, one a line.
+pub(crate) fn canonical_request(
+    method: &str,
+    uri: &http::Uri,
+    headers: &[(&str, &str)],
+    payload_hash: &str,
+) -> Result<(String, String), SignError> {
+    let (signed_headers, canonical_headers) = canonical_headers(headers)?;
+    let canonical_request = format!(
+        "{method}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{payload_hash}",
+        canonical_uri(uri.path()),
+        canonical_query(uri.query().unwrap_or("")),
+    );
+    Ok((signed_headers, canonical_request))
 }
 
 /// Checks `YYYYMMDDTHHMMSSZ`; returns the `YYYYMMDD` part.

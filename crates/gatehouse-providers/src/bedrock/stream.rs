@@ -193,17 +193,21 @@ impl StreamTranslator {
                 return;
             }
             json!({ "tool_calls": [{ "index": k, "function": { "arguments": partial } }] })
-        } else if let Some(text) = delta
-            .get("reasoningContent")
-            .and_then(|r| r.get("text"))
-            .and_then(Value::as_str)
-        {
-            if text.is_empty() {
+        } else if let Some(r) = delta.get("reasoningContent") {
+            let get = |key: &str| r.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+            if let Some(text) = get("text") {
+                json!({ "reasoning_content": text })
+            } else if let Some(signature) = get("signature") {
+                json!({
+                    "thinking_blocks": [{ "type": "thinking", "thinking": "", "signature": signature }],
+                })
+            } else if let Some(data) = get("redactedContent") {
+                json!({ "thinking_blocks": [{ "type": "redacted_thinking", "data": data }] })
+            } else {
                 return;
             }
-            json!({ "reasoning_content": text })
         } else {
-            // reasoning signatures, redacted reasoning, citations: no OpenAI counterpart.
+            // citations and later additions: no OpenAI counterpart.
             return;
         };
         self.w.chunk(converted, None, out);

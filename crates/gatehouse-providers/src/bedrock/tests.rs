@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::sigv4::{authorization, hex};
+use super::sigv4::{authorization, canonical_request, hex};
 use super::*;
 
 /// A deployment's upstream model id: Converse names no model, so the answer reports this.
@@ -65,6 +65,102 @@ fn sigv4_test_suite_vectors() {
             &[]
         ),
         format!("{prefix}b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500")
+    );
+}
+
+/// The session token of AWS's SigV4 test suite (`post-sts-token`).
+const SUITE_TOKEN: &str = "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==";
+
+#[test]
+fn sigv4_session_token_and_path_encoding_vectors() {
+    // post-sts-token/post-sts-header-before: the token is part of the canonical request.
+    // Expected value from AWS's test suite (post-sts-header-before.authz).
+    assert_eq!(
+        suite(
+            "POST",
+            "https://example.amazonaws.com/",
+            &[("X-Amz-Security-Token", SUITE_TOKEN)]
+        ),
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead"
+    );
+    // normalize-path/get-special-character: each path segment is URI-encoded ('$' → %24).
+    assert_eq!(
+        suite("GET", "https://example.amazonaws.com/example/$delete", &[]),
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=a853c9b21b528b19643d00910d35b83a10c366a10833ceefb45edd6c80e40f27"
+    );
+}
+
+/// A Bedrock Converse request: the model id's ':' is sent as `%3A`, and for every service
+/// but S3 AWS encodes each path segment again when it canonicalises, so the canonical URI
+/// holds `%253A` (a signer that encodes once gets 403 InvalidSignatureException).
+///
+/// AWS publishes no vector for a pre-encoded path, so the expected signatures were computed
+/// independently, once, by a throwaway Python script using only the standard library
+/// (hashlib, hmac) and AWS's published algorithm, with the canonical request written out by
+/// hand (`/model/anthropic.claude-3-5-sonnet-20240620-v1%253A0/converse`). The same script
+/// reproduces AWS's published post-sts-header-before signature above.
+#[test]
+fn sigv4_bedrock_path_is_double_encoded() {
+    let uri: http::Uri = "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        uri.path(),
+        converse_path("anthropic.claude-3-5-sonnet-20240620-v1:0", false)
+    );
+    let body = br#"{"messages":[{"role":"user","content":[{"text":"Hello"}]}]}"#;
+    let body_hash = "7421da8d1a0949a481724fee62d5886aacde03836bf58248adb73e8b61ac0d54";
+    assert_eq!(
+        hex(&<sha2::Sha256 as sha2::Digest>::digest(body)),
+        body_hash
+    );
+    // As the gateway calls it: x-amz-date among the headers too (sign sets it once).
+    let headers = [
+        ("host", "bedrock-runtime.us-east-1.amazonaws.com"),
+        ("content-type", "application/json"),
+        ("x-amz-date", SUITE_DATE),
+    ];
+    let authz = |creds: &Credentials| {
+        let out = sign(
+            "POST",
+            &uri,
+            &headers,
+            body,
+            creds,
+            "us-east-1",
+            SERVICE,
+            SUITE_DATE,
+        )
+        .unwrap();
+        out.into_iter()
+            .find(|(n, _)| *n == "authorization")
+            .unwrap()
+            .1
+    };
+    assert_eq!(
+        authz(&example_creds()),
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date, Signature=7cff346b2fe84765240d6c7289252ad8b9c8696c282819cb49398ad26a316c47"
+    );
+    let mut creds = example_creds();
+    creds.session_token = Some(SUITE_TOKEN.into());
+    assert_eq!(
+        authz(&creds),
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=58db38f662fcff78d8a84ee6222cdd41fcce57f3599b24aa9d9d93f2c2497064"
+    );
+    let (_, creq) = canonical_request("POST", &uri, &headers, body_hash).unwrap();
+    assert_eq!(
+        creq.lines().nth(1),
+        Some("/model/anthropic.claude-3-5-sonnet-20240620-v1%253A0/converse")
+    );
+    // An ARN model id: its ':' and '/' are both encoded twice.
+    let arn_path = converse_path("arn:aws:bedrock:us-east-1:1:inference-profile/x", true);
+    let uri: http::Uri = format!("https://h{arn_path}").parse().unwrap();
+    let (_, creq) = canonical_request("POST", &uri, &[("host", "h")], body_hash).unwrap();
+    assert_eq!(
+        creq.lines().nth(1),
+        Some(
+            "/model/arn%253Aaws%253Abedrock%253Aus-east-1%253A1%253Ainference-profile%252Fx/converse-stream"
+        )
     );
 }
 
@@ -289,11 +385,11 @@ fn event_stream_errors() {
 // ---------------------------------------------------------------- request
 
 fn translate(openai: Value) -> Value {
-    serde_json::from_slice(&chat_request_to_converse(&openai).unwrap()).unwrap()
+    serde_json::from_slice(&chat_request_to_converse(&openai, UPSTREAM_MODEL).unwrap()).unwrap()
 }
 
 fn translate_err(openai: Value) -> TranslateError {
-    chat_request_to_converse(&openai).unwrap_err()
+    chat_request_to_converse(&openai, UPSTREAM_MODEL).unwrap_err()
 }
 
 #[test]
@@ -395,6 +491,261 @@ fn requests() {
 }
 
 #[test]
+fn assistant_reasoning_is_replayed_with_its_signature() {
+    let user = json!({"role": "user", "content": "What is the top song on WZPZ?"});
+    let call = json!({"id": "tooluse_1", "type": "function",
+                      "function": {"name": "top_song", "arguments": "{\"sign\":\"WZPZ\"}"}});
+    let result = json!({"role": "tool", "tool_call_id": "tooluse_1", "content": "Elemental Hotel"});
+    let tool_use = json!({"toolUse": {"toolUseId": "tooluse_1", "name": "top_song", "input": {"sign": "WZPZ"}}});
+    let assistant_content = |v: Value| v["messages"][1]["content"].clone();
+
+    // A non-streamed answer sent back as it came: reasoning first, then text, then tool use.
+    let v = translate(json!({"model": "m", "messages": [user, {
+        "role": "assistant", "content": "Let me look.", "tool_calls": [call],
+        "reasoning_content": "I should call top_song.",
+        "thinking_blocks": [
+            {"type": "thinking", "thinking": "I should call top_song.", "signature": "sig-1"},
+            {"type": "redacted_thinking", "data": "RW5jcnlwdGVk"}]}, result]}));
+    assert_eq!(
+        assistant_content(v),
+        json!([
+            {"reasoningContent": {"reasoningText": {"text": "I should call top_song.", "signature": "sig-1"}}},
+            {"reasoningContent": {"redactedContent": "RW5jcnlwdGVk"}},
+            {"text": "Let me look."},
+            tool_use,
+        ])
+    );
+
+    // Rebuilt from a stream: the text in reasoning_content, the signature in a block whose
+    // thinking is empty; unsigned fragments are not sent (Bedrock would refuse them).
+    let v = translate(json!({"model": "m", "messages": [user, {
+        "role": "assistant", "content": null, "tool_calls": [call],
+        "reasoning_content": "I should call top_song.",
+        "thinking_blocks": [
+            {"type": "thinking", "thinking": "I should", "signature": ""},
+            {"type": "thinking", "thinking": "", "signature": "sig-2"}]}, result]}));
+    assert_eq!(
+        assistant_content(v),
+        json!([
+            {"reasoningContent": {"reasoningText": {"text": "I should call top_song.", "signature": "sig-2"}}},
+            tool_use,
+        ])
+    );
+
+    // reasoning_content alone has no signature: not sent.
+    let v = translate(json!({"model": "m", "messages": [user, {
+        "role": "assistant", "content": "Hi", "reasoning_content": "Hmm."}]}));
+    assert_eq!(assistant_content(v), json!([{"text": "Hi"}]));
+
+    for (blocks, param) in [
+        (json!({"type": "thinking"}), "messages[1].thinking_blocks"),
+        (
+            json!([{"type": "summary", "text": "x"}]),
+            "messages[1].thinking_blocks[0].type",
+        ),
+        (
+            json!([{"type": "redacted_thinking", "data": "not base64!"}]),
+            "messages[1].thinking_blocks[0].data",
+        ),
+        (
+            json!([{"type": "redacted_thinking"}]),
+            "messages[1].thinking_blocks[0].data",
+        ),
+    ] {
+        let e = translate_err(json!({"messages": [user, {
+            "role": "assistant", "content": "x", "thinking_blocks": blocks}]}));
+        assert_eq!(e.param.as_deref(), Some(param), "{e}");
+    }
+}
+
+#[test]
+fn thinking_goes_to_anthropic_models_unchanged() {
+    let user = json!([{"role": "user", "content": "x"}]);
+    let converse = |req: Value, model: &str| -> Value {
+        serde_json::from_slice(&chat_request_to_converse(&req, model).unwrap()).unwrap()
+    };
+    // Claude Code's budget, well above what reasoning_effort could say.
+    let thinking = json!({"type": "enabled", "budget_tokens": 31999});
+    let req = json!({"messages": user, "max_tokens": 32000, "reasoning_effort": "high", "thinking": thinking});
+    for model in [
+        UPSTREAM_MODEL,
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a0a0a0a0a0a0",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0",
+    ] {
+        let v = converse(req.clone(), model);
+        assert_eq!(
+            v["additionalModelRequestFields"]["thinking"], thinking,
+            "{model}"
+        );
+        assert_eq!(v["inferenceConfig"]["maxTokens"], 32000, "{model}");
+    }
+    // Other types pass as they are.
+    let adaptive = json!({"type": "adaptive"});
+    let v = converse(
+        json!({"messages": user, "thinking": adaptive}),
+        UPSTREAM_MODEL,
+    );
+    assert_eq!(v["additionalModelRequestFields"]["thinking"], adaptive);
+    assert!(v.get("inferenceConfig").is_none());
+    // Other model families would refuse Anthropic's field: neither spelling is sent.
+    for model in [
+        "amazon.nova-pro-v1:0",
+        "us.meta.llama3-2-11b-instruct-v1:0",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-pro-v1:0",
+    ] {
+        for req in [
+            json!({"messages": user, "thinking": thinking}),
+            json!({"messages": user, "reasoning_effort": "low"}),
+        ] {
+            let v = converse(req, model);
+            assert!(
+                v.get("additionalModelRequestFields").is_none(),
+                "{model}: {v}"
+            );
+            assert!(v.get("inferenceConfig").is_none(), "{model}: {v}");
+        }
+    }
+    // A bad reasoning_effort is refused whatever the model.
+    assert!(
+        chat_request_to_converse(
+            &json!({"messages": user, "reasoning_effort": "max"}),
+            "amazon.nova-pro-v1:0"
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn cache_control_becomes_cache_points() {
+    let cc = json!({"type": "ephemeral"});
+    let point = json!({"cachePoint": {"type": "default"}});
+    let v = translate(json!({"model": "m",
+        "tools": [
+            {"type": "function", "function": {"name": "a"}},
+            {"type": "function", "function": {"name": "b"}, "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+        "messages": [
+            {"role": "system", "content": [
+                {"type": "text", "text": "Long instructions.", "cache_control": cc},
+                {"type": "text", "text": "Today is Monday."}]},
+            {"role": "developer", "content": "Be brief.", "cache_control": cc},
+            {"role": "user", "content": [
+                {"type": "text", "text": "Read this:", "cache_control": {"type": "ephemeral", "ttl": "5m"}},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}, "cache_control": cc},
+                {"type": "text", "text": "Thanks", "cache_control": {"type": "persistent"}}]},
+            {"role": "assistant", "content": null, "cache_control": cc, "tool_calls": [
+                {"id": "t1", "type": "function", "function": {"name": "a", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": [{"type": "text", "text": "ok", "cache_control": cc}]},
+            {"role": "user", "content": "More", "cache_control": {"type": "ephemeral", "ttl": "2d"}}]}));
+    assert_eq!(
+        v["system"],
+        json!([{"text": "Long instructions."}, point, {"text": "Today is Monday."}, {"text": "Be brief."}, point])
+    );
+    assert_eq!(
+        v["messages"],
+        json!([
+            {"role": "user", "content": [
+                {"text": "Read this:"}, {"cachePoint": {"type": "default", "ttl": "5m"}},
+                {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}, point,
+                {"text": "Thanks"}]},
+            {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "t1", "name": "a", "input": {}}}, point]},
+            {"role": "user", "content": [
+                {"toolResult": {"toolUseId": "t1", "content": [{"text": "ok"}]}}, point,
+                {"text": "More"}, point]},
+        ])
+    );
+    assert_eq!(
+        v["toolConfig"]["tools"],
+        json!([
+            {"toolSpec": {"name": "a", "inputSchema": {"json": {"type": "object", "properties": {}}}}},
+            {"toolSpec": {"name": "b", "inputSchema": {"json": {"type": "object", "properties": {}}}}},
+            {"cachePoint": {"type": "default", "ttl": "1h"}},
+        ])
+    );
+    // A cache_control with nothing before it in its message sends nothing.
+    let v = translate(json!({"messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": "", "cache_control": cc}]}));
+    assert_eq!(
+        v["messages"],
+        json!([{"role": "user", "content": [{"text": "x"}]}])
+    );
+}
+
+#[test]
+fn model_routes() {
+    use super::ModelRoute::*;
+    let served = |id| Served { id, note: None };
+    assert_eq!(
+        model_route("anthropic.claude-3-5-sonnet-20240620-v1:0"),
+        served("anthropic.claude-3-5-sonnet-20240620-v1:0")
+    );
+    // LiteLLM's explicit Converse route.
+    assert_eq!(
+        model_route("converse/us.anthropic.claude-sonnet-4-20250514-v1:0"),
+        served("us.anthropic.claude-sonnet-4-20250514-v1:0")
+    );
+    for profile in [
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        "eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+        "apac.amazon.nova-pro-v1:0",
+        "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    ] {
+        assert_eq!(model_route(profile), served(profile));
+    }
+    let arn =
+        "arn:aws:bedrock:eu-central-1:000000000000:application-inference-profile/a0a0a0a0a0a0";
+    assert_eq!(model_route(arn), served(arn));
+    assert_eq!(model_route(&format!("converse/{arn}")), served(arn));
+    assert_eq!(arn_region(arn), Some("eu-central-1"));
+    assert_eq!(arn_region("anthropic.claude-v2:1"), None);
+    // invoke/: served through Converse, with a note for chat models only.
+    assert!(matches!(
+        model_route("invoke/anthropic.claude-3-haiku-20240307-v1:0"),
+        Served { id: "anthropic.claude-3-haiku-20240307-v1:0", note: Some(n) } if n.contains("Converse")
+    ));
+    assert_eq!(
+        model_route("invoke/amazon.titan-embed-text-v2:0"),
+        served("amazon.titan-embed-text-v2:0")
+    );
+    for route in [
+        "llama",
+        "deepseek_r1",
+        "qwen3",
+        "openai",
+        "agent",
+        "converse_like",
+        "nova",
+    ] {
+        let m = format!("{route}/arn:aws:bedrock:us-east-1:1:imported-model/abc");
+        assert!(
+            matches!(model_route(&m), NotServed(ref n) if n.contains(&format!("bedrock/{route}/"))),
+            "{m}"
+        );
+    }
+    for bad in [
+        "",
+        "converse/",
+        "us-west-2/anthropic.claude-v2",
+        "arn:aws:s3:::bucket/key",
+        "arn:aws:bedrock:us-east-1:1:foundation-model",
+    ] {
+        assert!(matches!(model_route(bad), Invalid(_)), "{bad:?}");
+    }
+    // Which ids take Anthropic's thinking object.
+    assert!(is_anthropic_model("anthropic.claude-3-haiku-20240307-v1:0"));
+    assert!(is_anthropic_model(
+        "us.anthropic.claude-sonnet-4-20250514-v1:0"
+    ));
+    assert!(is_anthropic_model(arn));
+    assert!(!is_anthropic_model("amazon.nova-pro-v1:0"));
+    assert!(!is_anthropic_model(
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0"
+    ));
+}
+
+#[test]
 fn refused_requests() {
     let user = json!([{"role": "user", "content": "x"}]);
     let cases: Vec<(Value, &str)> = vec![
@@ -473,6 +824,10 @@ fn responses() {
     let m = &v["choices"][0]["message"];
     assert_eq!(m["content"], "Let me look that up.");
     assert_eq!(m["reasoning_content"], "Think.");
+    assert_eq!(
+        m["thinking_blocks"],
+        json!([{"type": "thinking", "thinking": "Think.", "signature": "s"}])
+    );
     assert_eq!(m["tool_calls"][0]["id"], "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q");
     assert_eq!(m["tool_calls"][0]["function"]["name"], "top_song");
     assert_eq!(
@@ -493,6 +848,40 @@ fn responses() {
     }
     assert!(converse_response_to_chat(b"nope", "m", 0).is_err());
     assert!(converse_response_to_chat(b"{}", "m", 0).is_err());
+}
+
+#[test]
+fn reasoning_and_cache_usage_in_responses() {
+    // ReasoningContentBlock is a union: reasoningText {text, signature} or redactedContent
+    // (a blob: base64 in JSON). Usage names cache reads and writes (TokenUsage).
+    let v = to_chat(json!({
+        "output": {"message": {"role": "assistant", "content": [
+            {"reasoningContent": {"reasoningText": {"text": "First, ", "signature": "sig-1"}}},
+            {"reasoningContent": {"redactedContent": "RW5jcnlwdGVk"}},
+            {"reasoningContent": {"reasoningText": {"text": "then."}}},
+            {"text": "Done."}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 3, "outputTokens": 5, "totalTokens": 1508,
+                  "cacheReadInputTokens": 0, "cacheWriteInputTokens": 1500}
+    }));
+    let m = &v["choices"][0]["message"];
+    assert_eq!(m["content"], "Done.");
+    assert_eq!(m["reasoning_content"], "First, then.");
+    assert_eq!(
+        m["thinking_blocks"],
+        json!([
+            {"type": "thinking", "thinking": "First, ", "signature": "sig-1"},
+            {"type": "redacted_thinking", "data": "RW5jcnlwdGVk"},
+            {"type": "thinking", "thinking": "then.", "signature": ""},
+        ])
+    );
+    assert_eq!(v["usage"]["prompt_tokens"], 1503);
+    assert_eq!(v["usage"]["cache_creation_input_tokens"], 1500);
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    assert_eq!(v["usage"]["total_tokens"], 1508);
+    // No reasoning: no thinking_blocks field at all.
+    let v = to_chat(json!({"output": {"message": {"content": [{"text": "x"}]}}}));
+    assert!(v["choices"][0]["message"].get("thinking_blocks").is_none());
 }
 
 #[test]
@@ -569,15 +958,20 @@ fn stream_translation_byte_by_byte() {
         .collect();
     assert_eq!(deltas[0], &json!({"role": "assistant", "content": ""}));
     assert_eq!(deltas[1], &json!({"reasoning_content": "Hmm."}));
-    assert_eq!(deltas[2], &json!({"content": "Looking"}));
-    assert_eq!(deltas[3], &json!({"content": " it up."}));
-    assert_eq!(deltas[4]["tool_calls"][0]["id"], "tooluse_1");
-    assert_eq!(deltas[4]["tool_calls"][0]["function"]["name"], "top_song");
+    // The signature, in LiteLLM's (and the Anthropic translator's) shape.
     assert_eq!(
-        deltas[5]["tool_calls"][0]["function"]["arguments"],
+        deltas[2],
+        &json!({"thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "sig"}]})
+    );
+    assert_eq!(deltas[3], &json!({"content": "Looking"}));
+    assert_eq!(deltas[4], &json!({"content": " it up."}));
+    assert_eq!(deltas[5]["tool_calls"][0]["id"], "tooluse_1");
+    assert_eq!(deltas[5]["tool_calls"][0]["function"]["name"], "top_song");
+    assert_eq!(
+        deltas[6]["tool_calls"][0]["function"]["arguments"],
         "{\"sign\":"
     );
-    assert_eq!(deltas[6]["tool_calls"][0]["index"], 0);
+    assert_eq!(deltas[7]["tool_calls"][0]["index"], 0);
     let finish = &chunks[chunks.len() - 2];
     assert_eq!(finish["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(finish["usage"], Value::Null);
@@ -590,6 +984,33 @@ fn stream_translation_byte_by_byte() {
             .iter()
             .all(|c| c["model"] == UPSTREAM_MODEL && c["object"] == "chat.completion.chunk")
     );
+}
+
+#[test]
+fn stream_redacted_reasoning_and_cache_usage() {
+    let bytes = [
+        event("messageStart", json!({"role": "assistant"})),
+        event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"redactedContent": "RW5jcnlwdGVk"}}})),
+        event("contentBlockStop", json!({"contentBlockIndex": 0})),
+        event("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"reasoningContent": {"text": ""}}})),
+        event("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"text": "Hi"}})),
+        event("messageStop", json!({"stopReason": "end_turn"})),
+        event("metadata", json!({"usage": {"inputTokens": 2, "outputTokens": 1, "cacheReadInputTokens": 100, "cacheWriteInputTokens": 7}})),
+    ]
+    .concat();
+    let mut t = StreamTranslator::new("m", 1, true);
+    let mut out = t.push(&bytes);
+    out.extend(t.finish());
+    let chunks = sse_chunks(&out);
+    assert_eq!(
+        chunks[1]["choices"][0]["delta"],
+        json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "RW5jcnlwdGVk"}]})
+    );
+    assert_eq!(chunks[2]["choices"][0]["delta"], json!({"content": "Hi"}));
+    let usage = &chunks.last().unwrap()["usage"];
+    assert_eq!(usage["prompt_tokens"], 109);
+    assert_eq!(usage["cache_read_input_tokens"], 100);
+    assert_eq!(usage["cache_creation_input_tokens"], 7);
 }
 
 #[test]

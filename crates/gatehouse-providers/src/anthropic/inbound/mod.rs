@@ -4,7 +4,9 @@
 //!
 //! Pure functions over `serde_json::Value`; no I/O and no panics on any input.
 //!
-//! - [`messages_request_to_chat`]: Anthropic request → OpenAI `POST /chat/completions` body.
+//! - [`messages_request_to_chat`] / [`messages_request_to_chat_for`]: Anthropic request →
+//!   OpenAI `POST /chat/completions` body (for an OpenAI-compatible upstream, or for another
+//!   translation: [`ChatTarget`]).
 //! - [`chat_response_to_message`]: OpenAI `chat.completion` → Anthropic `message`.
 //! - [`ChatStreamToMessages`]: OpenAI `chat.completion.chunk` SSE → Anthropic SSE events.
 //! - [`error_body`] / [`error_kind`]: Anthropic-format errors.
@@ -23,12 +25,15 @@
 //! | `tool_choice.disable_parallel_tool_use: true` | `parallel_tool_calls: false` |
 //! | `max_tokens`, `stop_sequences`, `temperature`, `top_p` | `max_tokens`, `stop`, `temperature`, `top_p` |
 //! | `metadata.user_id` | `user` |
-//! | `thinking: {type: enabled, budget_tokens}` | `reasoning_effort`: ≤1024 low, ≤4096 medium, else high |
+//! | `thinking: {type: enabled, budget_tokens}` | `reasoning_effort`: ≤1024 low, ≤4096 medium, else high; for a provider translated again ([`ChatTarget::Translated`]: Bedrock, Gemini) also `thinking` unchanged, as LiteLLM takes it on OpenAI requests for Claude models |
+//! | `cache_control` on `system` / user text, image, document blocks / `tool_result` / assistant blocks / tools ([`ChatTarget::Translated`] only) | kept on the system text parts (`system` then sent as parts) / the parts / the `tool` message / the assistant message (LiteLLM's message-level spelling) / the function tool |
 //! | `stream` (the argument) | `stream: true`, `stream_options.include_usage: true` |
 //! | answer `model` (response direction) | the completion's `model`, in streams the first chunk's (into `message_start`): the model the upstream reports; the deployment's upstream model when it names none |
 //!
-//! Dropped: `cache_control` everywhere (OpenAI-compatible upstreams cache prompts
-//! automatically, or not at all); `top_k` (no OpenAI equivalent); `thinking` of other types
+//! Dropped: `cache_control` everywhere for an OpenAI-compatible upstream
+//! ([`ChatTarget::OpenAiCompatible`]: such upstreams cache prompts automatically, or not at
+//! all), and on blocks inside a `tool_result`; `top_k` (no OpenAI equivalent); for an
+//! OpenAI-compatible upstream, `thinking` of other types
 //! (`disabled`, …); `tool_choice` / `disable_parallel_tool_use` when there are no tools
 //! (OpenAI refuses `tool_choice` without `tools`); `citations` on documents; the other Anthropic
 //! top-level fields (`service_tier`, `container`, `context_management`, `mcp_servers`, …).
@@ -60,7 +65,9 @@ mod tests;
 
 use serde_json::{Value, json};
 
-pub use request::{ANTHROPIC_MESSAGES_FIELDS, messages_request_to_chat};
+pub use request::{
+    ANTHROPIC_MESSAGES_FIELDS, ChatTarget, messages_request_to_chat, messages_request_to_chat_for,
+};
 pub use response::chat_response_to_message;
 pub use stream::ChatStreamToMessages;
 

@@ -7,7 +7,7 @@ use super::super::field;
 use super::TranslateError;
 
 /// Anthropic Messages request (JSON value, as received) → OpenAI chat completions request
-/// body bytes.
+/// body bytes, for an OpenAI-compatible upstream ([`ChatTarget::OpenAiCompatible`]).
 ///
 /// `upstream_model` goes into `model`. When `stream`, sets `stream: true` and
 /// `stream_options: {include_usage: true}` (so the stream can report usage at the end).
@@ -15,6 +15,30 @@ pub fn messages_request_to_chat(
     req: &Value,
     upstream_model: &str,
     stream: bool,
+) -> Result<Vec<u8>, TranslateError> {
+    messages_request_to_chat_for(req, upstream_model, stream, ChatTarget::OpenAiCompatible)
+}
+
+/// Where the OpenAI-shaped request goes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatTarget {
+    /// Sent as is to an OpenAI-compatible upstream: Anthropic-only fields are dropped.
+    OpenAiCompatible,
+    /// Translated again for another provider (Bedrock, Gemini): the Anthropic fields LiteLLM
+    /// accepts on OpenAI requests for Claude models are kept — `thinking` unchanged (beside
+    /// `reasoning_effort`), and `cache_control` on text, image and document parts, on
+    /// `system` (then sent as text parts), on `tool` messages (from a `tool_result`), on
+    /// assistant messages (from any of their blocks: LiteLLM's message-level spelling) and
+    /// on tools.
+    Translated,
+}
+
+/// [`messages_request_to_chat`] for a given [`ChatTarget`].
+pub fn messages_request_to_chat_for(
+    req: &Value,
+    upstream_model: &str,
+    stream: bool,
+    target: ChatTarget,
 ) -> Result<Vec<u8>, TranslateError> {
     let req = req
         .as_object()
@@ -35,7 +59,13 @@ pub fn messages_request_to_chat(
 
     let mut messages = Vec::new();
     if let Some(system) = system_text(field(req, "system"))? {
-        messages.push(json!({ "role": "system", "content": system }));
+        let cached = (target == ChatTarget::Translated)
+            .then(|| cached_system_parts(field(req, "system")))
+            .flatten();
+        match cached {
+            Some(parts) => messages.push(json!({ "role": "system", "content": parts })),
+            None => messages.push(json!({ "role": "system", "content": system })),
+        }
     }
     convert_messages(field(req, "messages"), &mut messages)?;
     out.insert("messages".into(), Value::Array(messages));
@@ -77,6 +107,11 @@ pub fn messages_request_to_chat(
     if let Some(effort) = reasoning_effort(field(req, "thinking")) {
         out.insert("reasoning_effort".into(), effort.into());
     }
+    if target == ChatTarget::Translated
+        && let Some(thinking) = field(req, "thinking")
+    {
+        out.insert("thinking".into(), thinking.clone());
+    }
 
     let tools = convert_tools(field(req, "tools"))?;
     if !tools.is_empty() {
@@ -101,6 +136,9 @@ pub fn messages_request_to_chat(
         if !ANTHROPIC_MESSAGES_FIELDS.contains(&key.as_str()) && !out.contains_key(key) {
             out.insert(key.clone(), value.clone());
         }
+    }
+    if target == ChatTarget::OpenAiCompatible {
+        strip_cache_control(&mut out);
     }
 
     serde_json::to_vec(&Value::Object(out))
@@ -182,6 +220,73 @@ fn system_text(system: Option<&Value>) -> Result<Option<String>, TranslateError>
     Ok((!text.is_empty()).then_some(text))
 }
 
+/// `system` text blocks as OpenAI text parts with their `cache_control`, when any block
+/// has one (else `None`: the joined string is enough).
+fn cached_system_parts(system: Option<&Value>) -> Option<Vec<Value>> {
+    let blocks = system?.as_array()?;
+    if !blocks.iter().any(|b| cache_control(b).is_some()) {
+        return None;
+    }
+    let parts = blocks
+        .iter()
+        .filter_map(|b| {
+            let text = b
+                .get("text")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())?;
+            Some(with_cache_control(
+                json!({ "type": "text", "text": text }),
+                b,
+            ))
+        })
+        .collect();
+    Some(parts)
+}
+
+/// A block's non-null `cache_control`.
+fn cache_control(block: &Value) -> Option<&Value> {
+    block.get("cache_control").filter(|c| !c.is_null())
+}
+
+/// `value` with `from`'s `cache_control`, if it has one.
+fn with_cache_control(mut value: Value, from: &Value) -> Value {
+    if let (Some(cc), Some(obj)) = (cache_control(from), value.as_object_mut()) {
+        obj.insert("cache_control".into(), cc.clone());
+    }
+    value
+}
+
+/// Removes the `cache_control` fields kept on messages, parts and tools (for an
+/// OpenAI-compatible upstream, which caches prompts by itself or not at all); a user
+/// message left with a single text part gets it as its string content again.
+fn strip_cache_control(out: &mut Map<String, Value>) {
+    for key in ["messages", "tools"] {
+        let Some(list) = out.get_mut(key).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for item in list.iter_mut().filter_map(Value::as_object_mut) {
+            item.remove("cache_control");
+            let Some(parts) = item.get_mut("content").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for part in parts.iter_mut().filter_map(Value::as_object_mut) {
+                part.remove("cache_control");
+            }
+            let single_text = match parts.as_slice() {
+                [only] if only.get("type").and_then(Value::as_str) == Some("text") => {
+                    only.get("text").cloned()
+                }
+                _ => None,
+            };
+            if let Some(text) = single_text
+                && item.get("role").and_then(Value::as_str) == Some("user")
+            {
+                item.insert("content".into(), text);
+            }
+        }
+    }
+}
+
 fn convert_messages(messages: Option<&Value>, out: &mut Vec<Value>) -> Result<(), TranslateError> {
     let messages = messages
         .and_then(Value::as_array)
@@ -250,7 +355,10 @@ fn user_message(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<(),
     let parts = result_images;
     match parts.as_slice() {
         [] => {}
-        [only] if only.get("type").and_then(Value::as_str) == Some("text") => {
+        [only]
+            if only.get("type").and_then(Value::as_str) == Some("text")
+                && cache_control(only).is_none() =>
+        {
             let text = only.get("text").cloned().unwrap_or_default();
             out.push(json!({ "role": "user", "content": text }));
         }
@@ -326,7 +434,7 @@ fn user_part(block: &Value, path: &str) -> Result<Option<Value>, TranslateError>
             ));
         }
     };
-    Ok(Some(part))
+    Ok(Some(with_cache_control(part, block)))
 }
 
 /// A `tool_result` block → an OpenAI `tool` message; its images go to `images`.
@@ -374,7 +482,10 @@ fn tool_message(
     if block.get("is_error").and_then(Value::as_bool) == Some(true) {
         text.insert_str(0, "Error: ");
     }
-    Ok(json!({ "role": "tool", "tool_call_id": id, "content": text }))
+    Ok(with_cache_control(
+        json!({ "role": "tool", "tool_call_id": id, "content": text }),
+        block,
+    ))
 }
 
 fn assistant_message(content: &Value, path: &str) -> Result<Value, TranslateError> {
@@ -453,6 +564,9 @@ fn assistant_message(content: &Value, path: &str) -> Result<Value, TranslateErro
     if !thinking_blocks.is_empty() {
         msg.insert("thinking_blocks".into(), Value::Array(thinking_blocks));
     }
+    if let Some(cc) = blocks.iter().rev().find_map(cache_control) {
+        msg.insert("cache_control".into(), cc.clone());
+    }
     Ok(Value::Object(msg))
 }
 
@@ -494,7 +608,10 @@ fn convert_tools(tools: Option<&Value>) -> Result<Vec<Value>, TranslateError> {
         if let Some(strict) = tool.get("strict").filter(|s| s.is_boolean()) {
             function.insert("strict".into(), strict.clone());
         }
-        out.push(json!({ "type": "function", "function": function }));
+        out.push(with_cache_control(
+            json!({ "type": "function", "function": function }),
+            tool,
+        ));
     }
     Ok(out)
 }

@@ -421,6 +421,83 @@ fn round_trip_through_chat_request_to_messages() {
     }
 }
 
+/// A Claude Code-shaped request: cache breakpoints on the system prompt, the tools and the
+/// last turn; extended thinking with its budget; a signed thinking block to send back.
+fn claude_code_request() -> Value {
+    let cc = json!({"type": "ephemeral"});
+    json!({"model": "claude-sonnet-4-5", "max_tokens": 32000,
+        "thinking": {"type": "enabled", "budget_tokens": 31999},
+        "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": cc},
+                   {"type": "text", "text": "cwd: /src"}],
+        "tools": [weather_tool(), {"name": "Bash", "input_schema": {"type": "object"}, "cache_control": cc}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?", "cache_control": cc}]},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Use the tool.", "signature": "sig=="},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Paris"}, "cache_control": cc}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C", "cache_control": cc}]}]})
+}
+
+#[test]
+fn translated_target_keeps_thinking_and_cache_control() {
+    let original = claude_code_request();
+    let cc = json!({"type": "ephemeral"});
+    let chat: Value = serde_json::from_slice(
+        &messages_request_to_chat_for(&original, UPSTREAM, false, ChatTarget::Translated).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        chat["thinking"],
+        json!({"type": "enabled", "budget_tokens": 31999})
+    );
+    assert_eq!(chat["reasoning_effort"], "high");
+    assert_eq!(
+        chat["messages"][0],
+        json!({"role": "system", "content": [
+            {"type": "text", "text": "You are Claude Code.", "cache_control": cc},
+            {"type": "text", "text": "cwd: /src"}]})
+    );
+    assert_eq!(
+        chat["messages"][1],
+        json!({"role": "user", "content": [{"type": "text", "text": "Weather in Paris?", "cache_control": cc}]})
+    );
+    assert_eq!(chat["messages"][2]["cache_control"], cc);
+    assert_eq!(
+        chat["messages"][2]["thinking_blocks"][0]["signature"],
+        "sig=="
+    );
+    assert_eq!(
+        chat["messages"][3],
+        json!({"role": "tool", "tool_call_id": "toolu_1", "content": "18C", "cache_control": cc})
+    );
+    assert!(chat["tools"][0].get("cache_control").is_none());
+    assert_eq!(chat["tools"][1]["cache_control"], cc);
+
+    // The Anthropic upstream translator reads all of it back where it was.
+    let back: Value =
+        serde_json::from_slice(&chat_request_to_messages(&chat, "m", false).unwrap()).unwrap();
+    assert_eq!(back["messages"], original["messages"]);
+    assert_eq!(back["system"], original["system"]);
+    assert_eq!(back["tools"], original["tools"]);
+    assert_eq!(back["thinking"], original["thinking"]);
+    assert_eq!(back["max_tokens"], original["max_tokens"]);
+
+    // An OpenAI-compatible upstream gets neither (and the plain shapes it got before).
+    let plain = translate(original);
+    assert!(plain.get("thinking").is_none());
+    let text = plain.to_string();
+    assert!(!text.contains("cache_control"), "{text}");
+    assert_eq!(
+        plain["messages"][0]["content"],
+        "You are Claude Code.\n\ncwd: /src"
+    );
+    assert_eq!(
+        plain["messages"][1],
+        json!({"role": "user", "content": "Weather in Paris?"})
+    );
+}
+
 // ---- responses ----
 
 fn respond(message: Value, finish: &str, usage: Value) -> Value {
@@ -522,6 +599,19 @@ fn response_cached_usage_and_errors() {
     assert_eq!(
         got["usage"],
         json!({"input_tokens": 86, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1920, "output_tokens": 300})
+    );
+    // LiteLLM's cache_creation_input_tokens (the Bedrock and Anthropic translators send it):
+    // counted in prompt_tokens, reported apart by Anthropic.
+    let got = respond(
+        json!({"role": "assistant", "content": "x"}),
+        "stop",
+        json!({"prompt_tokens": 1610, "completion_tokens": 5, "total_tokens": 1615,
+               "prompt_tokens_details": {"cached_tokens": 100},
+               "cache_creation_input_tokens": 1500, "cache_read_input_tokens": 100}),
+    );
+    assert_eq!(
+        got["usage"],
+        json!({"input_tokens": 10, "cache_creation_input_tokens": 1500, "cache_read_input_tokens": 100, "output_tokens": 5})
     );
     let no_usage =
         json!({"id": "x", "choices": [{"message": {"content": ""}, "finish_reason": "stop"}]});
