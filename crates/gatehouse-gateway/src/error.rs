@@ -56,7 +56,8 @@ pub enum ApiError {
     /// The upstream answered with a client error about the request; relayed with its message.
     #[error("{message}")]
     UpstreamRejected {
-        /// The upstream's status (4xx other than 401/403/429).
+        /// The upstream's status: a 4xx other than 401, 402, 403, 407, 408 and 429, which
+        /// mean our credentials, our account, a timeout or a rate limit instead.
         status: StatusCode,
         /// The upstream's message, scrubbed of our credentials.
         message: String,

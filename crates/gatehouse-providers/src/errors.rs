@@ -99,6 +99,7 @@ pub fn classify(
         WireFormat::Bedrock => from_bedrock(status, amzn_error_type, body, v),
     };
     f.message = f.message.map(|m| scrub(m.trim())).filter(|m| !m.is_empty());
+    f.param = f.param.map(|p| scrub(&p)).filter(|p| !p.is_empty());
     f.code = f.code.as_deref().and_then(sanitize_code);
     f
 }

@@ -1133,7 +1133,7 @@ fn anthropic_stream(rng: &mut Rng, a: &Answer) -> String {
 /// translators (the path of a `/v1/messages` client on an OpenAI-compatible model).
 #[test]
 fn anthropic_answers_translate_and_come_back() {
-    let mut rng = Rng::with_seed(0xa9_5e_0001);
+    let mut rng = Rng::with_seed(0xa95e_0001);
     for _ in 0..CASES {
         let a = answer(&mut rng);
         let body = anthropic_message(&a);
