@@ -56,7 +56,8 @@ pub enum ApiError {
     /// The upstream answered with a client error about the request; relayed with its message.
     #[error("{message}")]
     UpstreamRejected {
-        /// The upstream's status (4xx other than 401/403/429).
+        /// The upstream's status: a 4xx other than 401, 402, 403, 407, 408 and 429, which
+        /// mean our credentials, our account, a timeout or a rate limit instead.
         status: StatusCode,
         /// The upstream's message, scrubbed of our credentials.
         message: String,
@@ -66,6 +67,14 @@ pub enum ApiError {
     /// The upstream rate-limited us and retries did not help.
     #[error("The upstream provider is rate limiting requests; retry later.")]
     UpstreamRateLimited {
+        /// `retry-after` to pass on, in whole seconds.
+        retry_after: Option<u64>,
+    },
+    /// The upstream is overloaded (Anthropic's 529 `overloaded_error`, Gemini's `UNAVAILABLE`,
+    /// Bedrock's `ServiceUnavailableException` / `ModelNotReadyException`) and retries did not
+    /// help: 503 here, 529 `overloaded_error` to Anthropic clients (which retry on it).
+    #[error("The upstream provider is overloaded; retry later.")]
+    UpstreamOverloaded {
         /// `retry-after` to pass on, in whole seconds.
         retry_after: Option<u64>,
     },
@@ -145,6 +154,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UpstreamRejected { status, .. } => *status,
             ApiError::UpstreamRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UpstreamOverloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -176,6 +186,7 @@ impl ApiError {
                 _ => "invalid_request_error",
             },
             ApiError::UpstreamRateLimited { .. } => "rate_limit_error",
+            ApiError::UpstreamOverloaded { .. } => "overloaded_error",
             ApiError::UpstreamFailed(_) => "upstream_error",
             ApiError::UpstreamTimeout => "timeout_error",
             ApiError::ShuttingDown => "service_unavailable",
@@ -228,6 +239,9 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         if let ApiError::UpstreamRateLimited {
+            retry_after: Some(secs),
+        }
+        | ApiError::UpstreamOverloaded {
             retry_after: Some(secs),
         }
         | ApiError::RateLimited {

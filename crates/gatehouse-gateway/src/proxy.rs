@@ -14,6 +14,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gatehouse_providers::anthropic::{self, inbound};
+use gatehouse_providers::errors::{self, FailureKind, UpstreamFailure};
 use gatehouse_providers::{Operation, WireFormat};
 use gatehouse_providers::{bedrock, gemini, vertex};
 use gatehouse_wire::{
@@ -21,7 +22,6 @@ use gatehouse_wire::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use serde::Deserialize;
 
 use crate::Gateway;
 use crate::accounting::{self, ClientFormat, Meter, RESPONSE_COST, RequestShape};
@@ -29,7 +29,7 @@ use crate::error::{ApiError, cap};
 use crate::keys::Caller;
 use crate::routing::{Tried, Upstream};
 use crate::stream::{ErrorStyle, ForwardBody, Translation};
-use crate::upstream::{SendError, backoff, is_retryable, retry_after};
+use crate::upstream::{SendError, backoff, retry_after, retry_plan};
 
 /// Largest non-streamed upstream response body we read.
 const MAX_UPSTREAM_BODY: usize = 128 * 1024 * 1024;
@@ -84,14 +84,26 @@ fn error_style(op: Operation) -> ErrorStyle {
     }
 }
 
+/// Anthropic's status for an overloaded API.
+const ANTHROPIC_OVERLOADED: u16 = 529;
+
 /// Renders an error in the client's wire format (same status and headers either way).
 fn render_error(e: ApiError, style: ErrorStyle) -> Response {
     match style {
         ErrorStyle::OpenAi => e.into_response(),
         ErrorStyle::Anthropic => {
-            let body =
-                inbound::error_body(inbound::error_kind(e.status().as_u16()), &e.to_string());
-            let (parts, _) = e.into_response().into_parts();
+            // Anthropic clients retry on 529 `overloaded_error`; OpenAI clients get 503.
+            let overloaded = matches!(e, ApiError::UpstreamOverloaded { .. });
+            let status = if overloaded {
+                ANTHROPIC_OVERLOADED
+            } else {
+                e.status().as_u16()
+            };
+            let body = inbound::error_body(inbound::error_kind(status), &e.to_string());
+            let (mut parts, _) = e.into_response().into_parts();
+            if overloaded {
+                parts.status = StatusCode::from_u16(status).unwrap_or(parts.status);
+            }
             Response::from_parts(parts, Body::from(body))
         }
     }
@@ -656,19 +668,23 @@ async fn proxy(
                 return respond(res, ctx, meter.take()).await;
             }
             Ok(res) => {
-                let status = res.status();
                 let wait = retry_after(res.headers());
-                if can_retry && is_retryable(status) && wait.is_none_or(|w| w <= MAX_RETRY_AFTER) {
-                    tracing::debug!(
-                        call_id,
-                        status = status.as_u16(),
-                        attempt,
-                        "upstream error; retrying"
-                    );
-                    drop(res);
-                    Some(wait)
-                } else {
-                    return Err(upstream_error(res, up, wait).await);
+                let failure = read_failure(res, up).await;
+                match retry_plan(&failure, wait, MAX_RETRY_AFTER) {
+                    Some(wait) if can_retry => {
+                        tracing::debug!(
+                            call_id,
+                            status = failure.status,
+                            code = failure.code.as_deref().unwrap_or(""),
+                            attempt,
+                            "upstream error; retrying"
+                        );
+                        Some(wait)
+                    }
+                    _ => {
+                        let wait = wait.or(failure.retry_delay);
+                        return Err(upstream_error(failure, up, wait, call_id));
+                    }
                 }
             }
             Err(e) => {
@@ -740,74 +756,98 @@ async fn send_all(
     Ok(out)
 }
 
-#[derive(Deserialize)]
-struct UpstreamErrorBody {
-    error: Option<UpstreamErrorDetail>,
-    message: Option<String>,
-}
+static AMZN_ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
 
-#[derive(Deserialize)]
-struct UpstreamErrorDetail {
-    message: Option<String>,
-    param: Option<String>,
-}
-
-/// Turns a final non-2xx upstream answer into our error. Client errors about the request are
-/// relayed with the upstream's message (scrubbed of our key); a refusal of *our* credentials
-/// is a gateway failure (502) and its message is not relayed.
-async fn upstream_error(
+/// Reads a non-2xx upstream answer (its body bounded in size and time) and classifies it in
+/// the deployment's wire format: what failed, whether to retry, what the client may read.
+async fn read_failure(
     res: http::Response<hyper::body::Incoming>,
     up: &Upstream,
-    wait: Option<Duration>,
-) -> ApiError {
-    let status = res.status();
-    match status.as_u16() {
-        401 | 403 => {
-            tracing::error!(
-                status = status.as_u16(),
-                "upstream refused the configured credentials"
-            );
-            return ApiError::UpstreamFailed(
-                "The upstream provider refused the gateway's credentials for this model.".into(),
-            );
-        }
-        429 => {
-            return ApiError::UpstreamRateLimited {
-                retry_after: Some(wait.map_or(1, |w| w.as_secs().max(1))),
-            };
-        }
-        _ => {}
-    }
+) -> UpstreamFailure {
+    let status = res.status().as_u16();
+    let error_type = res
+        .headers()
+        .get(&AMZN_ERROR_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = tokio::time::timeout(
         Duration::from_secs(5),
         Limited::new(res.into_body(), MAX_UPSTREAM_ERROR_BODY).collect(),
     )
-    .await;
-    let (message, param) = match body {
-        Ok(Ok(b)) => match serde_json::from_slice::<UpstreamErrorBody>(&b.to_bytes()) {
-            Ok(UpstreamErrorBody {
-                error: Some(detail),
-                ..
-            }) => (detail.message, detail.param),
-            Ok(UpstreamErrorBody { message, .. }) => (message, None),
-            Err(_) => (None, None),
-        },
-        _ => (None, None),
-    };
-    let message = message.map(|m| up.scrub(&cap(&m)));
-    if status.is_client_error() {
-        ApiError::UpstreamRejected {
-            status,
-            message: message.unwrap_or_else(|| {
-                format!("The upstream provider rejected the request ({status}).")
-            }),
-            param,
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .map(|b| b.to_bytes())
+    .unwrap_or_default();
+    errors::classify(up.wire, status, error_type.as_deref(), &body)
+}
+
+/// Turns a final upstream failure into our error. Rejected requests are relayed with the
+/// upstream's status and message (scrubbed of URLs and key-shaped strings, then of the
+/// deployment's key, then capped); a refusal of *our* credentials or account is a gateway
+/// failure (502), logged with the provider's error code, its message not relayed.
+fn upstream_error(
+    failure: UpstreamFailure,
+    up: &Upstream,
+    wait: Option<Duration>,
+    call_id: &str,
+) -> ApiError {
+    let UpstreamFailure {
+        kind,
+        status,
+        message,
+        param,
+        code,
+        ..
+    } = failure;
+    let code = code.as_deref().unwrap_or("");
+    let message = message.map(|m| cap(&up.scrub(&m)));
+    match kind {
+        FailureKind::Credentials => {
+            tracing::error!(
+                call_id,
+                status,
+                code,
+                model_id = up.id.to_str().unwrap_or_default(),
+                "upstream refused the configured credentials"
+            );
+            ApiError::UpstreamFailed(
+                "The upstream provider refused the gateway's credentials for this model.".into(),
+            )
         }
-    } else {
-        ApiError::UpstreamFailed(match message {
-            Some(m) => format!("The upstream provider failed ({}): {m}", status.as_u16()),
-            None => format!("The upstream provider failed ({}).", status.as_u16()),
-        })
+        FailureKind::Account => {
+            tracing::error!(
+                call_id,
+                status,
+                code,
+                model_id = up.id.to_str().unwrap_or_default(),
+                "upstream refused the deployment's account (billing, quota or spend limit)"
+            );
+            ApiError::UpstreamFailed(
+                "The upstream provider refused the gateway's account for this model (billing, quota or spend limit).".into(),
+            )
+        }
+        FailureKind::RateLimited => ApiError::UpstreamRateLimited {
+            retry_after: Some(wait.map_or(1, |w| w.as_secs().max(1))),
+        },
+        FailureKind::Overloaded => ApiError::UpstreamOverloaded {
+            retry_after: wait.map(|w| w.as_secs().max(1)),
+        },
+        FailureKind::Timeout => ApiError::UpstreamTimeout,
+        FailureKind::Rejected => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            ApiError::UpstreamRejected {
+                status,
+                message: message.unwrap_or_else(|| {
+                    format!("The upstream provider rejected the request ({status}).")
+                }),
+                param: param.map(|p| cap(&up.scrub(&p))),
+            }
+        }
+        FailureKind::ServerError => ApiError::UpstreamFailed(match message {
+            Some(m) => format!("The upstream provider failed ({status}): {m}"),
+            None => format!("The upstream provider failed ({status})."),
+        }),
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_config::GatehouseSettings;
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http::{HeaderValue, Method, Request, Response, Uri, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -13,6 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use gatehouse_providers::bedrock;
+use gatehouse_providers::errors::UpstreamFailure;
 
 use crate::google_auth::TokenError;
 use crate::routing::{AwsSigner, Upstream};
@@ -170,9 +171,19 @@ fn sign_aws(
     Ok(())
 }
 
-/// Statuses worth another attempt: rate limits, timeouts and server errors.
-pub fn is_retryable(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 409 | 429 | 500..=599)
+/// Whether a failed attempt is worth another, and the wait before it (`Some(None)`: back
+/// off). Only when the provider's answer, read in its wire format
+/// ([`gatehouse_providers::errors::classify`]), says another attempt may succeed (rate limits,
+/// overload, server errors, timeouts, conflicts) — never for a refused request, credential or
+/// account — and only when the wait it asks for (`retry-after`, else the body's own delay) is
+/// one a client request may sit out.
+pub fn retry_plan(
+    failure: &UpstreamFailure,
+    retry_after: Option<Duration>,
+    max_wait: Duration,
+) -> Option<Option<Duration>> {
+    let wait = retry_after.or(failure.retry_delay);
+    (failure.retryable && wait.is_none_or(|w| w <= max_wait)).then_some(wait)
 }
 
 /// The upstream's `retry-after-ms` or `retry-after` (seconds; HTTP dates are not honoured
@@ -228,12 +239,47 @@ mod tests {
     }
 
     #[test]
-    fn retryable_statuses() {
-        for s in [429, 500, 502, 503, 504, 408] {
-            assert!(is_retryable(StatusCode::from_u16(s).unwrap()));
+    fn retry_plans() {
+        use gatehouse_providers::WireFormat;
+        use gatehouse_providers::errors::classify;
+        let max = Duration::from_secs(30);
+        let openai = |s: u16| classify(WireFormat::OpenAi, s, None, b"{}");
+        for s in [408, 409, 429, 500, 502, 503, 504] {
+            assert_eq!(retry_plan(&openai(s), None, max), Some(None), "{s}");
         }
-        for s in [400, 401, 403, 404, 413, 422] {
-            assert!(!is_retryable(StatusCode::from_u16(s).unwrap()));
+        for s in [400, 401, 402, 403, 404, 413, 422] {
+            assert_eq!(retry_plan(&openai(s), None, max), None, "{s}");
         }
+        // The provider's code decides: a Gemini 400 that refuses the key is not retried, a
+        // Bedrock throttle is, whatever its status.
+        let key = br#"{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"API key not valid.","details":[{"reason":"API_KEY_INVALID"}]}}"#;
+        assert_eq!(
+            retry_plan(&classify(WireFormat::Gemini, 400, None, key), None, max),
+            None
+        );
+        let throttled = classify(WireFormat::Bedrock, 400, Some("ThrottlingException"), b"{}");
+        assert_eq!(retry_plan(&throttled, None, max), Some(None));
+        let spend = br#"{"type":"error","error":{"type":"rate_limit_error","message":"limit","details":{"error_code":"enforced_spend_limit_reached"}}}"#;
+        assert_eq!(
+            retry_plan(
+                &classify(WireFormat::Anthropic, 429, None, spend),
+                None,
+                max
+            ),
+            None
+        );
+        // Waits: the header first, else the body's RetryInfo; too long a wait is no retry.
+        let quota = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"q","details":[{"retryDelay":"2s"}]}}"#;
+        let q = classify(WireFormat::Gemini, 429, None, quota);
+        assert_eq!(
+            retry_plan(&q, None, max),
+            Some(Some(Duration::from_secs(2)))
+        );
+        assert_eq!(
+            retry_plan(&q, Some(Duration::from_millis(5)), max),
+            Some(Some(Duration::from_millis(5)))
+        );
+        assert_eq!(retry_plan(&q, Some(Duration::from_secs(31)), max), None);
+        assert_eq!(retry_plan(&q, None, Duration::from_secs(1)), None);
     }
 }

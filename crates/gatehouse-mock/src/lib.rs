@@ -23,6 +23,7 @@
 //! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`, plus `cache_creation_input_tokens`, `cache_read_input_tokens`) |
 //! | `redacted_thinking` | Anthropic, with `thinking` enabled: a `redacted_thinking` block after the thinking block |
 //! | `stream_error` | Anthropic streams only: an `error` event (`overloaded_error`) right after the first content delta, then the body ends cleanly |
+//! | `raw_error` | `{status, body, headers, fail_times, key}`: answer with exactly this status, body (a string as is, else JSON) and headers, whatever the route's wire format — a provider's real error answer (Bedrock: also read from `additionalModelRequestFields.mock`); `fail_times`/`key` as above |
 //!
 //! Default replies: chat answers `"Hello from mock: " + <last user message text>`
 //! (or calls the first tool, with placeholder arguments for its required

@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -176,7 +177,13 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
         ctx.state.record(recorded(&parts, &bytes));
     }
     let path = parts.uri.path();
-    match route(&parts.method, path) {
+    let route = route(&parts.method, path);
+    if !matches!(route, Route::Token | Route::Models | Route::NotFound)
+        && let Some(resp) = raw_error(&bytes, id, &ctx.state)
+    {
+        return resp;
+    }
+    match route {
         Route::Chat(deployment) | Route::Embeddings(deployment)
             if deployment.is_some() && !has_api_version(parts.uri.query()) =>
         {
@@ -220,6 +227,78 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<MockBody> {
         Route::Models => reply::json_bytes(Bytes::from_static(MODELS), id),
         Route::NotFound => reply::not_found(parts.method.as_str(), path, id),
     }
+}
+
+/// `mock.raw_error`: a provider's error answer exactly as given, whatever the route's wire
+/// format (`mock.status` answers in the route's own shape). Read from the body's `mock`, or,
+/// for Bedrock, `additionalModelRequestFields.mock`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawError {
+    /// The HTTP status (any, 100..=999).
+    status: u16,
+    /// The body: a string is sent as it is, anything else as JSON.
+    #[serde(default)]
+    body: serde_json::Value,
+    /// Extra response headers (`x-amzn-errortype`, `retry-after`, …).
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// Fail only the first `fail_times` requests carrying `key` (default: every one).
+    fail_times: Option<u32>,
+    /// The `fail_times` counter key (default `""`).
+    #[serde(default)]
+    key: String,
+}
+
+/// The scripted raw error for this request, if it has one and it is due; a malformed
+/// `raw_error` is a 400 naming the problem.
+fn raw_error(body: &[u8], id: u64, state: &MockState) -> Option<Response<MockBody>> {
+    const NEEDLE: &[u8] = b"\"raw_error\"";
+    // Cheap test first: most requests script nothing.
+    if !body.windows(NEEDLE.len()).any(|w| w == NEEDLE) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let script = v
+        .get("mock")
+        .or_else(|| v.get("additionalModelRequestFields")?.get("mock"))?
+        .get("raw_error")?;
+    let raw: RawError = match serde_json::from_value(script.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            return Some(reply::bad_request(
+                &format!("mock.raw_error: {e}"),
+                None,
+                id,
+            ));
+        }
+    };
+    let Ok(status) = StatusCode::from_u16(raw.status) else {
+        return Some(reply::bad_request(
+            "mock.raw_error.status is not an HTTP status code",
+            None,
+            id,
+        ));
+    };
+    if let Some(times) = raw.fail_times
+        && !state.should_fail(&raw.key, times)
+    {
+        return None;
+    }
+    let bytes = match raw.body {
+        serde_json::Value::String(s) => s.into_bytes(),
+        other => other.to_string().into_bytes(),
+    };
+    let mut resp = reply::response(status, reply::JSON, MockBody::full(bytes), id);
+    for (name, value) in raw.headers {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::try_from(name.as_str()),
+            http::HeaderValue::try_from(value.as_str()),
+        ) {
+            resp.headers_mut().insert(n, v);
+        }
+    }
+    Some(resp)
 }
 
 /// `GET /_mock/requests` lists, `DELETE` clears. Control calls are not recorded
@@ -329,6 +408,70 @@ mod tests {
             Route::NotFound
         );
         assert_eq!(route(&post, "/token"), Route::Token);
+    }
+
+    #[test]
+    fn raw_errors() {
+        let state = MockState::new();
+        let body = |v: serde_json::Value| v.to_string().into_bytes();
+        assert!(
+            raw_error(
+                &body(serde_json::json!({"mock": {"status": 500}})),
+                1,
+                &state
+            )
+            .is_none()
+        );
+        let r = raw_error(
+            &body(serde_json::json!({"mock": {"raw_error": {"status": 403,
+                "body": {"message": "The security token included in the request is invalid."},
+                "headers": {"x-amzn-errortype": "UnrecognizedClientException"}}}})),
+            1,
+            &state,
+        )
+        .unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(
+            r.headers()["x-amzn-errortype"],
+            "UnrecognizedClientException"
+        );
+        match r.body() {
+            MockBody::Full(Some(b)) => assert_eq!(
+                &b[..],
+                br#"{"message":"The security token included in the request is invalid."}"#
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Bedrock carries unknown fields in additionalModelRequestFields; strings go raw.
+        let r = raw_error(
+            &body(serde_json::json!({"additionalModelRequestFields": {"mock": {"raw_error": {"status": 502, "body": "<html>"}}}})),
+            1,
+            &state,
+        )
+        .unwrap();
+        assert_eq!(r.status(), 502);
+        assert!(matches!(r.body(), MockBody::Full(Some(b)) if &b[..] == b"<html>"));
+        // fail_times counts per key.
+        let once = body(
+            serde_json::json!({"mock": {"raw_error": {"status": 429, "fail_times": 1, "key": "raw-once"}}}),
+        );
+        assert!(raw_error(&once, 1, &state).is_some());
+        assert!(raw_error(&once, 1, &state).is_none());
+        // Malformed scripts are refused, by name.
+        let bad = raw_error(
+            &body(serde_json::json!({"mock": {"raw_error": {"status": 42}}})),
+            1,
+            &state,
+        )
+        .unwrap();
+        assert_eq!(bad.status(), 400);
+        let bad = raw_error(
+            &body(serde_json::json!({"mock": {"raw_error": {"stat": 400}}})),
+            1,
+            &state,
+        )
+        .unwrap();
+        assert_eq!(bad.status(), 400);
     }
 
     #[test]

@@ -398,6 +398,24 @@ mod tests {
             e.chat_completions,
             "https://res.openai.azure.com/openai/deployments/my-gpt/chat/completions?api-version=2024-06-01"
         );
+        assert_eq!(
+            e.embeddings.unwrap(),
+            "https://res.openai.azure.com/openai/deployments/my-gpt/embeddings?api-version=2024-06-01"
+        );
+        // A base that already ends in /openai, and the default api-version.
+        let e = build_endpoints(
+            &provider("azure/emb"),
+            "https://res.openai.azure.com/openai",
+            None,
+            "text-embedding-3-small",
+        )
+        .unwrap();
+        assert_eq!(
+            e.embeddings.unwrap().to_string(),
+            format!(
+                "https://res.openai.azure.com/openai/deployments/text-embedding-3-small/embeddings?api-version={AZURE_DEFAULT_API_VERSION}"
+            )
+        );
         assert!(
             build_endpoints(&provider("azure/x"), "https://r.example", None, "a/../b").is_err()
         );

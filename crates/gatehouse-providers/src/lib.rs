@@ -1,7 +1,8 @@
 //! Providers: every LiteLLM model prefix gatehouse knows, whether it is served yet, how to
 //! build its endpoint URLs from config, and the translation between the client-facing
 //! formats (OpenAI Chat Completions, Anthropic Messages) and each provider's wire format
-//! (`anthropic`, `gemini`, `bedrock`; `vertex` reuses `gemini`'s translators).
+//! (`anthropic`, `gemini`, `bedrock`; `vertex` reuses `gemini`'s translators), and what each
+//! provider's error answers mean (`errors`).
 //!
 //! This crate is pure (no I/O): request in, request out; chunk in, chunks out.
 
@@ -9,6 +10,7 @@ pub mod anthropic;
 pub mod bedrock;
 mod catalogue;
 mod endpoint;
+pub mod errors;
 pub mod gemini;
 mod json_mode;
 mod openai_chunks;

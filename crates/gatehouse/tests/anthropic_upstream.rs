@@ -182,9 +182,10 @@ async fn anthropic_errors_and_unsupported_endpoints() {
         .assert_error(400);
     assert!(e["message"].as_str().unwrap().contains("mock"), "{e}");
     mock.clear();
+    // Overloaded is 503 for OpenAI clients (Anthropic clients get Anthropic's 529).
     post(&url, &[], body(json!({"status": 529})))
         .await
-        .assert_error(502);
+        .assert_error(503);
     assert_eq!(
         mock.requests().len(),
         2,

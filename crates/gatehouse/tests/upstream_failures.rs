@@ -176,3 +176,69 @@ async fn streams_are_forwarded_chunk_by_chunk() {
     assert!(text.trim_end().ends_with("data: [DONE]"));
     assert!(text.contains("\"usage\":{"), "usage chunk missing");
 }
+
+/// A relayed message is scrubbed before it is capped: a key that straddles the 200-character
+/// cap never leaks a prefix, and URLs never reach the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayed_messages_are_scrubbed_before_the_cap() {
+    let (_mock, gh) = setup().await;
+    for at in [0, 150, 190, 198] {
+        let message = format!(
+            "{}{UPSTREAM_KEY} is not allowed here; see https://example.invalid/docs?key={UPSTREAM_KEY}",
+            "x".repeat(at)
+        );
+        let raw = json!({"status": 400, "body": {"error": {"message": message, "type": "invalid_request_error", "param": null}}});
+        let r = post(
+            &gh.url("/v1/chat/completions"),
+            &[],
+            chat_body("gpt-mock", json!({"mock": {"raw_error": raw}})),
+        )
+        .await;
+        let e = r.assert_error(400);
+        let text = r.text();
+        // Any 6-character piece of the key would be a leak.
+        for piece in UPSTREAM_KEY.as_bytes().windows(6) {
+            let piece = std::str::from_utf8(piece).unwrap();
+            assert!(!text.contains(piece), "{piece:?} leaked at {at}: {text}");
+        }
+        assert!(!text.contains("example.invalid"), "{text}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&"x".repeat(at.min(100)))
+        );
+    }
+}
+
+/// The retry decision reads the provider's answer, not only its status: an OpenAI-compatible
+/// 429 for an exhausted quota is final, a 409 conflict is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_follow_the_classified_answer() {
+    let (mock, gh) = setup().await;
+    let quota = json!({"status": 429, "body": {"error": {"message": "You exceeded your current quota",
+        "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}});
+    let r = post(
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body("gpt-mock", json!({"mock": {"raw_error": quota}})),
+    )
+    .await;
+    r.assert_error(502);
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "an exhausted quota is not retried"
+    );
+    mock.clear();
+    let conflict = json!({"status": 409, "fail_times": 1, "key": key(),
+        "body": {"error": {"message": "conflict", "type": "invalid_request_error", "param": null}}});
+    let r = post(
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body("gpt-mock", json!({"mock": {"raw_error": conflict}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(mock.requests().len(), 2);
+}
