@@ -105,7 +105,8 @@ impl FeedCursor {
     pub async fn poll(&mut self, store: &Store, limit: u32) -> Result<Vec<Event>, StoreError> {
         let now = Instant::now();
         let ttl = self.gap_ttl;
-        self.gaps.retain(|_, first| now.duration_since(*first) < ttl);
+        self.gaps
+            .retain(|_, first| now.duration_since(*first) < ttl);
         let asked: Vec<i64> = self.gaps.keys().take(GAPS_PER_POLL).copied().collect();
         let filled = store.events_at(&asked).await?;
         let newer = store.events_since(self.last, limit).await?;

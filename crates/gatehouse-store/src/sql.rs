@@ -288,7 +288,8 @@ pub(crate) const EVENT_LATEST: &str =
 pub(crate) const EVENTS_SINCE: &str =
     "SELECT seq, kind, id, at FROM gatehouse_events WHERE seq > $1 ORDER BY seq LIMIT $2";
 /// Followed by a comma-separated list of binds and `)`.
-pub(crate) const EVENTS_AT_PREFIX: &str = "SELECT seq, kind, id, at FROM gatehouse_events WHERE seq IN (";
+pub(crate) const EVENTS_AT_PREFIX: &str =
+    "SELECT seq, kind, id, at FROM gatehouse_events WHERE seq IN (";
 pub(crate) const EVENTS_PRUNE: &str = "DELETE FROM gatehouse_events WHERE at < $1";
 
 // ---------------------------------------------------------------------------------------------

@@ -1135,9 +1135,7 @@ impl Store {
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await?;
-            rows.iter()
-                .map(event_from_row)
-                .collect()
+            rows.iter().map(event_from_row).collect()
         })
     }
 
