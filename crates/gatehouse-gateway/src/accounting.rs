@@ -128,7 +128,9 @@ fn refusal_error(r: Refusal) -> ApiError {
             "the budget of {} cannot pay for this request",
             public_scope(&scope)
         )),
-        Refusal::Unavailable { .. } => ApiError::StoreUnavailable,
+        Refusal::Unavailable { retry_after } => ApiError::BudgetsUnavailable {
+            retry_after: secs(retry_after),
+        },
     }
 }
 

@@ -1,0 +1,182 @@
+//! Accounting at its edges, through the real binary: several completions per request
+//! against a budget, budgets while Redis is unreachable (fail closed, or counted locally
+//! when configured), and requests whose outcome is unknown (upstream timeout, client gone,
+//! stream dropped) — billed at least their input, with a marked spend record.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{Gatehouse, MASTER_KEY, UPSTREAM_KEY, chat_body, get, post, send};
+use gatehouse_mock::MockServer;
+use gatehouse_store::{SpendQuery, SpendRecord, Store, StoreOptions};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+/// `gpt-mock` at $1 per 1M input tokens and $2 per 1M output tokens; `extra` is appended.
+fn config(base: &str, model_extra: &str, extra: &str) -> String {
+    format!(
+        r#"model_list:
+  - model_name: gpt-mock
+    litellm_params:
+      model: openai/mock-gpt
+      api_base: {base}
+      api_key: {UPSTREAM_KEY}
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
+{model_extra}general_settings:
+  master_key: {MASTER_KEY}
+{extra}"#
+    )
+}
+
+/// A gateway whose SQLite file the test can read.
+fn start_in_dir(cfg: &str) -> (Gatehouse, PathBuf) {
+    let dir = common::scratch_dir();
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, cfg).unwrap();
+    let gh = Gatehouse::start_in(&path, "info", &["--host", "127.0.0.1", "--port", "0"]).unwrap();
+    (gh, dir)
+}
+
+async fn admin_post(gh: &Gatehouse, path: &str, body: Value) -> Value {
+    let r = post(&gh.url(path), &[], body.to_string()).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r.json()
+}
+
+async fn new_key(gh: &Gatehouse, settings: Value) -> String {
+    admin_post(gh, "/key/generate", settings).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn chat_as(gh: &Gatehouse, key: &str, extra: Value) -> common::Reply {
+    let auth = format!("Bearer {key}");
+    post(
+        &gh.url("/v1/chat/completions"),
+        &[("authorization", &auth)],
+        chat_body("gpt-mock", extra),
+    )
+    .await
+}
+
+async fn key_spend(gh: &Gatehouse, key: &str) -> f64 {
+    let r = get(&gh.url(&format!("/key/info?key={key}")), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["info"]["spend"].as_f64().unwrap()
+}
+
+/// Waits (bounded) for the spend record of `call_id` in the gateway's SQLite file.
+async fn spend_record(dir: &std::path::Path, call_id: &str) -> SpendRecord {
+    let url = format!("sqlite://{}", dir.join("gatehouse.db").display());
+    let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = store
+            .spend_logs(&SpendQuery {
+                request_id: Some(call_id.to_owned()),
+                ..SpendQuery::default()
+            })
+            .await
+            .unwrap();
+        if let Some(r) = rows.into_iter().next() {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "no spend record for {call_id}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// All spend records of the gateway (after a pause for the batch writer).
+async fn all_records(dir: &std::path::Path) -> Vec<SpendRecord> {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let url = format!("sqlite://{}", dir.join("gatehouse.db").display());
+    let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
+    store.spend_logs(&SpendQuery::default()).await.unwrap()
+}
+
+/// A closed loopback port: connections are refused at once.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Budgets fail closed while Redis is unreachable (PRODUCT.md invariant 7): a key with a
+/// budget gets a clear 503; keys with only rate limits, or nothing, keep working.
+#[tokio::test]
+async fn budgets_fail_closed_while_redis_is_down() {
+    let mock = MockServer::start().await.unwrap();
+    let extra = format!(
+        "router_settings:\n  redis_url: redis://127.0.0.1:{}\ngatehouse:\n  redis_timeout: 0.1\n",
+        closed_port()
+    );
+    let (gh, _dir) = start_in_dir(&config(&mock.base_url(), "", &extra));
+    let budgeted = new_key(&gh, json!({"max_budget": 10})).await;
+    let limited = new_key(&gh, json!({"rpm_limit": 2})).await;
+    let plain = new_key(&gh, json!({})).await;
+    for _ in 0..3 {
+        let r = chat_as(&gh, &budgeted, json!({})).await;
+        let e = r.assert_error(503);
+        assert_eq!(e["type"], "service_unavailable");
+        let msg = e["message"].as_str().unwrap();
+        assert!(msg.contains("Budgets cannot be checked"), "{msg}");
+        let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=5).contains(&retry), "{retry}");
+    }
+    assert_eq!(mock.requests().len(), 0, "nothing was sent upstream");
+    // Rate limits still count (per replica).
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(chat_as(&gh, &limited, json!({})).await.status.as_u16());
+        }
+        v
+    };
+    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(chat_as(&gh, &plain, json!({})).await.status, 200);
+    // The master key has no budget.
+    let r = post(
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body("gpt-mock", json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let log = gh.log();
+    assert!(
+        log.contains("WARN") && log.contains("refusing requests that a budget applies to"),
+        "{log}"
+    );
+}
+
+/// `budget_fallback: local`: budgets are counted in the replica instead, and hold there.
+#[tokio::test]
+async fn budget_fallback_local_counts_in_the_replica() {
+    let mock = MockServer::start().await.unwrap();
+    let extra = format!(
+        "router_settings:\n  redis_url: redis://127.0.0.1:{}\ngatehouse:\n  redis_timeout: 0.1\n  budget_fallback: local\n",
+        closed_port()
+    );
+    let (gh, _dir) = start_in_dir(&config(&mock.base_url(), "", &extra));
+    // $0.004: one request of 1000 + 1000 tokens costs $0.003.
+    let key = new_key(&gh, json!({"max_budget": 0.004})).await;
+    let usage = json!({"max_tokens": 1000, "mock": {"usage": {"prompt_tokens": 1000, "completion_tokens": 1000}}});
+    let r = chat_as(&gh, &key, usage.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // $0.001 left: it cannot pay for 1000 output tokens, so max_tokens is lowered.
+    let r = chat_as(&gh, &key, usage.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = mock.requests().last().unwrap().body.clone();
+    assert!(sent["max_tokens"].as_u64().unwrap() < 1000, "{sent}");
+    assert!(
+        gh.log()
+            .contains("counting budgets locally from the database's spend"),
+        "{}",
+        gh.log()
+    );
+}
+
