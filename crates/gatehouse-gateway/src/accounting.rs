@@ -9,6 +9,10 @@
 //! [`ASSUMED_MAX_OUTPUT`]. When the remaining budget cannot pay for all of it, the
 //! reservation is what is left and `max_tokens` on the upstream request is lowered to what
 //! that pays for; when it cannot pay the input and one output token, the request is refused.
+//! A request asking for several completions (`n`, `best_of`) reserves its output ceiling
+//! once per completion, and the lowered `max_tokens` (a per-completion limit) is what the
+//! remaining budget pays for divided among them.
+//!
 //! The real cost is settled when the answer is complete; the unused rest is released, all
 //! of it when the request fails (dropping the admission releases it).
 
@@ -85,8 +89,11 @@ pub struct RequestShape<'a> {
     pub model: &'a str,
     /// Body size in bytes: an upper bound on its input tokens.
     pub body_bytes: u64,
-    /// The client's `max_completion_tokens` / `max_tokens`.
+    /// The client's `max_completion_tokens` / `max_tokens` (per completion).
     pub max_tokens: Option<u64>,
+    /// Completions generated (`n`, or `best_of` when larger; at least 1): each may use
+    /// `max_tokens`.
+    pub completions: u64,
     /// Embeddings have no output.
     pub has_output: bool,
     /// Call id.
@@ -238,16 +245,18 @@ pub async fn admit(
     let budgets = budgets_of(&k);
     let input_tokens = shape.body_bytes;
     let input_cost = price.max_input_price().cost(input_tokens);
+    let completions = shape.completions.max(1);
     let (cost_min, cost_max, out_ceiling) = if budgets.is_empty() || !shape.has_output {
         (input_cost, input_cost, None)
     } else {
+        // Per completion; every completion may use all of it.
         let ceiling = shape
             .max_tokens
             .or(price.max_output_tokens)
             .unwrap_or(ASSUMED_MAX_OUTPUT);
         (
-            input_cost.saturating_add(price.output.per_token()),
-            input_cost.saturating_add(price.output.cost(ceiling)),
+            input_cost.saturating_add(price.output.cost(completions)),
+            input_cost.saturating_add(price.output.cost(ceiling.saturating_mul(completions))),
             Some(ceiling),
         )
     };
@@ -303,7 +312,9 @@ pub async fn admit(
         && !price.output.is_free()
     {
         let reserved = Money::from_pico(admission.reserved_pico());
-        let affordable = price.output_tokens_affordable(reserved.saturating_sub(input_cost));
+        // Shared by the completions: each gets an equal part.
+        let affordable =
+            price.output_tokens_affordable(reserved.saturating_sub(input_cost)) / completions;
         if affordable == 0 {
             return Err(ApiError::BudgetExceeded(
                 "the remaining budget cannot pay for any output".into(),

@@ -168,6 +168,21 @@ impl Parsed<'_> {
             .and_then(|v| v.get().parse::<u64>().ok())
     }
 
+    /// Completions the request asks for (`n`, or `best_of` when larger; at least 1): each
+    /// may produce `max_tokens` of output.
+    fn completions(&self, op: Operation) -> u64 {
+        if op != Operation::ChatCompletions {
+            return 1;
+        }
+        let count = |field| {
+            self.body
+                .get(field)
+                .and_then(|v| v.get().parse::<u64>().ok())
+                .unwrap_or(1)
+        };
+        count("n").max(count("best_of")).max(1)
+    }
+
     /// The output-limit field to set on the upstream request, and its value.
     fn cap_override(&self, op: Operation, up: &Upstream) -> Option<(&'static str, String)> {
         let cap = self.max_tokens_cap?;
@@ -433,6 +448,7 @@ async fn proxy(
                 model: &parsed.model,
                 body_bytes: bytes.len() as u64,
                 max_tokens: parsed.requested_max_tokens(),
+                completions: parsed.completions(op),
                 has_output: op != Operation::Embeddings,
                 call_id,
                 started_ms: accounting::now_ms(),

@@ -20,7 +20,7 @@
 //! | `content` | reply text override |
 //! | `model` | the model the reply reports (OpenAI and Anthropic `model`, Gemini `modelVersion`) instead of the requested one, as providers report a dated version of an alias |
 //! | `parallel` | call the first two tools (unless `parallel_tool_calls` is false) |
-//! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`) |
+//! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`); reported completion tokens never exceed the request's `max_tokens` (chat: times its `n`) |
 //! | `stream_error` | Anthropic streams only: an `error` event (`overloaded_error`) right after the first content delta, then the body ends cleanly |
 //!
 //! Default replies: chat answers `"Hello from mock: " + <last user message text>`

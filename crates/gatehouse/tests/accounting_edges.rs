@@ -99,6 +99,53 @@ async fn all_records(dir: &std::path::Path) -> Vec<SpendRecord> {
     store.spend_logs(&SpendQuery::default()).await.unwrap()
 }
 
+/// `n: 4` without `max_tokens` against a small budget, the upstream generating as much as it
+/// may: OpenAI bills the tokens of every choice, each up to `max_tokens`, so the lowered
+/// `max_tokens` must be the budget's output share per choice. Before, it was the whole
+/// share, and four choices spent four times the budget.
+#[tokio::test]
+async fn n_choices_cannot_overrun_a_budget() {
+    let mock = MockServer::start().await.unwrap();
+    let (gh, _dir) = start_in_dir(&config(&mock.base_url(), "", ""));
+    let max_budget = 0.01;
+    let key = new_key(&gh, json!({"max_budget": max_budget})).await;
+    let greedy =
+        json!({"n": 4, "mock": {"usage": {"prompt_tokens": 20, "completion_tokens": 1_000_000}}});
+    let r = chat_as(&gh, &key, greedy.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = mock.requests().last().unwrap().body.clone();
+    let cap = sent["max_completion_tokens"]
+        .as_u64()
+        .or_else(|| sent["max_tokens"].as_u64())
+        .unwrap_or_else(|| panic!("no output limit sent: {sent}"));
+    let completion = r.json()["usage"]["completion_tokens"].as_u64().unwrap();
+    assert_eq!(completion, 4 * cap, "the mock used every choice's limit");
+    let cost: f64 = r.headers["x-litellm-response-cost"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(cost <= max_budget, "one request cost {cost} > {max_budget}");
+    assert!(
+        cost > max_budget * 0.9,
+        "the budget is used, not wasted: {cost}"
+    );
+    // Whatever follows cannot take the spend past the budget either.
+    for _ in 0..3 {
+        let r = chat_as(&gh, &key, greedy.clone()).await;
+        assert!(matches!(r.status.as_u16(), 200 | 429), "{}", r.text());
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let spend = loop {
+        let s = key_spend(&gh, &key).await;
+        if s > 0.0 || Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(spend <= max_budget, "spend {spend} > budget {max_budget}");
+}
+
 /// A closed loopback port: connections are refused at once.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -179,4 +226,3 @@ async fn budget_fallback_local_counts_in_the_replica() {
         gh.log()
     );
 }
-
