@@ -610,7 +610,8 @@ impl Meter {
                 status: 0,
             },
         );
-        if let Err(e) = self.spend.record(record) {
+        // Admitted while the buffer had room: never refused for lack of it.
+        if let Err(e) = self.spend.record_admitted(record) {
             tracing::error!(error = %e, "spend record could not be buffered");
         }
         cost
