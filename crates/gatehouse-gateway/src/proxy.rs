@@ -446,7 +446,7 @@ async fn proxy(
             &caller,
             RequestShape {
                 model: &parsed.model,
-                body_bytes: bytes.len() as u64,
+                body: &bytes,
                 max_tokens: parsed.requested_max_tokens(),
                 completions: parsed.completions(op),
                 has_output: op != Operation::Embeddings,
@@ -519,9 +519,16 @@ async fn proxy(
             }
             _ => None,
         };
+        // From the send until the answer is known, the attempt may be billed.
+        let sending = |meter: &mut Option<Meter>| {
+            if let Some(m) = meter {
+                m.sending(up.id.to_str().unwrap_or_default(), up.price);
+            }
+        };
         let sent = if let Some(family) = bedrock_family {
             let reqs = bedrock::embeddings_request_to_invoke(&as_value(&parsed, None)?, family)
                 .map_err(translate_error)?;
+            sending(&mut meter);
             match send_all(gw, up, uri, reqs.bodies, timeout).await {
                 Ok(answers) => {
                     let out = bedrock::invoke_responses_to_embeddings(
@@ -538,8 +545,7 @@ async fn proxy(
                                 .into(),
                         )
                     })?;
-                    let metered = meter.take().map(|mut m| {
-                        m.set_deployment(up.id.to_str().unwrap_or_default(), up.price);
+                    let metered = meter.take().map(|m| {
                         let mut h = HeaderMap::new();
                         m.headers(&mut h);
                         (m.finish_body(&out), h)
@@ -562,6 +568,7 @@ async fn proxy(
             }
         } else {
             let body = upstream_body(&parsed, up, op)?;
+            sending(&mut meter);
             gw.upstream
                 .send(up, uri, body, parsed.stream, timeout, client_headers)
                 .await
@@ -583,6 +590,9 @@ async fn proxy(
                 return respond(res, ctx, meter.take()).await;
             }
             Ok(res) => {
+                if let Some(m) = &mut meter {
+                    m.answered();
+                }
                 let status = res.status();
                 let wait = retry_after(res.headers());
                 if can_retry && is_retryable(status) && wait.is_none_or(|w| w <= MAX_RETRY_AFTER) {
@@ -600,6 +610,16 @@ async fn proxy(
             }
             Err(e) => {
                 tracing::warn!(call_id, error = %e, attempt, "upstream request failed");
+                if let Some(m) = &mut meter {
+                    match e {
+                        // Sent, outcome unknown: the provider may bill its input.
+                        SendError::Timeout => m.lost(504),
+                        SendError::Transport => m.lost(502),
+                        SendError::Connect | SendError::Signing | SendError::Token(_) => {
+                            m.answered();
+                        }
+                    }
+                }
                 if can_retry && !matches!(e, SendError::Signing) {
                     Some(None)
                 } else {
@@ -785,9 +805,6 @@ async fn respond(
         Operation::Messages | Operation::CountTokens => WireFormat::Anthropic,
     };
     let same_wire = client_wire == up.wire;
-    if let Some(m) = &mut meter {
-        m.set_deployment(up.id.to_str().unwrap_or_default(), up.price);
-    }
     let mut rate_headers = HeaderMap::new();
     if let Some(m) = &meter {
         m.headers(&mut rate_headers);
@@ -850,16 +867,30 @@ async fn respond(
         let remaining = timeout
             .saturating_sub(started.elapsed())
             .max(Duration::from_secs(1));
-        let collected = tokio::time::timeout(
+        // The upstream answered 2xx: from here a failure still leaves its work billed.
+        let lost = |meter: &mut Option<Meter>, status: u16| {
+            if let Some(m) = meter {
+                m.lost(status);
+            }
+        };
+        let collected = match tokio::time::timeout(
             remaining,
             Limited::new(res.into_body(), MAX_UPSTREAM_BODY).collect(),
         )
         .await
-        .map_err(|_| ApiError::UpstreamTimeout)?
-        .map_err(|_| {
-            ApiError::UpstreamFailed("The upstream provider's response was cut off.".into())
-        })?
-        .to_bytes();
+        {
+            Ok(Ok(c)) => c.to_bytes(),
+            Ok(Err(_)) => {
+                lost(&mut meter, 502);
+                return Err(ApiError::UpstreamFailed(
+                    "The upstream provider's response was cut off.".into(),
+                ));
+            }
+            Err(_) => {
+                lost(&mut meter, 504);
+                return Err(ApiError::UpstreamTimeout);
+            }
+        };
         let created = unix_now();
         let to_openai = |body: &[u8]| -> Option<Result<Vec<u8>, anthropic::TranslateError>> {
             match (op, up.wire) {
@@ -904,6 +935,7 @@ async fn respond(
             Some(Ok(bytes)) => Bytes::from(bytes),
             Some(Err(e)) => {
                 tracing::warn!(call_id, error = %e.message, "untranslatable upstream response");
+                lost(&mut meter, 502);
                 return Err(ApiError::UpstreamFailed(
                     "The upstream provider sent a response gatehouse could not read.".into(),
                 ));

@@ -226,3 +226,137 @@ async fn budget_fallback_local_counts_in_the_replica() {
         gh.log()
     );
 }
+
+/// The upstream times out after the request was sent: the provider may bill it, so its
+/// input is settled and recorded (status 504); before, the reservation was released and
+/// nothing was recorded.
+#[tokio::test]
+async fn upstream_timeout_bills_the_input() {
+    let mock = MockServer::start().await.unwrap();
+    let (gh, dir) = start_in_dir(&config(
+        &mock.base_url(),
+        "      timeout: 1\n      max_retries: 0\n",
+        "",
+    ));
+    let key = new_key(&gh, json!({"max_budget": 1})).await;
+    let r = chat_as(&gh, &key, json!({"mock": {"delay_ms": 3000}})).await;
+    r.assert_error(504);
+    let call_id = r.headers["x-litellm-call-id"].to_str().unwrap().to_owned();
+    let rec = spend_record(&dir, &call_id).await;
+    assert_eq!(rec.status, 504);
+    assert_eq!(rec.completion_tokens, 0);
+    // "hello there" in one user message: a handful of tokens, not bytes / 4 or bytes.
+    assert!((5..=20).contains(&rec.prompt_tokens), "{rec:?}");
+    assert_eq!(rec.spend, rec.prompt_tokens * 1_000_000, "input at $1/M");
+    let logs = get(&gh.url(&format!("/spend/logs?request_id={call_id}")), &[]).await;
+    assert_eq!(logs.json()[0]["status"], "failure");
+    assert!(key_spend(&gh, &key).await > 0.0);
+}
+
+/// A request refused by the upstream (an answer: not billed), or that never reached it
+/// (connection refused), settles nothing and writes no record.
+#[tokio::test]
+async fn requests_that_never_ran_are_not_billed() {
+    let mock = MockServer::start().await.unwrap();
+    let dead = format!("http://127.0.0.1:{}/v1", closed_port());
+    let (gh, dir) = start_in_dir(&config(
+        &mock.base_url(),
+        &format!(
+            "      max_retries: 0\n  - model_name: dead-mock\n    litellm_params:\n      model: openai/mock-gpt\n      api_base: {dead}\n      api_key: {UPSTREAM_KEY}\n      max_retries: 0\n"
+        ),
+        "",
+    ));
+    let key = new_key(&gh, json!({"max_budget": 1})).await;
+    let r = chat_as(&gh, &key, json!({"mock": {"status": 400}})).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let auth = format!("Bearer {key}");
+    let r = post(
+        &gh.url("/v1/chat/completions"),
+        &[("authorization", &auth)],
+        chat_body("dead-mock", json!({})),
+    )
+    .await;
+    r.assert_error(502);
+    assert!(all_records(&dir).await.is_empty());
+    assert_eq!(key_spend(&gh, &key).await, 0.0);
+}
+
+/// The client gives up on a non-streamed request while the upstream works on it: the
+/// upstream still bills it, so its input is recorded with status 499.
+#[tokio::test]
+async fn client_gone_while_waiting_bills_the_input() {
+    let mock = MockServer::start().await.unwrap();
+    let (gh, dir) = start_in_dir(&config(&mock.base_url(), "", ""));
+    let key = new_key(&gh, json!({"max_budget": 1})).await;
+    let auth = format!("Bearer {key}");
+    let gone = tokio::time::timeout(
+        Duration::from_millis(500),
+        post(
+            &gh.url("/v1/chat/completions"),
+            &[("authorization", &auth)],
+            chat_body("gpt-mock", json!({"mock": {"delay_ms": 3000}})),
+        ),
+    )
+    .await;
+    assert!(gone.is_err(), "the request should still be waiting");
+    let records = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = all_records(&dir).await;
+            if !r.is_empty() || Instant::now() > deadline {
+                break r;
+            }
+        }
+    };
+    assert_eq!(records.len(), 1, "{records:?}");
+    let rec = &records[0];
+    assert_eq!(rec.status, 499);
+    assert_eq!(rec.completion_tokens, 0);
+    assert!((5..=20).contains(&rec.prompt_tokens), "{rec:?}");
+    assert_eq!(rec.spend, rec.prompt_tokens * 1_000_000);
+}
+
+/// A stream the client stops reading half-way: what it was sent is billed (output counted
+/// from the chunks seen, input with the tokenizer, as no usage chunk came), status 499.
+#[tokio::test]
+async fn stream_dropped_midway_bills_what_was_seen() {
+    let mock = MockServer::start().await.unwrap();
+    let (gh, dir) = start_in_dir(&config(&mock.base_url(), "", ""));
+    let key = new_key(&gh, json!({"max_budget": 1})).await;
+    let auth = format!("Bearer {key}");
+    let res = send(
+        http::Method::POST,
+        &gh.url("/v1/chat/completions"),
+        &[("authorization", &auth)],
+        chat_body(
+            "gpt-mock",
+            json!({"stream": true, "mock": {"chunks": 6, "chunk_delay_ms": 300, "content": "one two three four five six"}}),
+        )
+        .into(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let call_id = res.headers()["x-litellm-call-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut body = res.into_body();
+    let mut seen = String::new();
+    // The first content chunk (after the role chunk, whose content is empty).
+    while !seen.contains("\"content\":\"one") {
+        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Ok(d) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&d));
+        }
+    }
+    drop(body);
+    let rec = spend_record(&dir, &call_id).await;
+    assert_eq!(rec.status, 499, "{rec:?}");
+    assert!(rec.completion_tokens >= 1, "{rec:?}");
+    assert!(rec.completion_tokens < 6, "only part was seen: {rec:?}");
+    assert!((5..=20).contains(&rec.prompt_tokens), "{rec:?}");
+}
