@@ -134,6 +134,20 @@ pub struct GatehouseSettings {
     pub redis_timeout: Duration,
     /// How often other replicas' key, user and team changes are picked up.
     pub invalidation_poll_interval: Duration,
+    /// What requests that a budget applies to get while Redis is configured but unreachable.
+    pub budget_fallback: BudgetFallback,
+}
+
+/// `gatehouse.budget_fallback`: budgets while the shared counters (Redis) are unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BudgetFallback {
+    /// `refuse` (default): 503 for requests that a budget applies to (budgets fail closed);
+    /// rate limits are counted per replica, requests without budgets keep working.
+    #[default]
+    Refuse,
+    /// `local`: count budgets per replica from the database's spend (each replica may then
+    /// spend what is left of a budget).
+    Local,
 }
 
 impl Default for GatehouseSettings {
@@ -148,6 +162,7 @@ impl Default for GatehouseSettings {
             key_cache_stale_ttl: Duration::from_secs(600),
             redis_timeout: Duration::from_millis(100),
             invalidation_poll_interval: Duration::from_millis(250),
+            budget_fallback: BudgetFallback::Refuse,
         }
     }
 }

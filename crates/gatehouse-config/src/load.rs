@@ -14,8 +14,9 @@ use zeroize::Zeroizing;
 
 use crate::known;
 use crate::{
-    AwsAuth, Config, DEFAULT_MAX_REQUEST_SIZE_MB, DEFAULT_NUM_RETRIES, DEFAULT_UPSTREAM_TIMEOUT,
-    Deployment, GatehouseSettings, Ignored, Loaded, Problem, RedisSettings, Secret, VertexAuth,
+    AwsAuth, BudgetFallback, Config, DEFAULT_MAX_REQUEST_SIZE_MB, DEFAULT_NUM_RETRIES,
+    DEFAULT_UPSTREAM_TIMEOUT, Deployment, GatehouseSettings, Ignored, Loaded, Problem,
+    RedisSettings, Secret, VertexAuth,
 };
 
 /// Why a config could not be loaded.
@@ -521,6 +522,15 @@ impl Walker<'_> {
         };
         for (k, v) in m {
             let p = join("gatehouse", k);
+            if k == "budget_fallback" {
+                match self.string(&p, v).as_deref() {
+                    Some("refuse") => s.budget_fallback = BudgetFallback::Refuse,
+                    Some("local") => s.budget_fallback = BudgetFallback::Local,
+                    Some(_) => self.problem(&p, "expected `refuse` or `local`"),
+                    None => {}
+                }
+                continue;
+            }
             let slot = match k.as_str() {
                 "client_header_timeout" => &mut s.client_header_timeout,
                 "client_body_timeout" => &mut s.client_body_timeout,

@@ -9,8 +9,17 @@
 //! [`ASSUMED_MAX_OUTPUT`]. When the remaining budget cannot pay for all of it, the
 //! reservation is what is left and `max_tokens` on the upstream request is lowered to what
 //! that pays for; when it cannot pay the input and one output token, the request is refused.
-//! The real cost is settled when the answer is complete; the unused rest is released, all
-//! of it when the request fails (dropping the admission releases it).
+//! A request asking for several completions (`n`, `best_of`) reserves its output ceiling
+//! once per completion, and the lowered `max_tokens` (a per-completion limit) is what the
+//! remaining budget pays for divided among them.
+//!
+//! The real cost is settled when the answer is complete; the unused rest is released. A
+//! request that fails before anything was sent upstream, or whose upstream answered with an
+//! error, releases all of it. A request that was sent and whose outcome is unknown — the
+//! upstream timed out or the connection broke after sending, or the client went away while
+//! waiting — may still be billed by the provider: it is settled at its input cost (counted
+//! with the tokenizer from the request body, or the reservation's input bound for bodies
+//! over [`KEEP_BODY_MAX`]) and its spend record carries status 504, 502 or 499.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +41,20 @@ const STREAM_TEXT_KEPT: usize = 16 * 1024;
 /// Output tokens assumed for a request without `max_tokens` on a model whose output limit
 /// is unknown, when a budget applies: `max_tokens` is set to at most this.
 pub const ASSUMED_MAX_OUTPUT: u64 = 32_768;
+
+/// Request bodies up to this size are kept (a reference, not a copy) until the request is
+/// settled, to count their input tokens if the upstream reports none; larger ones are
+/// settled at the reservation's input bound (one token per byte) in that case.
+pub const KEEP_BODY_MAX: usize = 1024 * 1024;
+
+/// When a stream or an abandoned request must have its input counted, bodies up to this
+/// size are counted inline and larger ones on a blocking thread, so that a runtime worker
+/// is not held up by the tokenizer for long. (A non-streamed answer without usage is
+/// counted inline whatever its size, as its output always was: its cost is a header.)
+const INLINE_COUNT_MAX: usize = 16 * 1024;
+
+/// Spend-record status of a request abandoned by its client while waiting (nginx's 499).
+pub const STATUS_CLIENT_GONE: i32 = 499;
 
 static REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
 static REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
@@ -83,10 +106,14 @@ pub struct Plan {
 pub struct RequestShape<'a> {
     /// Public model name.
     pub model: &'a str,
-    /// Body size in bytes: an upper bound on its input tokens.
-    pub body_bytes: u64,
-    /// The client's `max_completion_tokens` / `max_tokens`.
+    /// The request body: its size is an upper bound on its input tokens, and it is counted
+    /// with the tokenizer when the upstream reports no usage.
+    pub body: &'a bytes::Bytes,
+    /// The client's `max_completion_tokens` / `max_tokens` (per completion).
     pub max_tokens: Option<u64>,
+    /// Completions generated (`n`, or `best_of` when larger; at least 1): each may use
+    /// `max_tokens`.
+    pub completions: u64,
     /// Embeddings have no output.
     pub has_output: bool,
     /// Call id.
@@ -128,7 +155,9 @@ fn refusal_error(r: Refusal) -> ApiError {
             "the budget of {} cannot pay for this request",
             public_scope(&scope)
         )),
-        Refusal::Unavailable { .. } => ApiError::StoreUnavailable,
+        Refusal::Unavailable { retry_after } => ApiError::BudgetsUnavailable {
+            retry_after: secs(retry_after),
+        },
     }
 }
 
@@ -199,32 +228,43 @@ pub async fn admit(
     if accounts.spend.is_full() {
         return Err(ApiError::AccountingBackedUp);
     }
+    let body_bytes = shape.body.len() as u64;
     let mut meter = Meter {
-        limiter: accounts.limiter.clone(),
-        spend: accounts.spend.clone(),
-        admission: None,
-        record: SpendRecord {
-            request_id: shape.call_id.to_owned(),
-            token_hash: key.as_ref().map(|k| k.token_hash),
-            user_id: key.as_ref().and_then(|k| k.key.user_id.clone()),
-            team_id: key.as_ref().and_then(|k| k.key.team_id.clone()),
-            model: shape.model.to_owned(),
-            deployment_id: String::new(),
-            started_at: shape.started_ms,
-            ended_at: 0,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cached_tokens: 0,
-            spend: 0,
-            status: 200,
-        },
-        price: ModelPrice::default(),
+        settle: Some(Settle {
+            limiter: accounts.limiter.clone(),
+            spend: accounts.spend.clone(),
+            admission: None,
+            deployment: None,
+            price: ModelPrice::default(),
+            record: SpendRecord {
+                request_id: shape.call_id.to_owned(),
+                token_hash: key.as_ref().map(|k| k.token_hash),
+                user_id: key.as_ref().and_then(|k| k.key.user_id.clone()),
+                team_id: key.as_ref().and_then(|k| k.key.team_id.clone()),
+                model: shape.model.to_owned(),
+                deployment_id: String::new(),
+                started_at: shape.started_ms,
+                ended_at: 0,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                cached_tokens: 0,
+                spend: 0,
+                status: 200,
+            },
+        }),
         client: shape.client,
-        fallback_input_tokens: shape.body_bytes / 4,
+        request: if shape.body.len() <= KEEP_BODY_MAX {
+            shape.body.clone()
+        } else {
+            bytes::Bytes::new()
+        },
+        input_bound: body_bytes,
         stream: None,
         limits: (None, None),
-        deployment: None,
-        done: false,
+        in_flight: false,
+        lost_attempts: 0,
+        lost_price_pico: 0,
+        abandon_status: STATUS_CLIENT_GONE,
     };
     let Some(k) = key else {
         return Ok(Plan {
@@ -234,18 +274,19 @@ pub async fn admit(
     };
     let (rpm, tpm, parallel) = limits_of(&k);
     let budgets = budgets_of(&k);
-    let input_tokens = shape.body_bytes;
-    let input_cost = price.max_input_price().cost(input_tokens);
+    let input_cost = price.max_input_price().cost(body_bytes);
+    let completions = shape.completions.max(1);
     let (cost_min, cost_max, out_ceiling) = if budgets.is_empty() || !shape.has_output {
         (input_cost, input_cost, None)
     } else {
+        // Per completion; every completion may use all of it.
         let ceiling = shape
             .max_tokens
             .or(price.max_output_tokens)
             .unwrap_or(ASSUMED_MAX_OUTPUT);
         (
-            input_cost.saturating_add(price.output.per_token()),
-            input_cost.saturating_add(price.output.cost(ceiling)),
+            input_cost.saturating_add(price.output.cost(completions)),
+            input_cost.saturating_add(price.output.cost(ceiling.saturating_mul(completions))),
             Some(ceiling),
         )
     };
@@ -301,7 +342,9 @@ pub async fn admit(
         && !price.output.is_free()
     {
         let reserved = Money::from_pico(admission.reserved_pico());
-        let affordable = price.output_tokens_affordable(reserved.saturating_sub(input_cost));
+        // Shared by the completions: each gets an equal part.
+        let affordable =
+            price.output_tokens_affordable(reserved.saturating_sub(input_cost)) / completions;
         if affordable == 0 {
             return Err(ApiError::BudgetExceeded(
                 "the remaining budget cannot pay for any output".into(),
@@ -315,7 +358,9 @@ pub async fn admit(
         rpm.iter().map(|(_, l)| *l).min(),
         tpm.iter().map(|(_, l)| *l).min(),
     );
-    meter.admission = Some(admission);
+    if let Some(s) = &mut meter.settle {
+        s.admission = Some(admission);
+    }
     Ok(Plan {
         max_tokens_cap: cap,
         meter: Some(meter),
@@ -417,49 +462,196 @@ fn budgets_of(k: &KeyContext) -> Vec<BudgetSpec> {
     out
 }
 
-/// Settles one request: reads its usage, prices it, settles its admission and writes its
-/// spend record. Dropped without [`Meter::finish`] (the client went away, the stream broke),
-/// it settles with what it saw.
-pub struct Meter {
+/// What settling a request needs, taken out of its [`Meter`] when it is settled (so that a
+/// settlement can move to a blocking thread when the input must be counted).
+struct Settle {
     limiter: Limiter,
     spend: Arc<SpendWriter>,
+    /// The key's admission (limits, budget reservation).
     admission: Option<Admission>,
+    /// The answering deployment's own admission (its `rpm`/`tpm`), settled with the tokens.
+    deployment: Option<Admission>,
     record: SpendRecord,
+    /// The answering (or last tried) deployment's price.
     price: ModelPrice,
+}
+
+/// Input tokens of attempts whose outcome is unknown, priced at their deployments' prices.
+#[derive(Debug, Clone, Copy, Default)]
+struct Lost {
+    attempts: u32,
+    /// Sum of the attempts' input prices, pico-USD per token.
+    price_pico: i64,
+}
+
+impl Settle {
+    /// Prices `usage` (plus `lost` attempts' input of `lost_input` tokens each), settles the
+    /// admissions and queues the spend record with `status`. Returns the cost.
+    fn run(mut self, usage: Usage, lost: Lost, lost_input: u64, status: i32) -> Money {
+        let extra_tokens = lost_input.saturating_mul(u64::from(lost.attempts));
+        let cost = self
+            .price
+            .cost(&usage)
+            .saturating_add(Money::from_pico(lost.price_pico).mul_tokens(lost_input));
+        let tokens = usage.total_tokens().saturating_add(extra_tokens);
+        let input = usage.input_tokens.saturating_add(extra_tokens);
+        self.record.ended_at = now_ms();
+        self.record.prompt_tokens = i64::try_from(input).unwrap_or(i64::MAX);
+        self.record.completion_tokens = i64::try_from(usage.output_tokens).unwrap_or(i64::MAX);
+        self.record.cached_tokens = i64::try_from(usage.cached_input_tokens).unwrap_or(i64::MAX);
+        self.record.spend = cost.pico();
+        self.record.status = status;
+        let key = self.admission.take();
+        let deployment = self.deployment.take();
+        if key.is_some() || deployment.is_some() {
+            let limiter = self.limiter.clone();
+            let settle = async move {
+                if let Some(adm) = key {
+                    limiter.settle(adm, cost.pico(), tokens).await;
+                }
+                if let Some(adm) = deployment {
+                    limiter.settle(adm, 0, tokens).await;
+                }
+            };
+            // In-process counters settle at once; only a Redis round trip needs a task.
+            let mut settle = Box::pin(settle);
+            if (&mut settle).now_or_never().is_none() {
+                match tokio::runtime::Handle::try_current() {
+                    Ok(h) => drop(h.spawn(settle)),
+                    // Dropping it drops the admissions, which release what they hold.
+                    Err(_) => tracing::debug!("settled outside a runtime; reservation released"),
+                }
+            }
+        }
+        // Admitted while the buffer had room: never refused for lack of it.
+        if let Err(e) = self.spend.record_admitted(self.record) {
+            tracing::error!(error = %e, "spend record could not be buffered");
+        }
+        cost
+    }
+}
+
+/// Settles one request: reads its usage, prices it, settles its admission and writes its
+/// spend record. Dropped without [`Meter::finish_body`] / [`Meter::finish_stream`] (the client
+/// went away, the stream broke, the upstream timed out), it settles with what it saw: a
+/// stream's observed usage, or the input of attempts that were sent and never answered;
+/// a request never sent releases everything.
+pub struct Meter {
+    /// Taken when settled.
+    settle: Option<Settle>,
     client: ClientFormat,
-    fallback_input_tokens: u64,
+    /// The request body (a reference; empty when over [`KEEP_BODY_MAX`]), counted only when
+    /// the upstream reports no input usage.
+    request: bytes::Bytes,
+    /// The reservation's input bound: the body's size in bytes.
+    input_bound: u64,
     stream: Option<(SseReader, StreamUsage)>,
     /// Smallest rpm and tpm limits, for the `x-ratelimit-limit-*` headers.
     limits: (Option<u64>, Option<u64>),
-    /// The answering deployment's own admission (its `rpm`/`tpm`), settled with the tokens.
-    deployment: Option<Admission>,
-    done: bool,
+    /// An attempt has been sent and its answer is not known yet.
+    in_flight: bool,
+    /// Attempts sent whose outcome stayed unknown (timed out, cut off).
+    lost_attempts: u32,
+    lost_price_pico: i64,
+    /// Spend-record status if the request ends without an answer.
+    abandon_status: i32,
 }
 
 impl std::fmt::Debug for Meter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let settle = self.settle.as_ref();
         f.debug_struct("Meter")
-            .field("request_id", &self.record.request_id)
-            .field("admission", &self.admission)
+            .field("request_id", &settle.map(|s| s.record.request_id.as_str()))
+            .field("admission", &settle.map(|s| &s.admission))
+            .field("in_flight", &self.in_flight)
+            .field("lost_attempts", &self.lost_attempts)
             .finish_non_exhaustive()
     }
+}
+
+/// Counts the input tokens of a request body in the client's format; `None` when it cannot
+/// be read (the caller then uses the reservation's bound).
+fn count_input(client: ClientFormat, body: &[u8]) -> Option<u64> {
+    if body.is_empty() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    Some(match client {
+        ClientFormat::Anthropic => gatehouse_pricing::count_anthropic_input(&v),
+        ClientFormat::OpenAi => match v.get("input") {
+            // Embeddings.
+            Some(input) if v.get("messages").is_none() => {
+                gatehouse_pricing::count_embedding_input(input)
+            }
+            _ => gatehouse_pricing::count_chat_input(&v),
+        },
+    })
 }
 
 impl Meter {
     /// The deployment that answers, and its price.
     pub fn set_deployment(&mut self, id: &str, price: ModelPrice) {
-        id.clone_into(&mut self.record.deployment_id);
-        self.price = price;
+        if let Some(s) = &mut self.settle {
+            id.clone_into(&mut s.record.deployment_id);
+            s.price = price;
+        }
     }
 
     /// The answering deployment's own admission, to settle with this request's tokens.
     pub fn set_deployment_admission(&mut self, adm: Option<Admission>) {
-        self.deployment = adm;
+        if let Some(s) = &mut self.settle {
+            s.deployment = adm;
+        }
+    }
+
+    /// An attempt is about to be sent to deployment `id`: from now until its answer is
+    /// known ([`Meter::answered`], [`Meter::lost`]) or the request is settled, it may be
+    /// billed.
+    pub fn sending(&mut self, id: &str, price: ModelPrice) {
+        self.set_deployment(id, price);
+        self.in_flight = true;
+        self.abandon_status = STATUS_CLIENT_GONE;
+    }
+
+    /// The upstream answered with an error: this attempt is not billed.
+    pub fn answered(&mut self) {
+        self.in_flight = false;
+    }
+
+    /// The attempt in flight ended without an answer after it may have reached the
+    /// upstream (timeout, broken connection, response cut off): its input is billed unless
+    /// a later attempt is. `status` is what the client is told (504, 502). An attempt that
+    /// never left (connect error) should be [`Meter::answered`] instead.
+    pub fn lost(&mut self, status: u16) {
+        if !self.in_flight {
+            return;
+        }
+        self.in_flight = false;
+        self.lost_attempts = self.lost_attempts.saturating_add(1);
+        if let Some(s) = &self.settle {
+            self.lost_price_pico = self
+                .lost_price_pico
+                .saturating_add(s.price.input.pico_per_token());
+        }
+        self.abandon_status = i32::from(status);
+    }
+
+    fn lost_totals(&self) -> Lost {
+        Lost {
+            attempts: self.lost_attempts,
+            price_pico: self.lost_price_pico,
+        }
+    }
+
+    /// The input tokens to bill when the upstream reported none: the tokenizer's count of
+    /// the body, else the reservation's bound.
+    fn counted_input(&self) -> u64 {
+        count_input(self.client, &self.request).unwrap_or(self.input_bound)
     }
 
     /// Adds `x-ratelimit-*` headers.
     pub fn headers(&self, h: &mut HeaderMap) {
-        let Some(adm) = &self.admission else {
+        let Some(adm) = self.settle.as_ref().and_then(|s| s.admission.as_ref()) else {
             return;
         };
         if let Some(n) = adm.remaining_requests() {
@@ -482,11 +674,21 @@ impl Meter {
             ClientFormat::OpenAi => gatehouse_pricing::usage_from_openai_body(body),
             ClientFormat::Anthropic => gatehouse_pricing::usage_from_anthropic_body(body),
         };
-        let usage = usage.unwrap_or_else(|| self.estimate_from_body(body));
-        self.settle(usage)
+        let mut usage = usage.unwrap_or_else(|| self.estimate_from_body(body));
+        let lost = self.lost_totals();
+        let needs_count = usage.input_tokens == 0 || lost.attempts > 0;
+        let input = if needs_count { self.counted_input() } else { 0 };
+        if usage.input_tokens == 0 {
+            usage.input_tokens = input;
+        }
+        self.in_flight = false;
+        match self.settle.take() {
+            Some(s) => s.run(usage, lost, input, 200),
+            None => Money::ZERO,
+        }
     }
 
-    /// Counts tokens when the upstream reported none.
+    /// Counts output tokens when the upstream reported none (input is left at 0).
     fn estimate_from_body(&self, body: &[u8]) -> Usage {
         let mut tap = StreamUsage::new();
         match self.client {
@@ -516,7 +718,7 @@ impl Meter {
                 }
             }
         }
-        tap.finish(self.fallback_input_tokens)
+        tap.finish(0)
     }
 
     /// Feeds one frame of a streamed answer (in the client's format).
@@ -538,81 +740,70 @@ impl Meter {
 
     /// Settles a streamed answer with what was observed.
     pub fn finish_stream(mut self) {
-        let usage = self.stream_usage();
-        self.settle(usage);
+        self.settle_observed(200, true);
     }
 
-    fn stream_usage(&mut self) -> Usage {
-        match self.stream.take() {
-            Some((_, tap)) => tap.finish(self.fallback_input_tokens),
-            None => Usage {
-                input_tokens: self.fallback_input_tokens,
-                ..Usage::default()
-            },
+    /// Settles with the usage observed so far, plus the input of lost attempts. `answered`:
+    /// an answer (a stream) was received, whose input is billed too (counted when the
+    /// upstream reported none). Counting uses the tokenizer — on a blocking thread for
+    /// larger bodies.
+    fn settle_observed(&mut self, status: i32, answered: bool) {
+        self.in_flight = false;
+        let Some(settle) = self.settle.take() else {
+            return;
+        };
+        // Output counted now (at most STREAM_TEXT_KEPT bytes of text); input 0 = not reported.
+        let usage = match self.stream.take() {
+            Some((_, tap)) => tap.finish(0),
+            None => Usage::default(),
+        };
+        let lost = self.lost_totals();
+        let fill = answered && usage.input_tokens == 0;
+        if !fill && lost.attempts == 0 {
+            settle.run(usage, lost, 0, status);
+            return;
         }
-    }
-
-    fn settle(&mut self, usage: Usage) -> Money {
-        self.done = true;
-        let cost = self.price.cost(&usage);
-        let tokens = usage.total_tokens();
-        self.record.ended_at = now_ms();
-        self.record.prompt_tokens = i64::try_from(usage.input_tokens).unwrap_or(i64::MAX);
-        self.record.completion_tokens = i64::try_from(usage.output_tokens).unwrap_or(i64::MAX);
-        self.record.cached_tokens = i64::try_from(usage.cached_input_tokens).unwrap_or(i64::MAX);
-        self.record.spend = cost.pico();
-        let key = self.admission.take();
-        let deployment = self.deployment.take();
-        if key.is_some() || deployment.is_some() {
-            let limiter = self.limiter.clone();
-            let settle = async move {
-                if let Some(adm) = key {
-                    limiter.settle(adm, cost.pico(), tokens).await;
-                }
-                if let Some(adm) = deployment {
-                    limiter.settle(adm, 0, tokens).await;
-                }
-            };
-            // In-process counters settle at once; only a Redis round trip needs a task.
-            let mut settle = Box::pin(settle);
-            if (&mut settle).now_or_never().is_none() {
-                tokio::spawn(settle);
+        let client = self.client;
+        let request = std::mem::take(&mut self.request);
+        let inline = request.len() <= INLINE_COUNT_MAX;
+        let bound = self.input_bound;
+        let finish = move || {
+            let input = count_input(client, &request).unwrap_or(bound);
+            let mut usage = usage;
+            if fill {
+                usage.input_tokens = input;
             }
+            settle.run(usage, lost, input, status);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if !inline => drop(h.spawn_blocking(finish)),
+            _ => finish(),
         }
-        let record = std::mem::replace(
-            &mut self.record,
-            SpendRecord {
-                request_id: String::new(),
-                token_hash: None,
-                user_id: None,
-                team_id: None,
-                model: String::new(),
-                deployment_id: String::new(),
-                started_at: 0,
-                ended_at: 0,
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                cached_tokens: 0,
-                spend: 0,
-                status: 0,
-            },
-        );
-        if let Err(e) = self.spend.record(record) {
-            tracing::error!(error = %e, "spend record could not be buffered");
-        }
-        cost
     }
 }
 
 impl Drop for Meter {
     fn drop(&mut self) {
-        if self.done {
+        if self.settle.is_none() {
             return;
         }
         if self.stream.is_some() {
-            let usage = self.stream_usage();
-            self.settle(usage);
+            // A stream the client stopped reading: what it saw, plus its input.
+            self.settle_observed(STATUS_CLIENT_GONE, true);
+            return;
         }
-        // Never answered: the admission is dropped, which releases it in full.
+        if self.in_flight {
+            // The client went away while the upstream was working on its request.
+            self.lost(499);
+        }
+        if self.lost_attempts > 0 {
+            let status = self.abandon_status;
+            self.settle_observed(status, false);
+        }
+        // Never sent, or answered with an error: the admission is dropped with the rest of
+        // the settlement, which releases it in full.
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -120,6 +120,15 @@ pub enum ApiError {
     /// The key store is unreachable and this key is not in the recent-key cache.
     #[error("The key store is unavailable; retry shortly.")]
     StoreUnavailable,
+    /// Redis (the shared budget counters) is unreachable and `budget_fallback` is `refuse`:
+    /// a request that a budget applies to cannot be checked against it.
+    #[error(
+        "Budgets cannot be checked right now (the shared counter store is unreachable), so requests with a budget are refused; retry shortly."
+    )]
+    BudgetsUnavailable {
+        /// Seconds until the counters are tried again.
+        retry_after: u64,
+    },
     /// Spend records cannot be buffered (store down for long); refuse rather than lose them.
     #[error("Spend accounting is backed up; retry shortly.")]
     AccountingBackedUp,
@@ -141,9 +150,9 @@ impl ApiError {
             ApiError::RateLimited { .. } | ApiError::BudgetExceeded(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::StoreUnavailable | ApiError::AccountingBackedUp => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::StoreUnavailable
+            | ApiError::AccountingBackedUp
+            | ApiError::BudgetsUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -172,7 +181,9 @@ impl ApiError {
             ApiError::ModelNotAllowed { .. } => "key_model_access_denied",
             ApiError::RateLimited { .. } => "rate_limit_error",
             ApiError::BudgetExceeded(_) => "budget_exceeded",
-            ApiError::StoreUnavailable | ApiError::AccountingBackedUp => "service_unavailable",
+            ApiError::StoreUnavailable
+            | ApiError::AccountingBackedUp
+            | ApiError::BudgetsUnavailable { .. } => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
             ApiError::BodyTooLarge { .. }
             | ApiError::BodyTimeout
@@ -246,7 +257,8 @@ impl IntoResponse for ApiError {
         }
         | ApiError::RateLimited {
             retry_after: secs, ..
-        } = self
+        }
+        | ApiError::BudgetsUnavailable { retry_after: secs } = self
         {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

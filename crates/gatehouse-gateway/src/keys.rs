@@ -112,7 +112,7 @@ pub struct KeyContext {
 }
 
 impl KeyContext {
-    fn new(key: KeyRecord, user: Option<UserRecord>, team: Option<TeamRecord>) -> Self {
+    pub(crate) fn new(key: KeyRecord, user: Option<UserRecord>, team: Option<TeamRecord>) -> Self {
         let is_admin = user.as_ref().is_some_and(|u| u.user_role == PROXY_ADMIN);
         Self {
             token_hash: key.token_hash,

@@ -33,8 +33,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_config::Config;
-use gatehouse_limits::{Limiter, RedisUrl};
-use gatehouse_store::{SpendWriter, Store, StoreOptions, WriterConfig};
+use gatehouse_limits::{BudgetFallback, Limiter, RedisOptions, RedisUrl};
+use gatehouse_store::{FeedCursor, SpendWriter, Store, StoreOptions, WriterConfig};
 use sha2::{Digest, Sha256};
 
 use crate::accounting::Accounts;
@@ -103,9 +103,16 @@ pub async fn open_accounts(config: &Config, config_dir: &Path) -> Result<Account
     };
     let store = Store::connect(&url, StoreOptions::default()).await?;
     let limiter = match &config.redis {
-        Some(r) => Limiter::with_redis(
+        Some(r) => Limiter::with_redis_options(
             RedisUrl::parse(r.url.expose())?,
-            config.gatehouse.redis_timeout,
+            RedisOptions {
+                timeout: config.gatehouse.redis_timeout,
+                budget_fallback: match config.gatehouse.budget_fallback {
+                    gatehouse_config::BudgetFallback::Refuse => BudgetFallback::Refuse,
+                    gatehouse_config::BudgetFallback::Local => BudgetFallback::Local,
+                },
+                ..RedisOptions::default()
+            },
         )?,
         None => Limiter::local(),
     };
@@ -167,8 +174,10 @@ pub fn spawn_background(gw: &Arc<Gateway>, poll: Duration) -> tokio::task::JoinH
     let gw = Arc::clone(gw);
     tokio::spawn(async move {
         let accounts = &gw.accounts;
-        let mut last = match accounts.store.latest_event_seq().await {
-            Ok(s) => Some(s),
+        // Follows the feed with a gap-aware cursor: on PostgreSQL an event can commit after
+        // one with a higher seq has been read; the cursor asks for skipped numbers again.
+        let mut cursor = match FeedCursor::start(&accounts.store).await {
+            Ok(c) => Some(c),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the change feed yet");
                 None
@@ -179,44 +188,31 @@ pub fn spawn_background(gw: &Arc<Gateway>, poll: Duration) -> tokio::task::JoinH
         loop {
             tokio::time::sleep(poll).await;
             ticks += 1;
-            match last {
+            match &mut cursor {
                 None => {
-                    if let Ok(s) = accounts.store.latest_event_seq().await {
+                    if let Ok(c) = FeedCursor::start(&accounts.store).await {
                         // We missed changes while the store was away: start clean.
                         accounts.keys.forget_all();
-                        last = Some(s);
+                        cursor = Some(c);
                     }
                 }
-                Some(seq) => {
-                    // Re-read a small window below the last seq: on PostgreSQL, commit order
-                    // is not sequence order. Dropping a cache entry twice is harmless.
-                    match accounts
-                        .store
-                        .events_since(seq.saturating_sub(64), 1000)
-                        .await
-                    {
-                        Ok(events) => {
-                            if failing {
-                                tracing::info!("change feed readable again");
-                                failing = false;
-                            }
-                            for e in &events {
-                                if e.seq > seq {
-                                    accounts.keys.apply_event(e.kind.as_str(), &e.id);
-                                }
-                            }
-                            if let Some(max) = events.iter().map(|e| e.seq).max() {
-                                last = Some(max.max(seq));
-                            }
+                Some(c) => match c.poll(&accounts.store, 1000).await {
+                    Ok(events) => {
+                        if failing {
+                            tracing::info!("change feed readable again");
+                            failing = false;
                         }
-                        Err(e) => {
-                            if !failing {
-                                tracing::warn!(error = %e, "cannot read the change feed; cached keys are kept");
-                                failing = true;
-                            }
+                        for e in &events {
+                            accounts.keys.apply_event(e.kind.as_str(), &e.id);
                         }
                     }
-                }
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(error = %e, "cannot read the change feed; cached keys are kept");
+                            failing = true;
+                        }
+                    }
+                },
             }
             // Every ~5 s: budgets whose period ended.
             if ticks.is_multiple_of(20) {

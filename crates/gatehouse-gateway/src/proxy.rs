@@ -182,6 +182,21 @@ impl Parsed<'_> {
             .and_then(|v| v.get().parse::<u64>().ok())
     }
 
+    /// Completions the request asks for (`n`, or `best_of` when larger; at least 1): each
+    /// may produce `max_tokens` of output.
+    fn completions(&self, op: Operation) -> u64 {
+        if op != Operation::ChatCompletions {
+            return 1;
+        }
+        let count = |field| {
+            self.body
+                .get(field)
+                .and_then(|v| v.get().parse::<u64>().ok())
+                .unwrap_or(1)
+        };
+        count("n").max(count("best_of")).max(1)
+    }
+
     /// The output-limit field to set on the upstream request, and its value.
     fn cap_override(&self, op: Operation, up: &Upstream) -> Option<(&'static str, String)> {
         let cap = self.max_tokens_cap?;
@@ -530,8 +545,9 @@ async fn proxy(
             &caller,
             RequestShape {
                 model: &parsed.model,
-                body_bytes: bytes.len() as u64,
+                body: &bytes,
                 max_tokens: parsed.requested_max_tokens(),
+                completions: parsed.completions(op),
                 has_output: op != Operation::Embeddings,
                 call_id,
                 started_ms: accounting::now_ms(),
@@ -604,9 +620,16 @@ async fn proxy(
             }
             _ => None,
         };
+        // From the send until the answer is known, the attempt may be billed.
+        let sending = |meter: &mut Option<Meter>| {
+            if let Some(m) = meter {
+                m.sending(up.id.to_str().unwrap_or_default(), up.price);
+            }
+        };
         let sent = if let Some(family) = bedrock_family {
             let reqs = bedrock::embeddings_request_to_invoke(&as_value(&parsed, None)?, family)
                 .map_err(translate_error)?;
+            sending(&mut meter);
             match send_all(gw, up, uri, reqs.bodies, timeout).await {
                 Ok(answers) => {
                     let out = bedrock::invoke_responses_to_embeddings(
@@ -623,8 +646,7 @@ async fn proxy(
                                 .into(),
                         )
                     })?;
-                    let metered = meter.take().map(|mut m| {
-                        m.set_deployment(up.id.to_str().unwrap_or_default(), up.price);
+                    let metered = meter.take().map(|m| {
                         let mut h = HeaderMap::new();
                         m.headers(&mut h);
                         (m.finish_body(&out), h)
@@ -647,6 +669,7 @@ async fn proxy(
             }
         } else {
             let body = upstream_body(&parsed, up, op)?;
+            sending(&mut meter);
             gw.upstream
                 .send(up, uri, body, parsed.stream, timeout, client_headers)
                 .await
@@ -668,6 +691,9 @@ async fn proxy(
                 return respond(res, ctx, meter.take()).await;
             }
             Ok(res) => {
+                if let Some(m) = &mut meter {
+                    m.answered();
+                }
                 let wait = retry_after(res.headers());
                 let failure = read_failure(res, up).await;
                 match retry_plan(&failure, wait, MAX_RETRY_AFTER) {
@@ -689,6 +715,16 @@ async fn proxy(
             }
             Err(e) => {
                 tracing::warn!(call_id, error = %e, attempt, "upstream request failed");
+                if let Some(m) = &mut meter {
+                    match e {
+                        // Sent, outcome unknown: the provider may bill its input.
+                        SendError::Timeout => m.lost(504),
+                        SendError::Transport => m.lost(502),
+                        SendError::Connect | SendError::Signing | SendError::Token(_) => {
+                            m.answered();
+                        }
+                    }
+                }
                 if can_retry && !matches!(e, SendError::Signing) {
                     Some(None)
                 } else {
@@ -898,9 +934,6 @@ async fn respond(
         Operation::Messages | Operation::CountTokens => WireFormat::Anthropic,
     };
     let same_wire = client_wire == up.wire;
-    if let Some(m) = &mut meter {
-        m.set_deployment(up.id.to_str().unwrap_or_default(), up.price);
-    }
     let mut rate_headers = HeaderMap::new();
     if let Some(m) = &meter {
         m.headers(&mut rate_headers);
@@ -963,16 +996,30 @@ async fn respond(
         let remaining = timeout
             .saturating_sub(started.elapsed())
             .max(Duration::from_secs(1));
-        let collected = tokio::time::timeout(
+        // The upstream answered 2xx: from here a failure still leaves its work billed.
+        let lost = |meter: &mut Option<Meter>, status: u16| {
+            if let Some(m) = meter {
+                m.lost(status);
+            }
+        };
+        let collected = match tokio::time::timeout(
             remaining,
             Limited::new(res.into_body(), MAX_UPSTREAM_BODY).collect(),
         )
         .await
-        .map_err(|_| ApiError::UpstreamTimeout)?
-        .map_err(|_| {
-            ApiError::UpstreamFailed("The upstream provider's response was cut off.".into())
-        })?
-        .to_bytes();
+        {
+            Ok(Ok(c)) => c.to_bytes(),
+            Ok(Err(_)) => {
+                lost(&mut meter, 502);
+                return Err(ApiError::UpstreamFailed(
+                    "The upstream provider's response was cut off.".into(),
+                ));
+            }
+            Err(_) => {
+                lost(&mut meter, 504);
+                return Err(ApiError::UpstreamTimeout);
+            }
+        };
         let created = unix_now();
         let to_openai = |body: &[u8]| -> Option<Result<Vec<u8>, anthropic::TranslateError>> {
             match (op, up.wire) {
@@ -1017,6 +1064,7 @@ async fn respond(
             Some(Ok(bytes)) => Bytes::from(bytes),
             Some(Err(e)) => {
                 tracing::warn!(call_id, error = %e.message, "untranslatable upstream response");
+                lost(&mut meter, 502);
                 return Err(ApiError::UpstreamFailed(
                     "The upstream provider sent a response gatehouse could not read.".into(),
                 ));

@@ -44,9 +44,11 @@
 //! outage (an info line when Redis is back), and a circuit opens: for
 //! [`RedisOptions::circuit_open_for`] (2 s) requests go straight to local counting without
 //! paying the timeout, then a single request probes Redis again. While degraded, limits are
-//! enforced per replica (each replica allows the full limit), and budgets start from the
-//! database's spend (`seed_spend_pico`); with [`BudgetFallback::Refuse`] admits that carry
-//! budgets are refused instead ([`Refusal::Unavailable`]). A settle/release of a
+//! enforced per replica (each replica allows the full limit). Budgets fail closed: admits
+//! that carry budgets are refused ([`Refusal::Unavailable`], [`BudgetFallback::Refuse`], the
+//! default), because per-replica counting would let each of N replicas spend what is left of
+//! a budget; with [`BudgetFallback::Local`] they are counted per replica instead, starting
+//! from the database's spend (`seed_spend_pico`). A settle/release of a
 //! Redis admission that cannot reach Redis is retried in the background for up to the
 //! lease time (bounded number of pending retries; a retry never adds spend twice); after
 //! that the lease and reservation expiries return what it held. An admit that timed out
@@ -98,11 +100,13 @@ pub const PARALLEL_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How admits carrying budgets are treated while Redis is unreachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BudgetFallback {
-    /// Count budgets in process, starting from the database's spend (the default).
+    /// Refuse admits that carry budgets with [`Refusal::Unavailable`] (fail closed; the
+    /// default).
     #[default]
-    Local,
-    /// Refuse admits that carry budgets with [`Refusal::Unavailable`] (fail closed).
     Refuse,
+    /// Count budgets in process, starting from the database's spend: each replica may then
+    /// spend what is left of a budget.
+    Local,
 }
 
 /// Options of a Redis-backed [`Limiter`].
@@ -118,7 +122,7 @@ pub struct RedisOptions {
     pub reservation_lease: Duration,
     /// How long Redis is skipped after a failure before it is probed again (default 2 s).
     pub circuit_open_for: Duration,
-    /// Budgets while Redis is unreachable (default: local counting).
+    /// Budgets while Redis is unreachable (default: refuse).
     pub budget_fallback: BudgetFallback,
     /// Most settle/release calls waiting to be retried in Redis at once (default 10 000).
     pub max_pending_settles: usize,
@@ -132,7 +136,7 @@ impl Default for RedisOptions {
             parallel_lease: DEFAULT_LEASE,
             reservation_lease: DEFAULT_LEASE,
             circuit_open_for: Duration::from_secs(2),
-            budget_fallback: BudgetFallback::Local,
+            budget_fallback: BudgetFallback::Refuse,
             max_pending_settles: 10_000,
         }
     }
@@ -320,7 +324,8 @@ impl Limiter {
         }
     }
 
-    /// A limiter counting in Redis, each call bounded by `timeout` (see [`DEFAULT_TIMEOUT`]).
+    /// A limiter counting in Redis, each call bounded by `timeout` (see [`DEFAULT_TIMEOUT`]);
+    /// other options at their defaults (budgets refused while Redis is unreachable).
     ///
     /// Never fails because Redis is down: it then counts locally (with a warning) and keeps
     /// trying. When called inside a Tokio runtime it probes Redis in the background at once,
@@ -395,8 +400,9 @@ impl Limiter {
                 }
             }
             if r.budget_fallback() == BudgetFallback::Refuse && !req.budgets.is_empty() {
+                // Budgets fail closed: nothing changes before the next probe of Redis.
                 return Err(Refusal::Unavailable {
-                    retry_after: Duration::from_secs(1),
+                    retry_after: r.circuit_open_for(),
                 });
             }
         }

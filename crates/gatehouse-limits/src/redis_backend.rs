@@ -289,17 +289,21 @@ impl RedisBackend {
             Ordering::Release,
         );
         if !self.down.swap(true, Ordering::AcqRel) {
+            let budgets = match self.opts.budget_fallback {
+                BudgetFallback::Refuse => "refusing requests that a budget applies to",
+                BudgetFallback::Local => "counting budgets locally from the database's spend",
+            };
             match err {
                 Some(e) => tracing::warn!(
                     redis = %self.redacted,
                     error_kind = ?e.kind(),
                     error_code = e.code().unwrap_or(""),
-                    "Redis unavailable: counting rate limits and budgets locally until it is back"
+                    "Redis unavailable: counting rate limits locally and {budgets} until it is back"
                 ),
                 None => tracing::warn!(
                     redis = %self.redacted,
                     timeout_ms = millis(self.opts.timeout),
-                    "Redis timed out: counting rate limits and budgets locally until it is back"
+                    "Redis timed out: counting rate limits locally and {budgets} until it is back"
                 ),
             }
         }

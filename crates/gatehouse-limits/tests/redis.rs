@@ -368,6 +368,7 @@ async fn unreachable_redis_falls_back_within_timeout() {
             RedisOptions {
                 timeout,
                 key_prefix: prefix(),
+                budget_fallback: BudgetFallback::Local,
                 ..RedisOptions::default()
             },
         )
@@ -411,8 +412,52 @@ async fn unreachable_redis_falls_back_within_timeout() {
     drop(silent);
 }
 
+/// Budgets fail closed by default (PRODUCT.md invariant 7): while Redis is unreachable an
+/// admit carrying a budget is refused, also after the circuit opened, while rate limits are
+/// still counted (locally) and admits without budgets pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fail_closed_budgets_when_configured() {
+async fn budgets_fail_closed_by_default() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let l = Limiter::with_redis(
+        RedisUrl::parse(&format!("redis://127.0.0.1:{closed}")).unwrap(),
+        Duration::from_millis(100),
+    )
+    .unwrap();
+    let s = Scope::new("key:fc");
+    let budgets = [budget(&s, 1_000)];
+    for _ in 0..3 {
+        match l.admit(&req(&[], &[], &budgets)).await {
+            Err(Refusal::Unavailable { retry_after }) => {
+                assert!(retry_after >= Duration::from_secs(1));
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+    assert_eq!(l.mode(), Mode::RedisDegraded);
+    // Rate limits keep counting, locally.
+    let rpm = [Limit {
+        scope: &s,
+        limit: 2,
+    }];
+    assert_eq!(
+        l.admit(&req(&rpm, &[], &[])).await.unwrap().place(),
+        Place::Local
+    );
+    assert!(l.admit(&req(&rpm, &[], &[])).await.is_ok());
+    assert!(matches!(
+        l.admit(&req(&rpm, &[], &[])).await,
+        Err(Refusal::Rpm { .. })
+    ));
+    // Without limits or budgets: nothing to count.
+    assert!(l.admit(&req(&[], &[], &[])).await.is_ok());
+}
+
+/// `BudgetFallback::Local`: budgets are counted per replica, from the database's spend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budgets_counted_locally_when_asked() {
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -421,19 +466,27 @@ async fn fail_closed_budgets_when_configured() {
         RedisUrl::parse(&format!("redis://127.0.0.1:{closed}")).unwrap(),
         RedisOptions {
             timeout: Duration::from_millis(100),
-            budget_fallback: BudgetFallback::Refuse,
+            budget_fallback: BudgetFallback::Local,
             ..RedisOptions::default()
         },
     )
     .unwrap();
-    let s = Scope::new("key:fc");
-    let budgets = [budget(&s, 1_000)];
-    assert!(matches!(
-        l.admit(&req(&[], &[], &budgets)).await,
-        Err(Refusal::Unavailable { .. })
-    ));
-    // Without budgets, local counting.
-    assert!(l.admit(&req(&[], &[], &[])).await.is_ok());
+    let s = Scope::new("key:fl");
+    let budgets = [Budget {
+        seed_spend_pico: 600,
+        ..budget(&s, 1_000)
+    }];
+    let r = Admit {
+        cost_min_pico: 300,
+        cost_max_pico: 300,
+        ..req(&[], &[], &budgets)
+    };
+    let a = l.admit(&r).await.unwrap();
+    assert_eq!(a.place(), Place::Local);
+    assert_eq!(a.reserved_pico(), 300);
+    // 600 spent + 300 held: 100 left, less than the 300 this needs.
+    assert!(matches!(l.admit(&r).await, Err(Refusal::Budget { .. })));
+    l.release(a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -529,6 +582,7 @@ async fn timed_out_admit_is_undone() {
         RedisOptions {
             timeout: Duration::from_millis(100),
             circuit_open_for: Duration::from_millis(200),
+            budget_fallback: BudgetFallback::Local,
             ..options(&p)
         },
     )

@@ -29,6 +29,9 @@ pub(crate) struct ChatRequest {
     /// Output limits: reported completion tokens never exceed them (as with a real provider).
     pub max_tokens: Option<Value>,
     pub max_completion_tokens: Option<Value>,
+    /// Choices asked for: the output limit holds per choice, and OpenAI bills the tokens of
+    /// all of them, so reported completion tokens are capped at `n × max_tokens`.
+    pub n: Option<Value>,
 }
 
 /// One input message (only role and content matter here).
@@ -123,7 +126,10 @@ pub(crate) async fn handle(
         .as_ref()
         .or(req.max_tokens.as_ref())
         .and_then(Value::as_u64)
-        .unwrap_or(u64::MAX);
+        .map_or(u64::MAX, |per_choice| {
+            let n = req.n.as_ref().and_then(Value::as_u64).unwrap_or(1).max(1);
+            per_choice.saturating_mul(n)
+        });
     let usage = Usage::new(
         script.prompt_tokens(prompt_tokens(messages)),
         script

@@ -20,7 +20,7 @@
 //! | `content` | reply text override |
 //! | `model` | the model the reply reports (OpenAI and Anthropic `model`, Gemini `modelVersion`) instead of the requested one, as providers report a dated version of an alias |
 //! | `parallel` | call the first two tools (unless `parallel_tool_calls` is false) |
-//! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`, plus `cache_creation_input_tokens`, `cache_read_input_tokens`) |
+//! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`, plus `cache_creation_input_tokens`, `cache_read_input_tokens`); reported completion tokens never exceed the request's `max_tokens` (chat: times its `n`) |
 //! | `redacted_thinking` | Anthropic, with `thinking` enabled: a `redacted_thinking` block after the thinking block |
 //! | `stream_error` | Anthropic streams only: an `error` event (`overloaded_error`) right after the first content delta, then the body ends cleanly |
 //! | `raw_error` | `{status, body, headers, fail_times, key}`: answer with exactly this status, body (a string as is, else JSON) and headers, whatever the route's wire format — a provider's real error answer (Bedrock: also read from `additionalModelRequestFields.mock`); `fail_times`/`key` as above |

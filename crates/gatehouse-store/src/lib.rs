@@ -41,11 +41,12 @@
 //!
 //! Readers must tolerate gaps: on PostgreSQL `seq` is assigned when a row is inserted, not
 //! when its transaction commits, so an event with a *lower* seq can become visible after one
-//! with a higher seq. A reader should therefore ask for events above
-//! `last_seen_seq - window` (a window of a few hundred sequence numbers, or re-read the
-//! events of the last few seconds) and de-duplicate, and should treat its cache entries as
-//! valid for a bounded time anyway. Invalidation is idempotent, so reading an event twice is
-//! harmless. Old events are removed with [`Store::prune_events`].
+//! with a higher seq. [`FeedCursor`] handles this: it remembers every sequence number it
+//! skipped over and asks for it again ([`Store::events_at`]) on each poll until it appears
+//! or is older than [`DEFAULT_GAP_TTL`] (a gap may be permanent: a rolled-back transaction).
+//! Readers should still treat cache entries as valid for a bounded time. Invalidation is
+//! idempotent, so reading an event twice is harmless. Old events are removed with
+//! [`Store::prune_events`].
 //!
 //! # Migrations
 //! Migrations are `(version, name, sqlite_sql, postgres_sql)` constants applied in order, each
@@ -61,12 +62,14 @@
 //! password (the connection URL is never included, and connection errors are scrubbed).
 
 mod duration;
+mod feed;
 mod records;
 mod sql;
 mod store;
 mod writer;
 
 pub use duration::{BudgetDuration, parse_duration};
+pub use feed::{DEFAULT_GAP_TTL, FeedCursor, MAX_GAPS};
 pub use records::{
     Backend, EntityKind, Event, KeyFilter, KeyRecord, SpendDay, SpendGroup, SpendGroupBy,
     SpendQuery, SpendRecord, SpendTotals, StoreError, TeamRecord, UserRecord, hash_hex,

@@ -350,6 +350,9 @@ pub(crate) const EVENT_LATEST: &str =
     "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM gatehouse_events";
 pub(crate) const EVENTS_SINCE: &str =
     "SELECT seq, kind, id, at FROM gatehouse_events WHERE seq > $1 ORDER BY seq LIMIT $2";
+/// Followed by a comma-separated list of binds and `)`.
+pub(crate) const EVENTS_AT_PREFIX: &str =
+    "SELECT seq, kind, id, at FROM gatehouse_events WHERE seq IN (";
 pub(crate) const EVENTS_PRUNE: &str = "DELETE FROM gatehouse_events WHERE at < $1";
 
 // ---------------------------------------------------------------------------------------------

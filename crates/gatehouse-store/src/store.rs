@@ -358,6 +358,18 @@ where
 }
 
 /// A query builder whose database type is taken from `pool`.
+/// One change-feed row.
+fn event_from_row(r: &impl RowExt) -> Result<Event, StoreError> {
+    let kind = r.string("kind")?;
+    Ok(Event {
+        seq: r.i64("seq")?,
+        kind: EntityKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
+        id: r.string("id")?,
+        at: r.i64("at")?,
+    })
+}
+
 fn builder<DB: sqlx::Database>(_pool: &sqlx::Pool<DB>, init: &str) -> QueryBuilder<'static, DB> {
     QueryBuilder::new(init.to_owned())
 }
@@ -1329,17 +1341,28 @@ impl Store {
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await?;
-            rows.iter()
-                .map(|r| {
-                    let kind = r.string("kind")?;
-                    Ok(Event {
-                        seq: r.i64("seq")?,
-                        kind: EntityKind::parse(&kind)
-                            .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind:?}")))?,
-                        id: r.string("id")?,
-                        at: r.i64("at")?,
-                    })
-                })
+            rows.iter().map(event_from_row).collect()
+        })
+    }
+
+    /// The events among `seqs` that exist now (committed), in seq order. Used to re-check
+    /// sequence numbers that were missing when later ones were read (see [`crate::FeedCursor`]).
+    pub async fn events_at(&self, seqs: &[i64]) -> Result<Vec<Event>, StoreError> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_pool!(self, |pool, d| {
+            let mut qb = builder(pool, sql::EVENTS_AT_PREFIX);
+            let mut list = qb.separated(", ");
+            for s in seqs {
+                list.push_bind(*s);
+            }
+            qb.push(") ORDER BY seq");
+            qb.build()
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(event_from_row)
                 .collect()
         })
     }

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -36,7 +36,8 @@ impl SpendSink for Store {
 /// Tuning of a [`SpendWriter`].
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
-    /// Most records held (pending + in flight) before [`SpendWriter::record`] refuses.
+    /// Most records held (pending + in flight) before [`SpendWriter::record`] refuses and
+    /// [`SpendWriter::is_full`] says so. A soft cap for [`SpendWriter::record_admitted`].
     /// Default 100 000.
     pub capacity: usize,
     /// Flush when this many records are pending; also the size of each insert. Default 500.
@@ -99,6 +100,8 @@ impl Buffer {
 #[derive(Debug)]
 struct Shared {
     buffer: Mutex<Buffer>,
+    /// `buffer.held()`, updated under the lock, so [`SpendWriter::is_full`] takes no lock.
+    held: AtomicUsize,
     wake: Notify,
     closed: AtomicBool,
     failing: AtomicBool,
@@ -111,6 +114,11 @@ impl Shared {
         self.buffer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Publishes the count of `buf` (call with the lock held, after changing it).
+    fn publish(&self, buf: &Buffer) {
+        self.held.store(buf.held(), Ordering::Release);
     }
 }
 
@@ -127,7 +135,9 @@ enum Command {
 /// batch is kept and retried with exponential backoff (`initial_backoff` doubling to
 /// `max_backoff`); a warning is logged once when an outage starts and an info line when it
 /// ends. Nothing is dropped while the process lives: when the buffer is full, `record`
-/// refuses and the gateway should answer 503. Retries are safe because
+/// refuses and the gateway answers 503 to new requests (it checks [`SpendWriter::is_full`]
+/// at admission), while the records of requests already admitted are always taken
+/// ([`SpendWriter::record_admitted`]). Retries are safe because
 /// [`Store::insert_spend`] is idempotent by `request_id`.
 ///
 /// Must be created inside a tokio runtime.
@@ -144,6 +154,7 @@ impl SpendWriter {
         let batch_size = config.batch_size.max(1);
         let shared = Arc::new(Shared {
             buffer: Mutex::new(Buffer::default()),
+            held: AtomicUsize::new(0),
             wake: Notify::new(),
             closed: AtomicBool::new(false),
             failing: AtomicBool::new(false),
@@ -162,15 +173,29 @@ impl SpendWriter {
     /// Queues a record. Never waits: fails with [`RecordError::Full`] when `capacity`
     /// records are held, or [`RecordError::Closed`] after shutdown.
     pub fn record(&self, record: SpendRecord) -> Result<(), RecordError> {
+        self.push(record, true)
+    }
+
+    /// Queues the record of a request that was admitted while [`SpendWriter::is_full`] was
+    /// false. Never refused for lack of room (only [`RecordError::Closed`] after shutdown):
+    /// requests admitted just before the buffer filled may take it past `capacity`, by at
+    /// most the number of requests in flight, so an admitted request's record is never
+    /// dropped. The gateway checks `is_full` at admission and uses this at settlement.
+    pub fn record_admitted(&self, record: SpendRecord) -> Result<(), RecordError> {
+        self.push(record, false)
+    }
+
+    fn push(&self, record: SpendRecord, capped: bool) -> Result<(), RecordError> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(RecordError::Closed(Box::new(record)));
         }
         let pending = {
             let mut buf = self.shared.lock();
-            if buf.held() >= self.shared.capacity {
+            if capped && buf.held() >= self.shared.capacity {
                 return Err(RecordError::Full(Box::new(record)));
             }
             buf.queue.push_back(record);
+            self.shared.publish(&buf);
             buf.queue.len()
         };
         if pending >= self.shared.batch_size {
@@ -181,10 +206,11 @@ impl SpendWriter {
 
     /// Records held (queued or being inserted).
     pub fn pending(&self) -> usize {
-        self.shared.lock().held()
+        self.shared.held.load(Ordering::Acquire)
     }
 
-    /// `true` when [`record`](SpendWriter::record) would refuse for lack of room.
+    /// `true` when [`record`](SpendWriter::record) would refuse for lack of room (no lock:
+    /// one atomic read).
     pub fn is_full(&self) -> bool {
         self.pending() >= self.shared.capacity
     }
@@ -229,6 +255,8 @@ impl SpendWriter {
             .map(|b| b.as_ref().clone())
             .unwrap_or_default();
         records.extend(buf.queue.drain(..));
+        self.shared.publish(&buf);
+        drop(buf);
         if records.is_empty() {
             Ok(())
         } else {
@@ -302,7 +330,11 @@ async fn flush_all(shared: &Shared, sink: &dyn SpendSink, config: &WriterConfig)
         };
         match sink.insert_spend(&batch).await {
             Ok(_) => {
-                shared.lock().in_flight = None;
+                {
+                    let mut buf = shared.lock();
+                    buf.in_flight = None;
+                    shared.publish(&buf);
+                }
                 if shared.failing.swap(false, Ordering::AcqRel) {
                     tracing::info!(
                         retries,

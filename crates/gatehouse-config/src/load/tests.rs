@@ -527,3 +527,25 @@ fn database_url_from_the_environment() {
         Some("sqlite:/tmp/x.db")
     );
 }
+
+#[test]
+fn budget_fallback_is_refuse_by_default_and_parsed_strictly() {
+    let c = load("{}").unwrap().config;
+    assert_eq!(c.gatehouse.budget_fallback, BudgetFallback::Refuse);
+    let c = load("gatehouse:\n  budget_fallback: local\n")
+        .unwrap()
+        .config;
+    assert_eq!(c.gatehouse.budget_fallback, BudgetFallback::Local);
+    let c = load("gatehouse:\n  budget_fallback: refuse\n")
+        .unwrap()
+        .config;
+    assert_eq!(c.gatehouse.budget_fallback, BudgetFallback::Refuse);
+    assert_eq!(
+        problems("gatehouse:\n  budget_fallback: open\n"),
+        ["gatehouse.budget_fallback: expected `refuse` or `local`"]
+    );
+    assert_eq!(
+        problems("gatehouse:\n  budget_fallback: 1\n"),
+        ["gatehouse.budget_fallback: expected a string, found a number"]
+    );
+}
