@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatehouse_config::Config;
-use gatehouse_limits::{Limiter, RedisUrl};
+use gatehouse_limits::{Limiter, RedisOptions, RedisUrl};
 use gatehouse_store::{SpendWriter, Store, StoreOptions, WriterConfig};
 use sha2::{Digest, Sha256};
 
@@ -103,9 +103,13 @@ pub async fn open_accounts(config: &Config, config_dir: &Path) -> Result<Account
     };
     let store = Store::connect(&url, StoreOptions::default()).await?;
     let limiter = match &config.redis {
-        Some(r) => Limiter::with_redis(
+        Some(r) => Limiter::with_redis_options(
             RedisUrl::parse(r.url.expose())?,
-            config.gatehouse.redis_timeout,
+            RedisOptions {
+                timeout: config.gatehouse.redis_timeout,
+                key_prefix: config.gatehouse.redis_key_prefix.clone(),
+                ..RedisOptions::default()
+            },
         )?,
         None => Limiter::local(),
     };
