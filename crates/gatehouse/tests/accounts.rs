@@ -366,7 +366,7 @@ async fn budget_holds_under_200_concurrent_requests(stores: Stores) {
     // Requests admitted near the end had max_tokens lowered to what was left (and the mock,
     // like a provider, honours it), so they cost less than $0.0003.
     assert!(spend <= burst.ok as f64 * 0.0003 + 1e-12, "{burst:?}");
-    stores.assert_counted_in_redis(&gh);
+    stores.assert_counted_in_redis(&gh).await;
 }
 
 async fn small_budget_lowers_max_tokens_and_refuses_what_it_cannot_pay(stores: Stores) {
@@ -399,7 +399,7 @@ async fn small_budget_lowers_max_tokens_and_refuses_what_it_cannot_pay(stores: S
     let e = r.assert_error(429);
     assert_eq!(e["type"], "budget_exceeded");
     assert_eq!(mock.requests().len(), before);
-    stores.assert_counted_in_redis(&gh);
+    stores.assert_counted_in_redis(&gh).await;
 }
 
 async fn rpm_and_parallel_limits(stores: Stores) {
@@ -452,7 +452,7 @@ async fn rpm_and_parallel_limits(stores: Stores) {
     );
     // Slots are freed when requests finish.
     assert_eq!(chat_as(&gh, &key, "gpt-mock", json!({})).await.status, 200);
-    stores.assert_counted_in_redis(&gh);
+    stores.assert_counted_in_redis(&gh).await;
 }
 
 async fn keys_survive_a_restart_and_spend_is_flushed_on_shutdown(stores: Stores) {
@@ -577,7 +577,7 @@ async fn deployment_rpm_moves_traffic_then_refuses(stores: Stores) {
     let e = r.assert_error(429);
     assert_eq!(e["type"], "rate_limit_error");
     assert!(r.headers.contains_key("retry-after"));
-    stores.assert_counted_in_redis(&gh);
+    stores.assert_counted_in_redis(&gh).await;
 }
 
 async fn budget_duration_resets_the_budget(stores: Stores) {
@@ -613,5 +613,5 @@ async fn budget_duration_resets_the_budget(stores: Stores) {
     }
     let info = admin_get(&gh, &format!("/key/info?key={key}")).await;
     assert!(info["info"]["budget_reset_at"].is_string());
-    stores.assert_counted_in_redis(&gh);
+    stores.assert_counted_in_redis(&gh).await;
 }

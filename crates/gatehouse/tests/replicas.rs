@@ -181,8 +181,8 @@ async fn share_limits_keys_and_spend(stores: Stores) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    stores.assert_counted_in_redis(&a);
-    stores.assert_counted_in_redis(&b);
+    stores.assert_counted_in_redis(&a).await;
+    stores.assert_counted_in_redis(&b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,6 +222,6 @@ async fn budget_across_replicas(stores: Stores) {
         common::warnings(&b)
     );
     assert!(spend <= burst.ok as f64 * 0.0003 + 1e-12, "{burst:?}");
-    stores.assert_counted_in_redis(&a);
-    stores.assert_counted_in_redis(&b);
+    stores.assert_counted_in_redis(&a).await;
+    stores.assert_counted_in_redis(&b).await;
 }

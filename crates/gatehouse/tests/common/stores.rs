@@ -192,15 +192,19 @@ impl Stores {
         }
     }
 
-    /// Asserts that `gh` counted in Redis throughout (never fell back to local counting),
-    /// when it has Redis.
-    pub fn assert_counted_in_redis(&self, gh: &Gatehouse) {
-        if let Stores::Shared { .. } = self {
-            let log = gh.log();
+    /// When `gh` has Redis: asserts that it counted there (its counters are under this
+    /// test's prefix) and throughout (it never fell back to local counting).
+    pub async fn assert_counted_in_redis(&self, gh: &Gatehouse) {
+        if let Stores::Shared { redis, .. } = self {
             assert!(
-                !log.contains(LOCAL_FALLBACK),
+                !gh.log().contains(LOCAL_FALLBACK),
                 "gatehouse fell back to local counting, so this did not test Redis:\n{}",
                 super::warnings(gh)
+            );
+            assert!(
+                !redis.keys().await.is_empty(),
+                "no counter under {} in Redis",
+                redis.prefix
             );
         }
     }
