@@ -132,9 +132,26 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
+/// `runuser` from `PATH`, else from `/usr/sbin` or `/sbin` (often not on a user's `PATH`).
+fn runuser() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("runuser"))
+            .find(|p| p.is_file())
+    });
+    on_path
+        .or_else(|| {
+            ["/usr/sbin/runuser", "/sbin/runuser"]
+                .map(PathBuf::from)
+                .into_iter()
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from("runuser"))
+}
+
 /// Whether `runuser -u postgres` can run a program (user `postgres` exists, `runuser` too).
 fn can_run_as_postgres() -> bool {
-    Command::new("runuser")
+    Command::new(runuser())
         .args(["-u", "postgres", "--", "true"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -241,7 +258,7 @@ impl ThrowawayPostgres {
     fn run(&self, tool: &str, args: &[&str]) {
         let program = self.bin.join(tool);
         let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
+            let mut c = Command::new(runuser());
             c.args(["-u", "postgres", "--"]).arg(&program);
             c
         } else {
@@ -302,7 +319,7 @@ impl Drop for ThrowawayPostgres {
         let program = self.bin.join("pg_ctl");
         let data = self.data();
         let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
+            let mut c = Command::new(runuser());
             c.args(["-u", "postgres", "--"]).arg(&program);
             c
         } else {
