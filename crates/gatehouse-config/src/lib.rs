@@ -132,6 +132,9 @@ pub struct GatehouseSettings {
     pub key_cache_stale_ttl: Duration,
     /// Longest wait for one Redis call before counting locally instead.
     pub redis_timeout: Duration,
+    /// Prefix of every Redis key gatehouse writes (default `gatehouse:`), so that separate
+    /// deployments (or test runs) can share one Redis.
+    pub redis_key_prefix: String,
     /// How often other replicas' key, user and team changes are picked up.
     pub invalidation_poll_interval: Duration,
     /// What requests that a budget applies to get while Redis is configured but unreachable.
@@ -161,6 +164,7 @@ impl Default for GatehouseSettings {
             key_cache_ttl: Duration::from_secs(60),
             key_cache_stale_ttl: Duration::from_secs(600),
             redis_timeout: Duration::from_millis(100),
+            redis_key_prefix: "gatehouse:".to_owned(),
             invalidation_poll_interval: Duration::from_millis(250),
             budget_fallback: BudgetFallback::Refuse,
         }

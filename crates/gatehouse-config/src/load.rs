@@ -531,6 +531,19 @@ impl Walker<'_> {
                 }
                 continue;
             }
+            if k == "redis_key_prefix" {
+                if let Some(prefix) = self.string(&p, v) {
+                    if prefix.is_empty()
+                        || prefix.len() > 64
+                        || !prefix.chars().all(|c| c.is_ascii_graphic())
+                    {
+                        self.problem(&p, "expected 1 to 64 printable ASCII characters, no spaces");
+                    } else {
+                        s.redis_key_prefix = prefix;
+                    }
+                }
+                continue;
+            }
             let slot = match k.as_str() {
                 "client_header_timeout" => &mut s.client_header_timeout,
                 "client_body_timeout" => &mut s.client_body_timeout,

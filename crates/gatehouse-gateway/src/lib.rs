@@ -111,6 +111,7 @@ pub async fn open_accounts(config: &Config, config_dir: &Path) -> Result<Account
                     gatehouse_config::BudgetFallback::Refuse => BudgetFallback::Refuse,
                     gatehouse_config::BudgetFallback::Local => BudgetFallback::Local,
                 },
+                key_prefix: config.gatehouse.redis_key_prefix.clone(),
                 ..RedisOptions::default()
             },
         )?,

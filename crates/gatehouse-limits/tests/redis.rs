@@ -1,4 +1,5 @@
-//! Against a real Redis (`GATEHOUSE_TEST_REDIS_URL`); skipped when it is not set.
+//! Against a real Redis (`GATEHOUSE_TEST_REDIS_URL`; without it these print SKIPPED, or fail
+//! when `GATEHOUSE_REQUIRE_STORES` is set).
 //! Each test uses its own random key prefix and deletes its keys at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

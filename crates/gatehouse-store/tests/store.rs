@@ -1,5 +1,6 @@
-//! Integration tests: every scenario runs on SQLite and, when `GATEHOUSE_TEST_POSTGRES_URL`
-//! is set, on PostgreSQL in a random schema.
+//! Integration tests: every scenario runs on SQLite and on PostgreSQL in a random schema
+//! (`GATEHOUSE_TEST_POSTGRES_URL`; without it the PostgreSQL runs print SKIPPED, or fail
+//! when `GATEHOUSE_REQUIRE_STORES` is set).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

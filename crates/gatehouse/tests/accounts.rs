@@ -1,18 +1,35 @@
-//! Virtual keys, the admin API, model scoping, spend and budgets through the real binary,
-//! with the default embedded SQLite store.
+//! Virtual keys, the admin API, model scoping, spend, budgets and limits through the real
+//! binary. Each scenario runs twice (see `on_both_stores!`): `…::sqlite` on the default
+//! embedded SQLite file, and `…::postgres_redis` on the shared PostgreSQL (a fresh schema) and
+//! Redis (a fresh key prefix) from `GATEHOUSE_TEST_POSTGRES_URL` / `GATEHOUSE_TEST_REDIS_URL`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Gatehouse, MASTER_KEY, UPSTREAM_KEY, chat_body, get, post};
+use common::stores::Stores;
+use common::{Gatehouse, UPSTREAM_KEY, chat_body, get, post};
 use gatehouse_mock::MockServer;
 use serde_json::{Value, json};
 
+on_both_stores!(
+    admin_api_round_trip,
+    users_teams_and_admin_roles,
+    model_scoping_and_models_list,
+    spend_equals_priced_usage,
+    budget_holds_under_200_concurrent_requests,
+    small_budget_lowers_max_tokens_and_refuses_what_it_cannot_pay,
+    rpm_and_parallel_limits,
+    keys_survive_a_restart_and_spend_is_flushed_on_shutdown,
+    streams_are_metered_without_showing_usage_the_client_did_not_ask_for,
+    deployment_rpm_moves_traffic_then_refuses,
+    budget_duration_resets_the_budget,
+);
+
 /// `gpt-mock` priced at $1 per 1M input tokens and $2 per 1M output tokens, and a second
-/// model `other-mock`.
-fn config(base: &str) -> String {
+/// model `other-mock`, on `stores`.
+fn config(base: &str, stores: &Stores) -> String {
     format!(
         r#"model_list:
   - model_name: gpt-mock
@@ -29,15 +46,14 @@ fn config(base: &str) -> String {
       api_key: {UPSTREAM_KEY}
       input_cost_per_token: 0.000001
       output_cost_per_token: 0.000002
-general_settings:
-  master_key: {MASTER_KEY}
-"#
+{}"#,
+        stores.settings("")
     )
 }
 
-async fn start() -> (MockServer, Gatehouse) {
+async fn start(stores: &Stores) -> (MockServer, Gatehouse) {
     let mock = MockServer::start().await.unwrap();
-    let gh = Gatehouse::start(&config(&mock.base_url()), "info");
+    let gh = Gatehouse::start(&config(&mock.base_url(), stores), "info");
     (mock, gh)
 }
 
@@ -67,9 +83,8 @@ async fn chat_as(gh: &Gatehouse, key: &str, model: &str, extra: Value) -> common
     .await
 }
 
-#[tokio::test]
-async fn admin_api_round_trip() {
-    let (_mock, gh) = start().await;
+async fn admin_api_round_trip(stores: Stores) {
+    let (_mock, gh) = start(&stores).await;
     let made = admin_post(
         &gh,
         "/key/generate",
@@ -142,9 +157,8 @@ async fn admin_api_round_trip() {
         .assert_error(401);
 }
 
-#[tokio::test]
-async fn users_teams_and_admin_roles() {
-    let (_mock, gh) = start().await;
+async fn users_teams_and_admin_roles(stores: Stores) {
+    let (_mock, gh) = start(&stores).await;
     let team = admin_post(
         &gh,
         "/team/new",
@@ -234,9 +248,8 @@ async fn users_teams_and_admin_roles() {
         .assert_error(400);
 }
 
-#[tokio::test]
-async fn model_scoping_and_models_list() {
-    let (_mock, gh) = start().await;
+async fn model_scoping_and_models_list(stores: Stores) {
+    let (_mock, gh) = start(&stores).await;
     let k = admin_post(&gh, "/key/generate", json!({"models": ["gpt-mock"]})).await;
     let key = k["key"].as_str().unwrap();
     let e = chat_as(&gh, key, "other-mock", json!({}))
@@ -266,9 +279,8 @@ async fn model_scoping_and_models_list() {
     assert_eq!(info["data"][0]["model_info"]["input_cost_per_token"], 1e-6);
 }
 
-#[tokio::test]
-async fn spend_equals_priced_usage() {
-    let (_mock, gh) = start().await;
+async fn spend_equals_priced_usage(stores: Stores) {
+    let (_mock, gh) = start(&stores).await;
     let k = admin_post(&gh, "/key/generate", json!({"user_id": "bob"})).await;
     let key = k["key"].as_str().unwrap();
     // 1000 input tokens at $1/M + 500 output tokens at $2/M = $0.002.
@@ -331,9 +343,8 @@ async fn spend_equals_priced_usage() {
     assert!((global["spend"].as_f64().unwrap() - expected).abs() < 1e-12);
 }
 
-#[tokio::test]
-async fn budget_holds_under_200_concurrent_requests() {
-    let (_mock, gh) = start().await;
+async fn budget_holds_under_200_concurrent_requests(stores: Stores) {
+    let (_mock, gh) = start(&stores).await;
     // Each request: 100 input + 100 output tokens = $0.0003 at the configured prices, but
     // before sending, the reservation is the body size in tokens at the input price plus
     // max_tokens (100) at the output price. A $0.006 budget pays for 20 real requests.
@@ -343,54 +354,23 @@ async fn budget_holds_under_200_concurrent_requests() {
         "gpt-mock",
         json!({"max_tokens": 100, "mock": {"usage": {"prompt_tokens": 100, "completion_tokens": 100}, "delay_ms": 20}}),
     );
-    let url = gh.url("/v1/chat/completions");
-    let mut tasks = Vec::new();
-    for _ in 0..200 {
-        let (url, body, auth) = (url.clone(), body.clone(), bearer(&key));
-        tasks.push(tokio::spawn(async move {
-            post(&url, &[("authorization", &auth)], body).await
-        }));
-    }
-    let mut ok = 0;
-    let mut refused = 0;
-    let mut charged = 0.0;
-    for t in tasks {
-        let r = t.await.unwrap();
-        match r.status.as_u16() {
-            200 => {
-                ok += 1;
-                charged += r.headers["x-litellm-response-cost"]
-                    .to_str()
-                    .unwrap()
-                    .parse::<f64>()
-                    .unwrap();
-            }
-            429 => {
-                assert_eq!(r.json()["error"]["type"], "budget_exceeded", "{}", r.text());
-                refused += 1;
-            }
-            s => panic!("unexpected {s}: {}", r.text()),
-        }
-    }
-    assert_eq!(ok + refused, 200);
-    assert!(ok >= 1 && refused >= 1, "ok={ok} refused={refused}");
-    // Spend never exceeds the budget.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let info = admin_get(&gh, &format!("/key/info?key={key}")).await;
-    let spend = info["info"]["spend"].as_f64().unwrap();
-    assert!(spend <= 0.006 + 1e-12, "spend {spend} over budget");
+    let burst = common::budget_burst(&[&gh], &key, &body, 200).await;
+    assert!(burst.ok >= 1 && burst.refused >= 1, "{burst:?}");
+    // Spend never exceeds the budget: every answer is recorded, and their sum is within it.
+    let spend = common::recorded_spend(&gh, &key, &burst).await;
+    assert!(
+        spend <= 0.006 + 1e-12,
+        "spend {spend} over budget: {burst:?}\n{}",
+        common::warnings(&gh)
+    );
     // Requests admitted near the end had max_tokens lowered to what was left (and the mock,
     // like a provider, honours it), so they cost less than $0.0003.
-    assert!(
-        (spend - charged).abs() < 1e-9,
-        "spend {spend}, charged {charged} over {ok} answers"
-    );
-    assert!(spend <= ok as f64 * 0.0003 + 1e-12);
+    assert!(spend <= burst.ok as f64 * 0.0003 + 1e-12, "{burst:?}");
+    stores.assert_counted_in_redis(&gh).await;
 }
 
-#[tokio::test]
-async fn small_budget_lowers_max_tokens_and_refuses_what_it_cannot_pay() {
-    let (mock, gh) = start().await;
+async fn small_budget_lowers_max_tokens_and_refuses_what_it_cannot_pay(stores: Stores) {
+    let (mock, gh) = start(&stores).await;
     // $0.001 pays for the input (a few hundred bytes) and a few hundred output tokens.
     let k = admin_post(&gh, "/key/generate", json!({"max_budget": 0.001})).await;
     let key = k["key"].as_str().unwrap();
@@ -419,11 +399,11 @@ async fn small_budget_lowers_max_tokens_and_refuses_what_it_cannot_pay() {
     let e = r.assert_error(429);
     assert_eq!(e["type"], "budget_exceeded");
     assert_eq!(mock.requests().len(), before);
+    stores.assert_counted_in_redis(&gh).await;
 }
 
-#[tokio::test]
-async fn rpm_and_parallel_limits() {
-    let (_mock, gh) = start().await;
+async fn rpm_and_parallel_limits(stores: Stores) {
+    let (_mock, gh) = start(&stores).await;
     let k = admin_post(&gh, "/key/generate", json!({"rpm_limit": 3})).await;
     let key = k["key"].as_str().unwrap();
     for i in 0..3u64 {
@@ -472,12 +452,12 @@ async fn rpm_and_parallel_limits() {
     );
     // Slots are freed when requests finish.
     assert_eq!(chat_as(&gh, &key, "gpt-mock", json!({})).await.status, 200);
+    stores.assert_counted_in_redis(&gh).await;
 }
 
-#[tokio::test]
-async fn keys_survive_a_restart_and_spend_is_flushed_on_shutdown() {
+async fn keys_survive_a_restart_and_spend_is_flushed_on_shutdown(stores: Stores) {
     let mock = MockServer::start().await.unwrap();
-    let cfg = config(&mock.base_url());
+    let cfg = config(&mock.base_url(), &stores);
     let dir = common::scratch_dir();
     let path = dir.join("config.yaml");
     std::fs::write(&path, &cfg).unwrap();
@@ -497,10 +477,12 @@ async fn keys_survive_a_restart_and_spend_is_flushed_on_shutdown() {
     }
     gh.terminate();
     assert!(gh.wait_exit(Duration::from_secs(10)).unwrap().success());
-    assert!(
-        dir.join("gatehouse.db").exists(),
-        "SQLite file beside the config"
-    );
+    if let Stores::Sqlite = stores {
+        assert!(
+            dir.join("gatehouse.db").exists(),
+            "SQLite file beside the config"
+        );
+    }
 
     let gh = Gatehouse::start_in(&path, "info", &args).unwrap();
     assert_eq!(chat_as(&gh, &key, "gpt-mock", json!({})).await.status, 200);
@@ -512,9 +494,8 @@ async fn keys_survive_a_restart_and_spend_is_flushed_on_shutdown() {
     );
 }
 
-#[tokio::test]
-async fn streams_are_metered_without_showing_usage_the_client_did_not_ask_for() {
-    let (mock, gh) = start().await;
+async fn streams_are_metered_without_showing_usage_the_client_did_not_ask_for(stores: Stores) {
+    let (mock, gh) = start(&stores).await;
     let k = admin_post(&gh, "/key/generate", json!({})).await;
     let key = k["key"].as_str().unwrap();
     let r = chat_as(
@@ -552,8 +533,7 @@ async fn streams_are_metered_without_showing_usage_the_client_did_not_ask_for() 
     }
 }
 
-#[tokio::test]
-async fn deployment_rpm_moves_traffic_then_refuses() {
+async fn deployment_rpm_moves_traffic_then_refuses(stores: Stores) {
     let mock = MockServer::start().await.unwrap();
     let base = mock.base_url();
     let cfg = format!(
@@ -564,9 +544,8 @@ async fn deployment_rpm_moves_traffic_then_refuses() {
   - model_name: limited
     litellm_params: {{ model: openai/b, api_base: "{base}", api_key: {UPSTREAM_KEY}, rpm: 2 }}
     model_info: {{ id: dep-b }}
-general_settings:
-  master_key: {MASTER_KEY}
-"#
+{}"#,
+        stores.settings("")
     );
     let gh = Gatehouse::start(&cfg, "info");
     let secs = std::time::SystemTime::now()
@@ -598,11 +577,11 @@ general_settings:
     let e = r.assert_error(429);
     assert_eq!(e["type"], "rate_limit_error");
     assert!(r.headers.contains_key("retry-after"));
+    stores.assert_counted_in_redis(&gh).await;
 }
 
-#[tokio::test]
-async fn budget_duration_resets_the_budget() {
-    let (_mock, gh) = start().await;
+async fn budget_duration_resets_the_budget(stores: Stores) {
+    let (_mock, gh) = start(&stores).await;
     // One request of 1000 + 1000 tokens costs $0.003; what is left of $0.0031 cannot pay
     // for the next one's input.
     let k = admin_post(
@@ -634,4 +613,5 @@ async fn budget_duration_resets_the_budget() {
     }
     let info = admin_get(&gh, &format!("/key/info?key={key}")).await;
     assert!(info["info"]["budget_reset_at"].is_string());
+    stores.assert_counted_in_redis(&gh).await;
 }

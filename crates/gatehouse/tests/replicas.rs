@@ -1,62 +1,20 @@
-//! Two gatehouse processes sharing PostgreSQL and Redis, as replicas behind a load balancer:
-//! rate limits are exact across both, and a key deleted on one is refused by the other
-//! within a second. Skipped (with a note) unless `GATEHOUSE_TEST_POSTGRES_URL` and
-//! `GATEHOUSE_TEST_REDIS_URL` are set; `.ci/run` always sets both.
+//! Two gatehouse processes sharing PostgreSQL (a fresh schema) and Redis (a fresh key
+//! prefix), as replicas behind a load balancer: rate limits and budgets are exact across
+//! both, and a key deleted on one is refused by the other within a second. They need
+//! `GATEHOUSE_TEST_POSTGRES_URL` and `GATEHOUSE_TEST_REDIS_URL` (`.ci/run` sets both); without
+//! them they print SKIPPED, or fail when `GATEHOUSE_REQUIRE_STORES` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Gatehouse, MASTER_KEY, UPSTREAM_KEY, chat_body, get, post};
+use common::stores::{Stores, run};
+use common::{Gatehouse, UPSTREAM_KEY, chat_body, get, post};
 use gatehouse_mock::MockServer;
 use serde_json::json;
 
-/// A fresh PostgreSQL schema for one test, dropped at the end.
-struct Schema {
-    base: String,
-    name: String,
-}
-
-impl Schema {
-    async fn create(base: &str) -> Schema {
-        let name = format!("gh_e2e_{:016x}", fastrand::u64(..));
-        let opts = gatehouse_store::StoreOptions {
-            pg_schema: Some(name.clone()),
-            ..Default::default()
-        };
-        // Creates the schema and runs the migrations in it.
-        let store = gatehouse_store::Store::connect(base, opts).await.unwrap();
-        store.close().await;
-        Schema {
-            base: base.to_owned(),
-            name,
-        }
-    }
-
-    /// The database URL with this schema first on the search path.
-    fn url(&self) -> String {
-        let sep = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
-    }
-
-    async fn drop_it(self) {
-        use sqlx::Connection;
-        if let Ok(mut c) = sqlx::PgConnection::connect(&self.base).await {
-            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
-                .execute(&mut c)
-                .await;
-        }
-    }
-}
-
-fn env_urls() -> Option<(String, String)> {
-    let pg = std::env::var("GATEHOUSE_TEST_POSTGRES_URL").ok()?;
-    let redis = std::env::var("GATEHOUSE_TEST_REDIS_URL").ok()?;
-    Some((pg, redis))
-}
-
-fn config(base: &str, db: &str, redis: &str) -> String {
+fn config(base: &str, stores: &Stores) -> String {
     format!(
         r#"model_list:
   - model_name: gpt-mock
@@ -66,12 +24,8 @@ fn config(base: &str, db: &str, redis: &str) -> String {
       api_key: {UPSTREAM_KEY}
       input_cost_per_token: 0.000001
       output_cost_per_token: 0.000002
-general_settings:
-  master_key: {MASTER_KEY}
-  database_url: "{db}"
-router_settings:
-  redis_url: {redis}
-"#
+{}"#,
+        stores.settings("")
     )
 }
 
@@ -79,18 +33,24 @@ fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
 
-#[tokio::test]
-async fn replicas_share_limits_keys_and_spend() {
-    let Some((pg, redis)) = env_urls() else {
-        eprintln!("skipped: GATEHOUSE_TEST_POSTGRES_URL / GATEHOUSE_TEST_REDIS_URL not set");
-        return;
-    };
-    let schema = Schema::create(&pg).await;
+/// A mock upstream and two replicas on `stores`.
+async fn two_replicas(stores: &Stores) -> (MockServer, Gatehouse, Gatehouse) {
     let mock = MockServer::start().await.unwrap();
-    let cfg = config(&mock.base_url(), &schema.url(), &redis);
+    let cfg = config(&mock.base_url(), stores);
     let a = Gatehouse::start(&cfg, "info");
     let b = Gatehouse::start(&cfg, "info");
     assert!(a.log().contains("Redis"), "{}", a.log());
+    (mock, a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_limits_keys_and_spend() {
+    let test = "replicas_share_limits_keys_and_spend";
+    run(Stores::shared(test).await, share_limits_keys_and_spend).await;
+}
+
+async fn share_limits_keys_and_spend(stores: Stores) {
+    let (_mock, a, b) = two_replicas(&stores).await;
 
     // A key made on replica A works on B.
     let r = post(
@@ -221,6 +181,47 @@ async fn replicas_share_limits_keys_and_spend() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    drop((a, b));
-    schema.drop_it().await;
+    stores.assert_counted_in_redis(&a).await;
+    stores.assert_counted_in_redis(&b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_holds_across_two_replicas() {
+    let test = "budget_holds_across_two_replicas";
+    run(Stores::shared(test).await, budget_across_replicas).await;
+}
+
+/// 200 concurrent requests on one key, half through each replica: the budget they share
+/// (in Redis) is never exceeded, and every refusal is 429 `budget_exceeded`.
+async fn budget_across_replicas(stores: Stores) {
+    let (_mock, a, b) = two_replicas(&stores).await;
+    // As in accounts.rs: each request costs $0.0003 (100 + 100 tokens), reserves a little
+    // more (its body in tokens at the input price + max_tokens at the output price); a
+    // $0.006 budget pays for 20.
+    let r = post(
+        &a.url("/key/generate"),
+        &[],
+        json!({"max_budget": 0.006}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let key = r.json()["key"].as_str().unwrap().to_owned();
+    let body = chat_body(
+        "gpt-mock",
+        json!({"max_tokens": 100, "mock": {"usage": {"prompt_tokens": 100, "completion_tokens": 100}, "delay_ms": 20}}),
+    );
+    let burst = common::budget_burst(&[&a, &b], &key, &body, 200).await;
+    assert!(burst.ok >= 1 && burst.refused >= 1, "{burst:?}");
+    // Both replicas record every answer in the shared database; the total is within budget.
+    let spend = common::recorded_spend(&b, &key, &burst).await;
+    assert_eq!(common::recorded_spend(&a, &key, &burst).await, spend);
+    assert!(
+        spend <= 0.006 + 1e-12,
+        "spend {spend} over budget across replicas: {burst:?}\nA:\n{}\nB:\n{}",
+        common::warnings(&a),
+        common::warnings(&b)
+    );
+    assert!(spend <= burst.ok as f64 * 0.0003 + 1e-12, "{burst:?}");
+    stores.assert_counted_in_redis(&a).await;
+    stores.assert_counted_in_redis(&b).await;
 }

@@ -463,6 +463,7 @@ router_settings:
 gatehouse:
   key_cache_ttl: 30
   redis_timeout: 0.05
+  redis_key_prefix: "{gh-eu}:"
 "#,
     )
     .unwrap();
@@ -477,6 +478,7 @@ gatehouse:
     );
     assert_eq!(c.gatehouse.key_cache_ttl, Duration::from_secs(30));
     assert_eq!(c.gatehouse.redis_timeout, Duration::from_millis(50));
+    assert_eq!(c.gatehouse.redis_key_prefix, "{gh-eu}:");
     assert!(
         !format!("{c:?}").contains("p@ss"),
         "redis password in Debug"
@@ -516,6 +518,15 @@ router_settings:
     assert_eq!(p, ["router_settings.redis_url: expected redis://…"]);
     let p = problems("router_settings:\n  redis_url: rediss://h:6380\n");
     assert!(p[0].contains("not supported yet"), "{p:?}");
+    assert_eq!(c.gatehouse.redis_key_prefix, "gatehouse:");
+    for bad in ["\"\"", "\"a b\"", "3"] {
+        let p = problems(&format!("gatehouse:\n  redis_key_prefix: {bad}\n"));
+        assert_eq!(p.len(), 1, "{bad}: {p:?}");
+        assert!(
+            p[0].starts_with("gatehouse.redis_key_prefix: expected"),
+            "{p:?}"
+        );
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! Helpers shared by the Redis integration tests.
+//! Helpers shared by the Redis integration tests. Without `GATEHOUSE_TEST_REDIS_URL` they
+//! print SKIPPED, or fail when `GATEHOUSE_REQUIRE_STORES` is set.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -11,11 +13,36 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// Whether every store test must run (`GATEHOUSE_REQUIRE_STORES` set, and not to `0`).
+pub fn required() -> bool {
+    std::env::var("GATEHOUSE_REQUIRE_STORES").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The running test cannot run because `missing`: under `GATEHOUSE_REQUIRE_STORES` (which
+/// `.ci/run` sets) that is a failure; otherwise it prints SKIPPED, written straight to stderr
+/// so that the test harness's capture does not hide it.
+pub fn skip(missing: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_owned();
+    assert!(
+        !required(),
+        "{test}: {missing}, and GATEHOUSE_REQUIRE_STORES is set (as .ci/run sets it): this test \
+         must run, not skip"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {missing} (with GATEHOUSE_REQUIRE_STORES=1 this is a failure)"
+    );
+}
+
+/// `GATEHOUSE_TEST_REDIS_URL`, or `None` after [`skip`].
 pub fn url() -> Option<String> {
     match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
-            eprintln!("GATEHOUSE_TEST_REDIS_URL not set: skipping");
+            skip("GATEHOUSE_TEST_REDIS_URL is not set");
             None
         }
     }

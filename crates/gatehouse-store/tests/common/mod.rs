@@ -1,13 +1,39 @@
-//! Test databases: a temporary SQLite file, and (when `GATEHOUSE_TEST_POSTGRES_URL` is set)
-//! a fresh random PostgreSQL schema dropped afterwards.
+//! Test databases: a temporary SQLite file, and a fresh random PostgreSQL schema (in
+//! `GATEHOUSE_TEST_POSTGRES_URL`'s database) dropped afterwards. Without that variable the
+//! PostgreSQL runs print SKIPPED, or fail when `GATEHOUSE_REQUIRE_STORES` is set.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
+use std::io::Write;
 use std::path::PathBuf;
 
 use gatehouse_store::{KeyRecord, SpendRecord, Store, StoreOptions};
 use sqlx::Connection;
+
+/// Whether every store test must run (`GATEHOUSE_REQUIRE_STORES` set, and not to `0`).
+pub fn required() -> bool {
+    std::env::var("GATEHOUSE_REQUIRE_STORES").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The running test cannot run because `missing`: under `GATEHOUSE_REQUIRE_STORES` (which
+/// `.ci/run` sets) that is a failure; otherwise it prints SKIPPED, written straight to stderr
+/// so that the test harness's capture does not hide it.
+pub fn skip(missing: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_owned();
+    assert!(
+        !required(),
+        "{test}: {missing}, and GATEHOUSE_REQUIRE_STORES is set (as .ci/run sets it): this test \
+         must run, not skip"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {missing} (with GATEHOUSE_REQUIRE_STORES=1 this is a failure)"
+    );
+}
 
 /// One test database.
 #[derive(Debug, Clone)]
@@ -84,7 +110,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let Some(db) = db else {
-        eprintln!("GATEHOUSE_TEST_POSTGRES_URL not set; skipping the PostgreSQL run");
+        skip("GATEHOUSE_TEST_POSTGRES_URL is not set");
         return;
     };
     let result = tokio::spawn(scenario(db.clone())).await;

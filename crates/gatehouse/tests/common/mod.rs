@@ -2,6 +2,8 @@
 //! port against the in-process mock upstream.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod stores;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -167,6 +169,15 @@ impl Drop for Gatehouse {
     }
 }
 
+/// The WARN and ERROR lines of a gatehouse's log (for failure messages).
+pub fn warnings(gh: &Gatehouse) -> String {
+    gh.log()
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A response, read whole.
 pub struct Reply {
     pub status: StatusCode,
@@ -322,4 +333,83 @@ pub async fn stream_chunks(
         }
     }
     out
+}
+
+/// What a burst of concurrent budgeted requests got.
+#[derive(Debug, Clone, Copy)]
+pub struct Burst {
+    pub ok: usize,
+    pub refused: usize,
+    /// The sum of the answered requests' `x-litellm-response-cost`, in USD.
+    pub charged: f64,
+}
+
+/// Sends `n` chat requests at once with `key` and `body`, spread round-robin over
+/// `replicas`. Every answer must be 200 or 429 with `type: budget_exceeded`.
+pub async fn budget_burst(replicas: &[&Gatehouse], key: &str, body: &str, n: usize) -> Burst {
+    let auth = format!("Bearer {key}");
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let url = replicas[i % replicas.len()].url("/v1/chat/completions");
+        let (auth, body) = (auth.clone(), body.to_owned());
+        tasks.push(tokio::spawn(async move {
+            post(&url, &[("authorization", &auth)], body).await
+        }));
+    }
+    let mut burst = Burst {
+        ok: 0,
+        refused: 0,
+        charged: 0.0,
+    };
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status.as_u16() {
+            200 => {
+                burst.ok += 1;
+                burst.charged += r.headers["x-litellm-response-cost"]
+                    .to_str()
+                    .unwrap()
+                    .parse::<f64>()
+                    .unwrap();
+            }
+            429 => {
+                assert_eq!(r.json()["error"]["type"], "budget_exceeded", "{}", r.text());
+                burst.refused += 1;
+            }
+            s => panic!("unexpected {s}: {}", r.text()),
+        }
+    }
+    assert_eq!(burst.ok + burst.refused, n);
+    burst
+}
+
+/// Waits (at most 3 s) until `gh`'s `/key/info` spend for `key` and its `/spend/logs` rows
+/// account for every answer of `burst` (spend = the sum of the answers' costs, one row per
+/// answer), and returns that recorded spend.
+pub async fn recorded_spend(gh: &Gatehouse, key: &str, burst: &Burst) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let info = get(&gh.url(&format!("/key/info?key={key}")), &[]).await;
+        assert_eq!(info.status, 200, "{}", info.text());
+        let spend = info.json()["info"]["spend"].as_f64().unwrap();
+        let logs = get(&gh.url(&format!("/spend/logs?api_key={key}")), &[]).await;
+        assert_eq!(logs.status, 200, "{}", logs.text());
+        let logs = logs.json();
+        let rows = logs.as_array().unwrap();
+        let logged: f64 = rows.iter().map(|r| r["spend"].as_f64().unwrap()).sum();
+        if rows.len() == burst.ok
+            && (spend - burst.charged).abs() < 1e-9
+            && (logged - burst.charged).abs() < 1e-9
+        {
+            return spend;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after 3 s: /key/info spend {spend}, {} spend rows summing to {logged}; the \
+             answers: {burst:?}\n{}",
+            rows.len(),
+            warnings(gh)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
