@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use gatehouse_providers::{
-    AuthStyle, Provider, ProviderLookup, WireFormat, bedrock, build_endpoints, build_vertex_endpoints,
-    lookup_provider, vertex,
+    AuthStyle, Provider, ProviderLookup, WireFormat, bedrock, build_endpoints,
+    build_vertex_endpoints, lookup_provider, vertex,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};

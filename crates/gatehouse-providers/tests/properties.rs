@@ -616,7 +616,8 @@ fn generated_chat_requests_translate_for_every_provider() {
         assert!(v.get("model").is_none(), "the model is in the URL");
 
         // Bedrock: no URL images, files or audio.
-        let out = bedrock::chat_request_to_converse(&c.req, "anthropic.claude-sonnet-4-20250514-v1:0");
+        let out =
+            bedrock::chat_request_to_converse(&c.req, "anthropic.claude-sonnet-4-20250514-v1:0");
         if c.http_image || c.file || c.audio {
             assert!(
                 out.is_err(),

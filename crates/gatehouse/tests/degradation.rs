@@ -797,8 +797,7 @@ async fn redis_counts_survive_flaky_redis() {
         assert_eq!(r.headers["x-ratelimit-remaining-requests"], want);
     }
     assert!(
-        !gh.log()
-            .contains("counting rate limits locally"),
+        !gh.log().contains("counting rate limits locally"),
         "Redis was not used while up:\n{}",
         gh.log()
     );

@@ -12,7 +12,10 @@ fn anthropic(req: Value) -> Value {
 }
 
 fn converse(req: Value) -> Value {
-    serde_json::from_slice(&chat_request_to_converse(&req, "anthropic.claude-sonnet-4-20250514-v1:0").unwrap()).unwrap()
+    serde_json::from_slice(
+        &chat_request_to_converse(&req, "anthropic.claude-sonnet-4-20250514-v1:0").unwrap(),
+    )
+    .unwrap()
 }
 
 fn person_schema() -> Value {
@@ -119,7 +122,8 @@ fn refusals_name_the_field() {
         let a = chat_request_to_messages(&req, "claude", false).unwrap_err();
         assert_eq!(a.param.as_deref(), Some(param), "{req}: {a}");
         assert!(a.message.contains("Anthropic"), "{a}");
-        let b = chat_request_to_converse(&req, "anthropic.claude-sonnet-4-20250514-v1:0").unwrap_err();
+        let b =
+            chat_request_to_converse(&req, "anthropic.claude-sonnet-4-20250514-v1:0").unwrap_err();
         assert_eq!(b.param.as_deref(), Some(param), "{req}: {b}");
     }
     // Thinking explicitly disabled is no conflict.
