@@ -30,7 +30,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Gateway;
 use crate::accounting::{Accounts, now_ms};
-use crate::error::{ApiError, cap};
+use crate::error::{ApiError, cap, close_unread};
 use crate::keys::{Caller, hash_key, hex, parse_hex32};
 
 /// 9999-12-31T23:59:59.999Z, the latest instant a duration may reach.
@@ -107,33 +107,10 @@ where
     Fut: std::future::Future<Output = Res>,
 {
     let path = loggable_path(req.uri().path());
-    let caller = match gw.accounts.keys.verify(req.headers()).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(reason = e.kind(), path = %path, "admin: authentication failed");
-            return e.into_response();
-        }
-    };
-    match caller {
-        Caller::Open => {
-            return ApiError::Forbidden(
-                "The admin API needs a master key: set general_settings.master_key.".into(),
-            )
-            .into_response();
-        }
-        Caller::Key(ref k) if !k.is_admin => {
-            tracing::warn!(path = %path, key = %k.key.key_name, "admin: refused a virtual key");
-            return ApiError::Forbidden(
-                "Only the master key or a proxy_admin key may call the admin API.".into(),
-            )
-            .into_response();
-        }
-        Caller::Key(ref k) => {
-            if let Err(e) = k.check_usable(now_ms()) {
-                return e.into_response();
-            }
-        }
-        Caller::Master => {}
+    if let Err(e) = admit_admin(&gw, req.headers(), &path).await {
+        let mut res = e.into_response();
+        close_unread(&mut res, req.version());
+        return res;
     }
     match f(gw, req).await {
         Ok(res) => {
@@ -141,6 +118,30 @@ where
             res
         }
         Err(e) => e.into_response(),
+    }
+}
+
+/// The admin check: the master key, or a usable key of a `proxy_admin` user.
+async fn admit_admin(gw: &Gateway, headers: &http::HeaderMap, path: &str) -> Result<(), ApiError> {
+    let caller = match gw.accounts.keys.verify(headers).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(reason = e.kind(), path = %path, "admin: authentication failed");
+            return Err(e);
+        }
+    };
+    match caller {
+        Caller::Open => Err(ApiError::Forbidden(
+            "The admin API needs a master key: set general_settings.master_key.".into(),
+        )),
+        Caller::Key(ref k) if !k.is_admin => {
+            tracing::warn!(path = %path, key = %k.key.key_name, "admin: refused a virtual key");
+            Err(ApiError::Forbidden(
+                "Only the master key or a proxy_admin key may call the admin API.".into(),
+            ))
+        }
+        Caller::Key(ref k) => k.check_usable(now_ms()),
+        Caller::Master => Ok(()),
     }
 }
 

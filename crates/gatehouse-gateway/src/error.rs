@@ -229,6 +229,39 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// `true` for refusals that can be answered before the request body is read (auth,
+    /// key state, draining, body limits). See [`close_unread`].
+    pub fn may_leave_body_unread(&self) -> bool {
+        matches!(
+            self,
+            ApiError::MissingKey
+                | ApiError::InvalidKey
+                | ApiError::KeyBlocked
+                | ApiError::KeyExpired
+                | ApiError::Forbidden(_)
+                | ApiError::StoreUnavailable
+                | ApiError::ShuttingDown
+                | ApiError::BodyTooLarge { .. }
+                | ApiError::BodyTimeout
+                | ApiError::BodyUnreadable
+        )
+    }
+}
+
+static CONNECTION_CLOSE: HeaderValue = HeaderValue::from_static("close");
+
+/// Marks an HTTP/1 answer sent before its request body was read with `connection: close`.
+/// hyper cannot reuse such a connection (the unread body is still on the wire) and closes
+/// it after the answer; without the header a keep-alive client may already have sent its
+/// next request on it and sees "server disconnected" instead of an answer.
+pub fn close_unread(res: &mut Response, version: http::Version) {
+    if version < http::Version::HTTP_2 {
+        res.headers_mut()
+            .insert(header::CONNECTION, CONNECTION_CLOSE.clone());
+    }
+}
+
 /// Caps a client-supplied string before it is echoed in an error message or a log line.
 pub(crate) fn cap(s: &str) -> String {
     const MAX: usize = 200;

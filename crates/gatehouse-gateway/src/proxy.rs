@@ -25,7 +25,7 @@ use http_body_util::{BodyExt, Limited};
 
 use crate::Gateway;
 use crate::accounting::{self, ClientFormat, Meter, RESPONSE_COST, RequestShape};
-use crate::error::{ApiError, cap};
+use crate::error::{ApiError, cap, close_unread};
 use crate::keys::Caller;
 use crate::routing::{Tried, Upstream};
 use crate::stream::{ErrorStyle, ForwardBody, Translation};
@@ -112,11 +112,17 @@ fn render_error(e: ApiError, style: ErrorStyle) -> Response {
 async fn handle(gw: Arc<Gateway>, req: Request, op: Operation) -> Response {
     let started = Instant::now();
     let call_id = new_call_id();
+    let version = req.version();
     let mut res = match proxy(&gw, req, op, &call_id, started).await {
         Ok(res) => res,
         Err(e) => {
             tracing::debug!(call_id = %call_id, status = e.status().as_u16(), kind = e.kind(), "request refused");
-            render_error(e, error_style(op))
+            let unread = e.may_leave_body_unread();
+            let mut res = render_error(e, error_style(op));
+            if unread {
+                close_unread(&mut res, version);
+            }
+            res
         }
     };
     if let Ok(v) = HeaderValue::from_str(&call_id) {

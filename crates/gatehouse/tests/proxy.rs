@@ -230,3 +230,42 @@ async fn read_reply(sock: &mut tokio::net::TcpStream) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Sends one HTTP/1.1 request with a JSON body on `sock` and returns the reply's head.
+async fn request_on(sock: &mut tokio::net::TcpStream, path: &str, key: &str, body: &str) -> String {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(req.as_bytes()).await.unwrap();
+    read_reply(sock).await.to_ascii_lowercase()
+}
+
+/// A refusal sent before the request body is read says `connection: close`: hyper cannot
+/// reuse that connection, and a keep-alive client must not send its next request on it
+/// (it would see "server disconnected" instead of an answer). Answers after a read body
+/// keep the connection alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_the_body_is_read_close_the_connection() {
+    let (_mock, gh) = setup("").await;
+    let body = chat_body(
+        "gpt-mock",
+        json!({"messages": [{"role": "user", "content": "x".repeat(200_000)}]}),
+    );
+    for path in ["/v1/chat/completions", "/v1/messages", "/key/generate"] {
+        let mut sock = tokio::net::TcpStream::connect(gh.addr).await.unwrap();
+        let reply = request_on(&mut sock, path, "sk-wrong", &body).await;
+        assert!(reply.starts_with("http/1.1 401"), "{path}: {reply}");
+        assert!(reply.contains("connection: close"), "{path}: {reply}");
+    }
+    // A served request (body read) keeps the connection for the next one.
+    let mut sock = tokio::net::TcpStream::connect(gh.addr).await.unwrap();
+    let small = chat_body("gpt-mock", json!({}));
+    let reply = request_on(&mut sock, "/v1/chat/completions", MASTER_KEY, &small).await;
+    assert!(reply.starts_with("http/1.1 200"), "{reply}");
+    assert!(!reply.contains("connection: close"), "{reply}");
+    // A 400 about the body it has read keeps it too.
+    let reply = request_on(&mut sock, "/v1/chat/completions", MASTER_KEY, "{}").await;
+    assert!(reply.contains("http/1.1 400"), "{reply}");
+    assert!(!reply.contains("connection: close"), "{reply}");
+}
