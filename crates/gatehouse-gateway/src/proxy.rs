@@ -43,11 +43,12 @@ static MODEL_ID: HeaderName = HeaderName::from_static("x-litellm-model-id");
 static DURATION_MS: HeaderName = HeaderName::from_static("x-litellm-response-duration-ms");
 static ATTEMPTED_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted-retries");
 
-/// A new call id: a UUIDv7 (time-ordered). Not a secret, so a fast non-cryptographic generator does.
-fn new_call_id() -> String {
-    // Time-ordered (UUIDv7 layout: unix ms, then random): spend rows are keyed by call id,
-    // and ordered ids append to the index instead of dirtying a random page per row.
-    let ms = u64::try_from(accounting::now_ms()).unwrap_or(0);
+/// A new call id for a request that arrived at `arrived_ms`: a UUIDv7 (time-ordered). Not a
+/// secret, so a fast non-cryptographic generator does.
+fn new_call_id(arrived_ms: i64) -> String {
+    // UUIDv7 layout: unix ms, then random. The spend row's `started_at` is the same
+    // millisecond, which is how `/spend/logs?request_id=` finds a row through the time index.
+    let ms = u64::try_from(arrived_ms).unwrap_or(0);
     let mut random = [0u8; 10];
     random.copy_from_slice(&fastrand::u128(..).to_le_bytes()[..10]);
     uuid::Builder::from_unix_timestamp_millis(ms, &random)
@@ -111,9 +112,10 @@ fn render_error(e: ApiError, style: ErrorStyle) -> Response {
 
 async fn handle(gw: Arc<Gateway>, req: Request, op: Operation) -> Response {
     let started = Instant::now();
-    let call_id = new_call_id();
+    let arrived_ms = accounting::now_ms();
+    let call_id = new_call_id(arrived_ms);
     let version = req.version();
-    let mut res = match proxy(&gw, req, op, &call_id, started).await {
+    let mut res = match proxy(&gw, req, op, &call_id, started, arrived_ms).await {
         Ok(res) => res,
         Err(e) => {
             tracing::debug!(call_id = %call_id, status = e.status().as_u16(), kind = e.kind(), "request refused");
@@ -447,6 +449,7 @@ async fn proxy(
     op: Operation,
     call_id: &str,
     started: Instant,
+    arrived_ms: i64,
 ) -> Result<Response, ApiError> {
     if gw.is_draining() {
         return Err(ApiError::ShuttingDown);
@@ -556,7 +559,7 @@ async fn proxy(
                 completions: parsed.completions(op),
                 has_output: op != Operation::Embeddings,
                 call_id,
-                started_ms: accounting::now_ms(),
+                started_ms: arrived_ms,
                 client: match op {
                     Operation::Messages | Operation::CountTokens => ClientFormat::Anthropic,
                     Operation::ChatCompletions | Operation::Embeddings => ClientFormat::OpenAi,

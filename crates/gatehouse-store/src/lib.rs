@@ -25,11 +25,12 @@
 //! | `gatehouse_team_members(team_id, user_id, added_at, role)` | team membership; `role` is LiteLLM's `admin` or `user` |
 //! | `gatehouse_events(seq, kind, id, at)` | the change feed |
 //! | `gatehouse_models(id, model, deployment_id)` | dictionary of (public model, deployment) pairs referenced by spend rows |
-//! | `gatehouse_spend_logs` | one compact row per request; `request_id` unique; indexed by (token_hash, started_at), (user_id, started_at), (team_id, started_at), (started_at) |
+//! | `gatehouse_spend_logs` | one compact row per request; indexed by (token_hash, started_at), (user_id, started_at), (team_id, started_at), (started_at); a `request_id` (a UUIDv7) is found through the time index |
+//! | `gatehouse_spend_batches(batch_id, written_at)` | ids of the spend batches written (each batch is written at most once); pruned after 7 days |
 //!
 //! `models` and `metadata` columns hold JSON text. `spend` on keys, users and teams is only
-//! ever changed by [`Store::insert_spend`] (which adds the spend of the log rows it actually
-//! inserted, in the same transaction) and by [`Store::reset_due_budgets`]; the whole-record
+//! ever changed by [`Store::insert_spend`] (which adds the spend of the log rows it inserts,
+//! in the same transaction, once per batch id) and by [`Store::reset_due_budgets`]; the whole-record
 //! `update_*` methods never overwrite it, so a concurrent admin update cannot lose spend.
 //!
 //! # Change feed contract
@@ -76,5 +77,5 @@ pub use records::{
     parse_hash_hex,
 };
 pub use sql::SCHEMA_VERSION;
-pub use store::{Store, StoreOptions};
-pub use writer::{RecordError, SpendSink, SpendWriter, Unflushed, WriterConfig};
+pub use store::{Store, StoreOptions, new_batch_id};
+pub use writer::{RecordError, SpendBatch, SpendSink, SpendWriter, Unflushed, WriterConfig};

@@ -33,10 +33,18 @@ pub(crate) struct Dialect {
     pub begin: &'static str,
     /// Creates the migration bookkeeping table.
     pub create_migrations_table: &'static str,
+    /// Prefix of the multi-row spend insert; the `VALUES` tuples are appended by a query
+    /// builder. SQLite's `OR FAIL` spares it a statement journal (a copy of every page the
+    /// statement touches, kept to undo a half-done multi-row insert): the whole transaction
+    /// is rolled back on any error anyway.
+    pub spend_insert: &'static str,
 }
 
 pub(crate) const SQLITE: Dialect = Dialect {
     begin: "BEGIN IMMEDIATE",
+    spend_insert: "INSERT OR FAIL INTO gatehouse_spend_logs (request_id, token_hash, user_id, \
+        team_id, model_ref, started_at, ended_at, prompt_tokens, completion_tokens, \
+        cached_tokens, spend, status) ",
     create_migrations_table: "CREATE TABLE IF NOT EXISTS gatehouse_migrations (
         version    INTEGER PRIMARY KEY,
         name       TEXT    NOT NULL,
@@ -46,6 +54,9 @@ pub(crate) const SQLITE: Dialect = Dialect {
 
 pub(crate) const POSTGRES: Dialect = Dialect {
     begin: "BEGIN",
+    spend_insert: "INSERT INTO gatehouse_spend_logs (request_id, token_hash, user_id, team_id, \
+        model_ref, started_at, ended_at, prompt_tokens, completion_tokens, cached_tokens, \
+        spend, status) ",
     create_migrations_table: "CREATE TABLE IF NOT EXISTS gatehouse_migrations (
         version    BIGINT PRIMARY KEY,
         name       TEXT   NOT NULL,
@@ -326,10 +337,64 @@ ALTER TABLE gatehouse_team_members ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
 "#,
         report: None,
     },
+    // Spend batches are written at most once by their batch id (one row per batch in
+    // `gatehouse_spend_batches`), instead of row by row through a unique `request_id` with
+    // `RETURNING`: the unique index cost a B-tree insert per row, and `RETURNING` sent every
+    // row back through sqlx's SQLite worker thread, together about two thirds of the CPU a
+    // spend row cost. `request_id` lookups use the time index instead (request ids are
+    // UUIDv7, which carry their arrival time). SQLite cannot drop a column's UNIQUE, so the
+    // table is rebuilt — without the foreign key on `model_ref`, whose immediate check made
+    // every multi-row insert keep a statement journal (`model_ref` is only ever an id the
+    // store has just read or inserted in `gatehouse_models`).
+    Migration {
+        version: 4,
+        name: "spend batches written once by batch id",
+        sqlite: r#"
+CREATE TABLE gatehouse_spend_batches (
+    batch_id   TEXT    PRIMARY KEY,
+    written_at INTEGER NOT NULL
+);
+CREATE INDEX gatehouse_spend_batches_written_at ON gatehouse_spend_batches (written_at);
+CREATE TABLE gatehouse_spend_logs_v4 (
+    id                INTEGER PRIMARY KEY,
+    request_id        TEXT    NOT NULL,
+    token_hash        BLOB,
+    user_id           TEXT,
+    team_id           TEXT,
+    model_ref         INTEGER NOT NULL,
+    started_at        INTEGER NOT NULL,
+    ended_at          INTEGER NOT NULL,
+    prompt_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cached_tokens     INTEGER NOT NULL,
+    spend             INTEGER NOT NULL,
+    status            INTEGER NOT NULL
+);
+INSERT INTO gatehouse_spend_logs_v4 (id, request_id, token_hash, user_id, team_id, model_ref,
+    started_at, ended_at, prompt_tokens, completion_tokens, cached_tokens, spend, status)
+SELECT id, request_id, token_hash, user_id, team_id, model_ref, started_at, ended_at,
+    prompt_tokens, completion_tokens, cached_tokens, spend, status FROM gatehouse_spend_logs;
+DROP TABLE gatehouse_spend_logs;
+ALTER TABLE gatehouse_spend_logs_v4 RENAME TO gatehouse_spend_logs;
+CREATE INDEX gatehouse_spend_logs_key_time ON gatehouse_spend_logs (token_hash, started_at);
+CREATE INDEX gatehouse_spend_logs_user_time ON gatehouse_spend_logs (user_id, started_at);
+CREATE INDEX gatehouse_spend_logs_team_time ON gatehouse_spend_logs (team_id, started_at);
+CREATE INDEX gatehouse_spend_logs_time ON gatehouse_spend_logs (started_at);
+"#,
+        postgres: r#"
+CREATE TABLE gatehouse_spend_batches (
+    batch_id   TEXT   PRIMARY KEY,
+    written_at BIGINT NOT NULL
+);
+CREATE INDEX gatehouse_spend_batches_written_at ON gatehouse_spend_batches (written_at);
+ALTER TABLE gatehouse_spend_logs DROP CONSTRAINT IF EXISTS gatehouse_spend_logs_request_id_key;
+"#,
+        report: None,
+    },
 ];
 
 /// The schema version a store has once every migration ran.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 // ---------------------------------------------------------------------------------------------
 // Migrations bookkeeping
@@ -466,14 +531,13 @@ pub(crate) const MODEL_INSERT: &str = "INSERT INTO gatehouse_models (model, depl
 pub(crate) const MODEL_ID: &str =
     "SELECT id FROM gatehouse_models WHERE model = $1 AND deployment_id = $2";
 
-/// Prefix of the multi-row insert; the `VALUES` tuples are appended by a query builder.
-pub(crate) const SPEND_INSERT_PREFIX: &str = "INSERT INTO gatehouse_spend_logs (request_id, \
-     token_hash, user_id, team_id, model_ref, started_at, ended_at, prompt_tokens, \
-     completion_tokens, cached_tokens, spend, status) ";
-/// Suffix of the multi-row insert: duplicates are skipped and the inserted ids returned, so
-/// only rows actually inserted are added to key/user/team spend.
-pub(crate) const SPEND_INSERT_SUFFIX: &str =
-    " ON CONFLICT (request_id) DO NOTHING RETURNING request_id";
+/// Claims a spend batch id; no row changed means the batch was written before.
+pub(crate) const SPEND_BATCH_CLAIM: &str = "INSERT INTO gatehouse_spend_batches (batch_id, written_at) \
+     VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING";
+/// Forgets batch ids older than a cutoff (a batch is retried for as long as the writer lives,
+/// so ids are kept far longer than any retry can take).
+pub(crate) const SPEND_BATCH_PRUNE: &str =
+    "DELETE FROM gatehouse_spend_batches WHERE written_at < $1";
 
 /// Prefix of the spend log query; `WHERE` clauses are appended by a query builder.
 pub(crate) const SPEND_SELECT: &str = "SELECT s.request_id, s.token_hash, s.user_id, s.team_id, \

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -61,6 +62,8 @@ struct Inner {
     pool: Pool,
     /// (model, deployment_id) → gatehouse_models.id. Only ids known to be committed.
     models: Mutex<HashMap<(String, String), i64>>,
+    /// When old spend batch ids were last pruned (unix ms; 0: not yet).
+    last_batch_prune: AtomicI64,
 }
 
 /// Handle to the database. Cheap to clone; all clones share one connection pool.
@@ -331,6 +334,14 @@ where
     }
     if let Some(r) = &q.request_id {
         qb.push(" AND s.request_id = ").push_bind(r.clone());
+        // Request ids are UUIDv7: their arrival time bounds `started_at`, so the time index
+        // finds the row (there is no index on `request_id`).
+        if let Some(ms) = uuid_v7_ms(r) {
+            qb.push(" AND s.started_at >= ")
+                .push_bind(ms.saturating_sub(REQUEST_ID_SLACK_BEFORE_MS));
+            qb.push(" AND s.started_at <= ")
+                .push_bind(ms.saturating_add(REQUEST_ID_SLACK_AFTER_MS));
+        }
     }
     if let Some(s) = q.start_ms {
         qb.push(" AND s.started_at >= ").push_bind(s);
@@ -338,6 +349,26 @@ where
     if let Some(e) = q.end_ms {
         qb.push(" AND s.started_at < ").push_bind(e);
     }
+}
+
+/// How far before its request id's time a spend row's `started_at` may lie (clock steps).
+const REQUEST_ID_SLACK_BEFORE_MS: i64 = 60_000;
+/// How far after: rows written before `started_at` became the arrival time recorded when the
+/// body had been read, which a slow client can delay.
+const REQUEST_ID_SLACK_AFTER_MS: i64 = 3_600_000;
+
+/// The Unix milliseconds of a UUIDv7 (hyphenated or not); `None` for anything else.
+fn uuid_v7_ms(id: &str) -> Option<i64> {
+    let u = uuid::Uuid::try_parse(id).ok()?;
+    if u.get_version_num() != 7 {
+        return None;
+    }
+    let b = u.as_bytes();
+    let ms = b
+        .get(..6)?
+        .iter()
+        .fold(0i64, |acc, &x| (acc << 8) | i64::from(x));
+    Some(ms)
 }
 
 /// Appends the `WHERE` clauses of a [`KeyFilter`].
@@ -404,7 +435,18 @@ fn member_role(admin: bool) -> &'static str {
 }
 
 /// Rows per multi-row spend insert (13 parameters each, well under both drivers' limits).
-const SPEND_CHUNK: usize = 200;
+const SPEND_CHUNK: usize = 1000;
+
+/// How long written spend batch ids are remembered: far longer than any retry of a batch
+/// (a batch is retried while the writer lives, and its id dies with the process).
+const BATCH_ID_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How often old batch ids are pruned (inside a spend insert's transaction).
+const BATCH_PRUNE_EVERY_MS: i64 = 3600 * 1000;
+
+/// A fresh spend batch id for [`Store::insert_spend`]: a random UUID, unique across replicas.
+pub fn new_batch_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
 
 /// Defines the migration runner for one dialect (a concrete connection type keeps the
 /// future `Send`).
@@ -518,6 +560,7 @@ impl Store {
             inner: Arc::new(Inner {
                 pool,
                 models: Mutex::new(HashMap::new()),
+                last_batch_prune: AtomicI64::new(0),
             }),
         };
         store.migrate_until(until).await?;
@@ -1358,7 +1401,9 @@ impl Store {
                 list.push_bind(*s);
             }
             qb.push(") ORDER BY seq");
+            // One shape per list length: not worth a slot in the statement cache.
             qb.build()
+                .persistent(false)
                 .fetch_all(pool)
                 .await?
                 .iter()
@@ -1436,26 +1481,38 @@ impl Store {
         Ok(out)
     }
 
-    /// Inserts spend rows and adds their spend to the keys, users and teams they name, in one
-    /// transaction. Rows whose `request_id` already exists (in the table or earlier in the
-    /// batch) are skipped and not counted, so retrying a batch whose commit succeeded but
-    /// whose acknowledgement was lost never double-counts. Returns the number of rows
+    /// Inserts a batch of spend rows and adds their spend to the keys, users and teams they
+    /// name, in one transaction, at most once per `batch_id`: a batch whose id was written
+    /// before is skipped (returns 0), so retrying a batch whose commit succeeded but whose
+    /// acknowledgement was lost never double-counts. Give every batch a fresh id (see
+    /// [`new_batch_id`]) and retry a batch only with its own id. Returns the number of rows
     /// inserted.
-    pub async fn insert_spend(&self, records: &[SpendRecord]) -> Result<usize, StoreError> {
-        let mut seen = HashSet::new();
-        let batch: Vec<&SpendRecord> = records
-            .iter()
-            .filter(|r| seen.insert(r.request_id.as_str()))
-            .collect();
-        if batch.is_empty() {
+    pub async fn insert_spend(
+        &self,
+        batch_id: &str,
+        records: &[SpendRecord],
+    ) -> Result<usize, StoreError> {
+        if records.is_empty() {
             return Ok(0);
         }
+        let batch: Vec<&SpendRecord> = records.iter().collect();
         let refs = self.model_refs(&batch).await?;
+        let now = now_ms();
+        let prune = self.batch_prune_due(now);
         on_pool!(self, |pool, d| {
             let mut tx = pool.begin_with(d.begin).await?;
-            let mut inserted: HashSet<String> = HashSet::new();
+            let claimed = sqlx::query(sql::SPEND_BATCH_CLAIM)
+                .bind(batch_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if claimed == 0 {
+                tx.rollback().await?;
+                return Ok(0);
+            }
             for chunk in batch.chunks(SPEND_CHUNK) {
-                let mut qb = builder(pool, sql::SPEND_INSERT_PREFIX);
+                let mut qb = builder(pool, d.spend_insert);
                 qb.push_values(chunk, |mut row, r| {
                     let model_ref = refs
                         .get(&(r.model.clone(), r.deployment_id.clone()))
@@ -1474,19 +1531,20 @@ impl Store {
                         .push_bind(r.spend)
                         .push_bind(r.status);
                 });
-                qb.push(sql::SPEND_INSERT_SUFFIX);
-                let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
-                inserted.extend(ids);
+                // Only full chunks keep their prepared statement: a statement per remainder
+                // size would fill sqlx's statement cache with up to 100 large statements
+                // (tens of MiB) over time.
+                qb.build()
+                    .persistent(chunk.len() == SPEND_CHUNK)
+                    .execute(&mut *tx)
+                    .await?;
             }
             // Aggregate per id; BTreeMaps give every writer the same lock order (no deadlocks
             // between replicas on PostgreSQL).
             let mut by_key: BTreeMap<[u8; 32], i64> = BTreeMap::new();
             let mut by_user: BTreeMap<&str, i64> = BTreeMap::new();
             let mut by_team: BTreeMap<&str, i64> = BTreeMap::new();
-            for r in batch.iter().filter(|r| inserted.contains(&r.request_id)) {
-                if r.spend == 0 {
-                    continue;
-                }
+            for r in batch.iter().filter(|r| r.spend != 0) {
                 if let Some(h) = r.token_hash {
                     *by_key.entry(h).or_default() += r.spend;
                 }
@@ -1518,9 +1576,26 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            if prune {
+                sqlx::query(sql::SPEND_BATCH_PRUNE)
+                    .bind(now.saturating_sub(BATCH_ID_RETENTION_MS))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
-            Ok(inserted.len())
+            Ok(batch.len())
         })
+    }
+
+    /// `true` at most once per [`BATCH_PRUNE_EVERY_MS`]: time to forget old batch ids.
+    fn batch_prune_due(&self, now: i64) -> bool {
+        let last = self.inner.last_batch_prune.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= BATCH_PRUNE_EVERY_MS
+            && self
+                .inner
+                .last_batch_prune
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Spend rows matching `q`, newest first, at most `q.limit` (default 1000).
@@ -1768,6 +1843,26 @@ mod tests {
         );
         assert!(reset_at_for(Some("soon"), None, 1_000).is_err());
     }
+
+    #[test]
+    fn uuid_v7_carries_its_millisecond() {
+        let ms = 1_780_000_000_123u64;
+        let id = uuid::Builder::from_unix_timestamp_millis(ms, &[7; 10])
+            .into_uuid()
+            .hyphenated()
+            .to_string();
+        assert_eq!(uuid_v7_ms(&id), Some(1_780_000_000_123));
+        assert_eq!(uuid_v7_ms(&id.replace('-', "")), Some(1_780_000_000_123));
+        assert_eq!(uuid_v7_ms(&uuid::Uuid::new_v4().to_string()), None);
+        for bad in [
+            "",
+            "r1",
+            "not-a-uuid",
+            "ffffffff-ffff-7fff-bfff-ffffffffffffff",
+        ] {
+            assert_eq!(uuid_v7_ms(bad), None, "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1785,7 +1880,7 @@ mod send_check {
         assert_send(s.key_by_hash(&[0; 32]));
         assert_send(s.close());
         assert_send(s.list_keys(&KeyFilter::default(), 1, 1));
-        assert_send(s.insert_spend(&[]));
+        assert_send(s.insert_spend("b", &[]));
         assert_send(s.spend_grouped(SpendGroupBy::Day, &SpendQuery::default()));
         assert_send(s.reset_due_budgets(0));
         assert_send(s.team("t"));

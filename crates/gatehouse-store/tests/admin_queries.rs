@@ -175,9 +175,12 @@ async fn regeneration_can_change_settings(db: TestDb) {
     k.key_alias = Some("mine".into());
     k.rpm_limit = Some(5);
     s.insert_key(&k).await.unwrap();
-    s.insert_spend(&[spend("r1", Some(1), None, None, 123)])
-        .await
-        .unwrap();
+    s.insert_spend(
+        &gatehouse_store::new_batch_id(),
+        &[spend("r1", Some(1), None, None, 123)],
+    )
+    .await
+    .unwrap();
 
     // An alias conflict leaves the old key as it was.
     let mut new = s.key_by_hash(&hash(1)).await.unwrap().unwrap();
@@ -269,7 +272,9 @@ async fn spend_per_day_and_pages(db: TestDb) {
         }
         rows.push(r);
     }
-    s.insert_spend(&rows).await.unwrap();
+    s.insert_spend(&gatehouse_store::new_batch_id(), &rows)
+        .await
+        .unwrap();
 
     let groups = s.spend_by_day(&SpendQuery::default()).await.unwrap();
     let total: i64 = groups.iter().map(|g| g.spend).sum();

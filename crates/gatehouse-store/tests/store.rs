@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use common::{TestDb, hash, key, spend};
 use gatehouse_store::{
-    EntityKind, KeyFilter, RecordError, SCHEMA_VERSION, SpendGroupBy, SpendQuery, SpendRecord,
-    SpendSink, SpendWriter, Store, StoreError, StoreOptions, TeamRecord, UserRecord, WriterConfig,
-    hash_hex,
+    EntityKind, KeyFilter, RecordError, SCHEMA_VERSION, SpendBatch, SpendGroupBy, SpendQuery,
+    SpendRecord, SpendSink, SpendWriter, Store, StoreError, StoreOptions, TeamRecord, UserRecord,
+    WriterConfig, hash_hex,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -133,9 +133,12 @@ async fn key_round_trip(db: TestDb) {
     assert!(s.key_by_hash(&hash(99)).await.unwrap().is_none());
 
     // Whole-record update never touches spend.
-    s.insert_spend(&[spend("r1", Some(1), None, None, 42)])
-        .await
-        .unwrap();
+    s.insert_spend(
+        &gatehouse_store::new_batch_id(),
+        &[spend("r1", Some(1), None, None, 42)],
+    )
+    .await
+    .unwrap();
     let mut upd = got.clone();
     upd.models = vec![];
     upd.key_alias = None;
@@ -353,9 +356,12 @@ async fn change_feed(db: TestDb) {
     let _ = s.update_key(&key(50)).await;
     let _ = s.add_team_member("t", "u").await;
     // Spend does not invalidate caches.
-    s.insert_spend(&[spend("r", Some(2), Some("u"), Some("t"), 5)])
-        .await
-        .unwrap();
+    s.insert_spend(
+        &gatehouse_store::new_batch_id(),
+        &[spend("r", Some(2), Some("u"), Some("t"), 5)],
+    )
+    .await
+    .unwrap();
 
     let events = s.events_since(base, 100).await.unwrap();
     let got: Vec<(EntityKind, String)> = events.iter().map(|e| (e.kind, e.id.clone())).collect();
@@ -419,9 +425,8 @@ async fn spend_accounting(db: TestDb) {
         spend("c", Some(2), Some("user2"), Some("team"), 1_000_000_000_000),
         spend("d", None, Some("user3"), None, 7),
         spend("e", Some(3), None, None, 0),
-        spend("a", Some(1), Some("user1"), Some("team"), 100), // duplicate within the batch
     ];
-    assert_eq!(s.insert_spend(&batch).await.unwrap(), 5);
+    assert_eq!(s.insert_spend("batch-1", &batch).await.unwrap(), 5);
     let check = |s: Store| async move {
         assert_eq!(s.key_by_hash(&hash(1)).await.unwrap().unwrap().spend, 350);
         assert_eq!(
@@ -441,15 +446,20 @@ async fn spend_accounting(db: TestDb) {
         );
     };
     check(s.clone()).await;
-    // The same batch again (a retry after a lost acknowledgement) counts nothing.
-    assert_eq!(s.insert_spend(&batch).await.unwrap(), 0);
+    // The same batch again (a retry after a lost acknowledgement) counts nothing, even
+    // with other records under its id.
+    assert_eq!(s.insert_spend("batch-1", &batch).await.unwrap(), 0);
+    assert_eq!(
+        s.insert_spend("batch-1", &[spend("z", Some(1), None, None, 9)])
+            .await
+            .unwrap(),
+        0
+    );
     check(s.clone()).await;
-    // A batch overlapping the old one counts only the new rows.
-    let overlap = vec![
-        spend("c", Some(2), Some("user2"), Some("team"), 1_000_000_000_000),
-        spend("f", Some(2), Some("user2"), Some("team"), 1),
-    ];
-    assert_eq!(s.insert_spend(&overlap).await.unwrap(), 1);
+    assert_eq!(count_logs(&s).await, 5);
+    // A new batch counts.
+    let next = vec![spend("f", Some(2), Some("user2"), Some("team"), 1)];
+    assert_eq!(s.insert_spend("batch-2", &next).await.unwrap(), 1);
     assert_eq!(
         s.key_by_hash(&hash(2)).await.unwrap().unwrap().spend,
         1_000_000_000_001
@@ -458,19 +468,19 @@ async fn spend_accounting(db: TestDb) {
         s.team("team").await.unwrap().unwrap().spend,
         1_000_000_000_351
     );
-    assert_eq!(s.insert_spend(&[]).await.unwrap(), 0);
+    assert_eq!(s.insert_spend("batch-3", &[]).await.unwrap(), 0);
 
     // A large batch crosses the multi-row chunk boundary.
     let big: Vec<SpendRecord> = (0..1234)
         .map(|i| spend(&format!("big-{i}"), Some(3), None, None, 2))
         .collect();
-    assert_eq!(s.insert_spend(&big).await.unwrap(), 1234);
+    assert_eq!(s.insert_spend("batch-4", &big).await.unwrap(), 1234);
     assert_eq!(s.key_by_hash(&hash(3)).await.unwrap().unwrap().spend, 2468);
 
     // Spend for a deleted key is logged but updates nothing.
     s.delete_keys(&[hash(3)]).await.unwrap();
     assert_eq!(
-        s.insert_spend(&[spend("g", Some(3), None, None, 5)])
+        s.insert_spend("batch-5", &[spend("g", Some(3), None, None, 5)])
             .await
             .unwrap(),
         1
@@ -500,7 +510,9 @@ async fn spend_queries(db: TestDb) {
         }
         rows.push(r);
     }
-    s.insert_spend(&rows).await.unwrap();
+    s.insert_spend(&gatehouse_store::new_batch_id(), &rows)
+        .await
+        .unwrap();
 
     let all = s.spend_logs(&SpendQuery::default()).await.unwrap();
     assert_eq!(all.len(), 10);
@@ -658,10 +670,13 @@ async fn budget_resets(db: TestDb) {
     t.budget_duration = Some("7d".into());
     t.budget_reset_at = Some(start + 3 * 86_400_000);
     s.insert_team(&t).await.unwrap();
-    s.insert_spend(&[
-        spend("x", Some(1), Some("u"), Some("t"), 500),
-        spend("y", Some(2), Some("u"), None, 20),
-    ])
+    s.insert_spend(
+        &gatehouse_store::new_batch_id(),
+        &[
+            spend("x", Some(1), Some("u"), Some("t"), 500),
+            spend("y", Some(2), Some("u"), None, 20),
+        ],
+    )
     .await
     .unwrap();
 
@@ -742,16 +757,17 @@ impl FlakySink {
 impl SpendSink for FlakySink {
     fn insert_spend<'a>(
         &'a self,
-        records: &'a [SpendRecord],
+        batch: &'a SpendBatch,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, StoreError>> + Send + 'a>>
     {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::SeqCst);
-            self.max_batch.fetch_max(records.len(), Ordering::SeqCst);
+            self.max_batch
+                .fetch_max(batch.records.len(), Ordering::SeqCst);
             if self.fail.load(Ordering::SeqCst) {
                 return Err(StoreError::Database(sqlx::Error::PoolTimedOut));
             }
-            let n = self.store.insert_spend(records).await?;
+            let n = self.store.insert_spend(&batch.id, &batch.records).await?;
             if self.lose_next_ack.swap(false, Ordering::SeqCst) {
                 return Err(StoreError::Database(sqlx::Error::PoolClosed));
             }
@@ -762,11 +778,105 @@ impl SpendSink for FlakySink {
 
 fn fast_config() -> WriterConfig {
     WriterConfig {
+        batch_size: 500,
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
         ..WriterConfig::default()
     }
 }
+
+/// Spend rows written by schema version 3 (a unique `request_id`, no batch ids) survive the
+/// migration to batch ids, and the store writes and finds rows afterwards.
+async fn spend_rows_survive_the_batch_id_migration(db: TestDb) {
+    let old = Store::connect_at_version(&db.url, db.opts.clone(), 3)
+        .await
+        .unwrap();
+    old.close().await;
+    db.raw("INSERT INTO gatehouse_models (model, deployment_id) VALUES ('gpt-4o', 'dep-1')")
+        .await;
+    for (id, at) in [
+        ("old-1", 1_700_000_000_000i64),
+        ("old-2", 1_700_000_001_000),
+    ] {
+        db.raw(&format!(
+            "INSERT INTO gatehouse_spend_logs (request_id, token_hash, user_id, team_id, \
+             model_ref, started_at, ended_at, prompt_tokens, completion_tokens, cached_tokens, \
+             spend, status) SELECT '{id}', NULL, 'u', NULL, id, {at}, {at}, 1, 2, 0, 5, 200 \
+             FROM gatehouse_models"
+        ))
+        .await;
+    }
+    let s = db.connect().await;
+    assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(count_logs(&s).await, 2);
+    let found = s
+        .spend_logs(&SpendQuery {
+            request_id: Some("old-2".into()),
+            ..SpendQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].started_at, 1_700_000_001_000);
+    // A request id that repeats an old one is a new row now (ids are unique by construction,
+    // batches by their id).
+    s.insert_spend("after", &[spend("old-1", None, Some("u"), None, 5)])
+        .await
+        .unwrap();
+    assert_eq!(count_logs(&s).await, 3);
+}
+both!(spend_rows_survive_the_batch_id_migration);
+
+/// A UUIDv7 request id is found through the time index: its row's `started_at` is the id's
+/// millisecond (the gateway makes both from one clock reading).
+async fn spend_rows_are_found_by_uuid_v7_request_id(db: TestDb) {
+    let s = db.connect().await;
+    let ms: i64 = 1_780_000_000_123;
+    let v7 = |ms: i64, tail: u64| {
+        format!(
+            "{:08x}-{:04x}-7{:03x}-8{:03x}-{:012x}",
+            ms >> 16,
+            ms & 0xffff,
+            tail & 0xfff,
+            (tail >> 12) & 0xfff,
+            tail
+        )
+    };
+    let mut rows = Vec::new();
+    for i in 0..50u64 {
+        let at = ms + i64::try_from(i).unwrap() * 1000;
+        let mut r = spend(&v7(at, i), Some(1), None, None, 1);
+        r.started_at = at;
+        rows.push(r);
+    }
+    s.insert_spend("v7", &rows).await.unwrap();
+    for i in [0usize, 17, 49] {
+        let want = &rows[i];
+        let found = s
+            .spend_logs(&SpendQuery {
+                request_id: Some(want.request_id.clone()),
+                ..SpendQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{}", want.request_id);
+        assert_eq!(found[0].request_id, want.request_id);
+        assert_eq!(found[0].started_at, want.started_at);
+    }
+    // An id that is not a UUIDv7 is still looked up (without the time bound).
+    let mut r = spend("not-a-uuid", None, None, None, 1);
+    r.started_at = 5;
+    s.insert_spend("other", &[r]).await.unwrap();
+    let found = s
+        .spend_logs(&SpendQuery {
+            request_id: Some("not-a-uuid".into()),
+            ..SpendQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+}
+both!(spend_rows_are_found_by_uuid_v7_request_id);
 
 async fn count_logs(s: &Store) -> usize {
     s.spend_logs(&SpendQuery {
@@ -917,9 +1027,12 @@ async fn writer_shutdown(db: TestDb) {
             .unwrap();
     }
     let unflushed = w.shutdown(Duration::from_millis(200)).await.unwrap_err();
-    assert_eq!(unflushed.records.len(), 7);
-    // They can be written later without duplicates.
-    s.insert_spend(&unflushed.records).await.unwrap();
+    assert_eq!(unflushed.len(), 7);
+    // They can be written later, each batch once however often it is retried.
+    for b in &unflushed.batches {
+        s.insert_spend(&b.id, &b.records).await.unwrap();
+        assert_eq!(s.insert_spend(&b.id, &b.records).await.unwrap(), 0);
+    }
     assert_eq!(count_logs(&s).await, 130);
 }
 both!(writer_shutdown);
@@ -934,9 +1047,11 @@ async fn writer_with_closed_store(db: TestDb) {
     assert!(w.is_failing());
     assert_eq!(w.pending(), 1);
     let unflushed = w.shutdown(Duration::from_millis(100)).await.unwrap_err();
-    assert_eq!(unflushed.records[0].request_id, "c-1");
+    assert_eq!(unflushed.batches.len(), 1);
+    let b = &unflushed.batches[0];
+    assert_eq!(b.records[0].request_id, "c-1");
     // A fresh connection writes them.
     let s2 = db.connect().await;
-    assert_eq!(s2.insert_spend(&unflushed.records).await.unwrap(), 1);
+    assert_eq!(s2.insert_spend(&b.id, &b.records).await.unwrap(), 1);
 }
 both!(writer_with_closed_store);

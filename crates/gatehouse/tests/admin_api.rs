@@ -413,7 +413,9 @@ async fn spend_logs_refuse_rather_than_truncate() {
         })
         .collect();
     for chunk in rows.chunks(2_000) {
-        db.insert_spend(chunk).await.unwrap();
+        db.insert_spend(&gatehouse_store::new_batch_id(), chunk)
+            .await
+            .unwrap();
     }
     db.close().await;
 

@@ -22,7 +22,7 @@ struct Down;
 impl SpendSink for Down {
     fn insert_spend<'a>(
         &'a self,
-        _records: &'a [SpendRecord],
+        _batch: &'a gatehouse_store::SpendBatch,
     ) -> Pin<Box<dyn Future<Output = Result<usize, StoreError>> + Send + 'a>> {
         Box::pin(async { Err(StoreError::Corrupt("down".into())) })
     }
@@ -61,7 +61,7 @@ async fn accounts(capacity: usize) -> Accounts {
 async fn held_records(a: &Accounts) -> Vec<SpendRecord> {
     match a.spend.shutdown(Duration::from_millis(50)).await {
         Ok(()) => Vec::new(),
-        Err(u) => u.records,
+        Err(u) => u.batches.into_iter().flat_map(|b| b.records).collect(),
     }
 }
 

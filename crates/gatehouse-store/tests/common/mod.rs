@@ -88,6 +88,23 @@ impl TestDb {
         Store::connect(&self.url, self.opts.clone()).await.unwrap()
     }
 
+    /// Runs one SQL statement outside the store (in the test's schema on PostgreSQL), e.g. to
+    /// write rows the way an older version did.
+    #[allow(dead_code)]
+    pub async fn raw(&self, statement: &str) {
+        if let Some(schema) = &self.pg_schema {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query(&format!("SET search_path TO \"{schema}\""))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+    }
+
     pub async fn cleanup(&self) {
         if let Some(dir) = &self.sqlite_dir {
             let _ = std::fs::remove_dir_all(dir);
