@@ -91,6 +91,31 @@ macro_rules! on_pool {
     };
 }
 
+/// Runs `KEY_UPDATE` for `$key` inside the transaction `$tx` (every column an admin may
+/// change; never `spend`).
+macro_rules! key_update {
+    ($tx:expr, $key:expr, $models:expr, $metadata:expr, $reset_at:expr, $now:expr) => {
+        sqlx::query(sql::KEY_UPDATE)
+            .bind($key.token_hash.to_vec())
+            .bind(&$key.key_name)
+            .bind(&$key.key_alias)
+            .bind(&$key.user_id)
+            .bind(&$key.team_id)
+            .bind(&$models)
+            .bind($key.max_budget)
+            .bind(&$key.budget_duration)
+            .bind($reset_at)
+            .bind(limit_to_db($key.rpm_limit))
+            .bind(limit_to_db($key.tpm_limit))
+            .bind(limit_to_db($key.max_parallel_requests))
+            .bind(&$metadata)
+            .bind($key.expires_at)
+            .bind($key.blocked)
+            .bind($now)
+            .execute(&mut *$tx)
+    };
+}
+
 /// Inserts one change-feed row inside the transaction `$tx`.
 macro_rules! emit {
     ($tx:expr, $kind:expr, $id:expr, $now:expr) => {
@@ -820,24 +845,7 @@ impl Store {
         let hex = hash_hex(&key.token_hash);
         on_pool!(self, |pool, d| {
             let mut tx = pool.begin_with(d.begin).await?;
-            let done = sqlx::query(sql::KEY_UPDATE)
-                .bind(key.token_hash.to_vec())
-                .bind(&key.key_name)
-                .bind(&key.key_alias)
-                .bind(&key.user_id)
-                .bind(&key.team_id)
-                .bind(&models)
-                .bind(key.max_budget)
-                .bind(&key.budget_duration)
-                .bind(reset_at)
-                .bind(limit_to_db(key.rpm_limit))
-                .bind(limit_to_db(key.tpm_limit))
-                .bind(limit_to_db(key.max_parallel_requests))
-                .bind(&metadata)
-                .bind(key.expires_at)
-                .bind(key.blocked)
-                .bind(now)
-                .execute(&mut *tx)
+            let done = key_update!(tx, key, models, metadata, reset_at, now)
                 .await
                 .map_err(|e| key_conflict_or(e, key, &hex))?;
             if done.rows_affected() == 0 {
@@ -958,24 +966,7 @@ impl Store {
                     id: old_hex,
                 });
             }
-            sqlx::query(sql::KEY_UPDATE)
-                .bind(new.token_hash.to_vec())
-                .bind(&new.key_name)
-                .bind(&new.key_alias)
-                .bind(&new.user_id)
-                .bind(&new.team_id)
-                .bind(&models)
-                .bind(new.max_budget)
-                .bind(&new.budget_duration)
-                .bind(reset_at)
-                .bind(limit_to_db(new.rpm_limit))
-                .bind(limit_to_db(new.tpm_limit))
-                .bind(limit_to_db(new.max_parallel_requests))
-                .bind(&metadata)
-                .bind(new.expires_at)
-                .bind(new.blocked)
-                .bind(now)
-                .execute(&mut *tx)
+            key_update!(tx, new, models, metadata, reset_at, now)
                 .await
                 .map_err(|e| key_conflict_or(e, new, &new_hex))?;
             emit!(tx, EntityKind::Key, &old_hex, now);
