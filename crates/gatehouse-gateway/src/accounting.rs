@@ -28,7 +28,7 @@ use futures_util::FutureExt;
 use gatehouse_limits::{Admission, Admit, Budget, Limit, Limiter, Refusal, Scope};
 use gatehouse_pricing::{ModelPrice, Money, StreamUsage, Usage};
 use gatehouse_providers::sse::SseReader;
-use gatehouse_store::{SpendRecord, SpendWriter, Store};
+use gatehouse_store::{SpendRecord, SpendTicket, SpendWriter, Store};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::ApiError;
@@ -232,7 +232,7 @@ pub async fn admit(
     let mut meter = Meter {
         settle: Some(Settle {
             limiter: accounts.limiter.clone(),
-            spend: accounts.spend.clone(),
+            spend: accounts.spend.ticket(),
             admission: None,
             deployment: None,
             price: ModelPrice::default(),
@@ -466,7 +466,8 @@ fn budgets_of(k: &KeyContext) -> Vec<BudgetSpec> {
 /// settlement can move to a blocking thread when the input must be counted).
 struct Settle {
     limiter: Limiter,
-    spend: Arc<SpendWriter>,
+    /// The record's place in the spend writer (held until the record is queued).
+    spend: SpendTicket,
     /// The key's admission (limits, budget reservation).
     admission: Option<Admission>,
     /// The answering deployment's own admission (its `rpm`/`tpm`), settled with the tokens.
@@ -524,7 +525,7 @@ impl Settle {
             }
         }
         // Admitted while the buffer had room: never refused for lack of it.
-        if let Err(e) = self.spend.record_admitted(self.record) {
+        if let Err(e) = self.spend.record(self.record) {
             tracing::error!(error = %e, "spend record could not be buffered");
         }
         cost

@@ -88,6 +88,27 @@ pub enum BuildError {
     Redis(#[from] gatehouse_limits::LimitsError),
 }
 
+/// Shuts the spend writer down (waiting for requests still settling, then flushing, both
+/// within `timeout`); records it could not write — the database is down — are saved to a
+/// file in `config_dir`, which [`open_accounts`] writes at the next start.
+pub async fn close_accounts(accounts: &Accounts, timeout: Duration, config_dir: &Path) {
+    let Err(unflushed) = accounts.spend.shutdown(timeout).await else {
+        return;
+    };
+    match gatehouse_store::write_spill(config_dir, &unflushed, accounting::now_ms()) {
+        Ok(path) => tracing::warn!(
+            records = unflushed.len(),
+            path = %path.display(),
+            "the database is unreachable: spend records saved to a file, written at the next start"
+        ),
+        Err(e) => tracing::error!(
+            records = unflushed.len(),
+            error = %e,
+            "spend records could not be written to the database nor saved to a file"
+        ),
+    }
+}
+
 /// The SQLite file used when the config names no database: beside the config file.
 pub const DEFAULT_SQLITE_FILE: &str = "gatehouse.db";
 
@@ -102,6 +123,27 @@ pub async fn open_accounts(config: &Config, config_dir: &Path) -> Result<Account
         ),
     };
     let store = Store::connect(&url, StoreOptions::default()).await?;
+    // Spend that a previous run could not write before it exited (database down through its
+    // whole shutdown) is written now; each batch at most once.
+    match gatehouse_store::replay_spills(&store, config_dir).await {
+        (done, None) if done.files > 0 => tracing::info!(
+            files = done.files,
+            records = done.records,
+            "wrote spend records left over from an earlier shutdown"
+        ),
+        (_, None) => {}
+        (done, Some(e)) => tracing::error!(
+            error = %e,
+            files_written = done.files,
+            "could not write spend records left over from an earlier shutdown; the file stays for the next start"
+        ),
+    }
+    if config.redis.is_none() && store.backend() == gatehouse_store::Backend::Postgres {
+        tracing::warn!(
+            "PostgreSQL without Redis: rate limits and budgets are counted by each replica on its own; \
+             with several replicas set router_settings.redis_url so that they hold exactly"
+        );
+    }
     let limiter = match &config.redis {
         Some(r) => Limiter::with_redis_options(
             RedisUrl::parse(r.url.expose())?,

@@ -60,10 +60,15 @@ pub async fn serve(
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(10));
     let graceful = GracefulShutdown::new();
+    // Connection tasks, so that those still open at the drain deadline can be stopped and
+    // waited for: their requests then settle (spend recorded, reservations released)
+    // before the spend writer is shut down.
+    let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
 
     loop {
         tokio::select! {
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
@@ -79,7 +84,7 @@ pub async fn serve(
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 let first_byte_timeout = settings.client_header_timeout;
-                tokio::spawn(async move {
+                conns.spawn(async move {
                     // A client must start its request within the header timeout; hyper's own
                     // header timer only starts once the protocol has been sniffed.
                     let mut probe = [0u8; 1];
@@ -108,8 +113,21 @@ pub async fn serve(
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(settings.shutdown_timeout) => {
-            tracing::warn!(timeout_secs = settings.shutdown_timeout.as_secs(), "shutdown timeout reached; closing remaining connections");
+            tracing::warn!(
+                timeout_secs = settings.shutdown_timeout.as_secs(),
+                connections = conns.len(),
+                "shutdown timeout reached; closing remaining connections"
+            );
+            conns.abort_all();
         }
+    }
+    // Dropping a connection's task drops its requests, which settle as they go.
+    let joined = tokio::time::timeout(Duration::from_secs(5), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if joined.is_err() {
+        tracing::warn!("some connections did not stop within 5 s of being closed");
     }
     Ok(())
 }

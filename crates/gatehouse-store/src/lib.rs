@@ -65,6 +65,7 @@
 mod duration;
 mod feed;
 mod records;
+mod spill;
 mod sql;
 mod store;
 mod writer;
@@ -76,6 +77,9 @@ pub use records::{
     SpendQuery, SpendRecord, SpendTotals, StoreError, TeamRecord, UserRecord, hash_hex,
     parse_hash_hex,
 };
+pub use spill::{Replayed, SpillError, replay_spills, write_spill};
 pub use sql::SCHEMA_VERSION;
 pub use store::{Store, StoreOptions, new_batch_id};
-pub use writer::{RecordError, SpendBatch, SpendSink, SpendWriter, Unflushed, WriterConfig};
+pub use writer::{
+    RecordError, SpendBatch, SpendSink, SpendTicket, SpendWriter, Unflushed, WriterConfig,
+};

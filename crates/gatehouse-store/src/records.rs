@@ -385,6 +385,18 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// The database was migrated by a newer gatehouse than this one: running on it could
+    /// write what that version no longer reads (or misread what it writes).
+    #[error(
+        "the database schema is at version {found}, newer than this gatehouse knows ({known}): \
+         upgrade gatehouse, or point it at another database"
+    )]
+    SchemaTooNew {
+        /// The highest version recorded in `gatehouse_migrations`.
+        found: i64,
+        /// [`crate::SCHEMA_VERSION`].
+        known: i64,
+    },
     /// A database call failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

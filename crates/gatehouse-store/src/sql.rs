@@ -345,7 +345,11 @@ ALTER TABLE gatehouse_team_members ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
     // UUIDv7, which carry their arrival time). SQLite cannot drop a column's UNIQUE, so the
     // table is rebuilt — without the foreign key on `model_ref`, whose immediate check made
     // every multi-row insert keep a statement journal (`model_ref` is only ever an id the
-    // store has just read or inserted in `gatehouse_models`).
+    // store has just read or inserted in `gatehouse_models`). On PostgreSQL the unique
+    // constraint on `request_id` stays for now: replicas of the previous version, still
+    // running during a rolling upgrade, insert with `ON CONFLICT (request_id)`, which needs
+    // it (and its cost is the database server's, not the gateway's). A later migration may
+    // drop it once no such replica can be left.
     Migration {
         version: 4,
         name: "spend batches written once by batch id",
@@ -387,7 +391,6 @@ CREATE TABLE gatehouse_spend_batches (
     written_at BIGINT NOT NULL
 );
 CREATE INDEX gatehouse_spend_batches_written_at ON gatehouse_spend_batches (written_at);
-ALTER TABLE gatehouse_spend_logs DROP CONSTRAINT IF EXISTS gatehouse_spend_logs_request_id_key;
 "#,
         report: None,
     },
@@ -402,6 +405,8 @@ pub const SCHEMA_VERSION: i64 = 4;
 
 pub(crate) const MIGRATION_APPLIED: &str =
     "SELECT COUNT(*) FROM gatehouse_migrations WHERE version = $1";
+pub(crate) const MIGRATION_LATEST: &str =
+    "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM gatehouse_migrations";
 pub(crate) const MIGRATION_RECORD: &str =
     "INSERT INTO gatehouse_migrations (version, name, applied_at) VALUES ($1, $2, $3)";
 

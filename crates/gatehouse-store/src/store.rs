@@ -459,8 +459,8 @@ fn member_role(admin: bool) -> &'static str {
     if admin { ROLE_ADMIN } else { "user" }
 }
 
-/// Rows per multi-row spend insert (13 parameters each, well under both drivers' limits).
-const SPEND_CHUNK: usize = 1000;
+/// Rows per multi-row spend insert (12 parameters each, well under both drivers' limits).
+const SPEND_CHUNK: usize = 200;
 
 /// How long written spend batch ids are remembered: far longer than any retry of a batch
 /// (a batch is retried while the writer lives, and its id dies with the process).
@@ -483,6 +483,15 @@ macro_rules! migration_runner {
             sqlx::query(d.create_migrations_table)
                 .execute(&mut *conn)
                 .await?;
+            let found: i64 = sqlx::query_scalar(sql::MIGRATION_LATEST)
+                .fetch_one(&mut *conn)
+                .await?;
+            if found > sql::SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    known: sql::SCHEMA_VERSION,
+                });
+            }
             for m in MIGRATIONS.iter().filter(|m| m.version <= until) {
                 let fail = |source| StoreError::Migration {
                     version: m.version,
@@ -622,7 +631,22 @@ impl Store {
         } else {
             po.max_connections(opts.max_connections.unwrap_or(4).max(1))
         };
-        tokio::time::timeout(opts.connect_timeout, po.connect_with(co))
+        // Several processes opening a new file at once race to switch it to WAL, and SQLite
+        // answers that with SQLITE_BUSY at once (no busy handler for a journal-mode change):
+        // try again, within the connect timeout.
+        let connect = async {
+            let mut pause = Duration::from_millis(10);
+            loop {
+                match po.clone().connect_with(co.clone()).await {
+                    Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("5") => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(200));
+                    }
+                    other => return other,
+                }
+            }
+        };
+        tokio::time::timeout(opts.connect_timeout, connect)
             .await
             .map_err(|_| StoreError::Connect("timed out".into()))?
             .map_err(|e| StoreError::Connect(e.to_string()))

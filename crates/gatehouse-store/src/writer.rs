@@ -35,7 +35,7 @@ impl SpendSink for Store {
 
 /// Spend records written together, at most once: [`Store::insert_spend`] skips a batch
 /// whose id it has written before, so a batch may be retried (with its id) after any failure.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SpendBatch {
     /// A fresh [`new_batch_id`](crate::new_batch_id) per batch.
     pub id: String,
@@ -143,9 +143,32 @@ struct Shared {
     failing: AtomicBool,
     capacity: usize,
     batch_size: usize,
+    /// Live [`SpendTicket`]s: admitted requests whose record is still to come.
+    outstanding: AtomicUsize,
+    /// Notified when `outstanding` drops to zero.
+    settled: Notify,
 }
 
 impl Shared {
+    fn push(&self, record: SpendRecord, capped: bool) -> Result<(), RecordError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(RecordError::Closed(Box::new(record)));
+        }
+        let pending = {
+            let mut buf = self.lock();
+            if capped && buf.held() >= self.capacity {
+                return Err(RecordError::Full(Box::new(record)));
+            }
+            buf.queue.push_back(record);
+            self.publish(&buf);
+            buf.queue.len()
+        };
+        if pending >= self.batch_size {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Buffer> {
         self.buffer
             .lock()
@@ -196,6 +219,8 @@ impl SpendWriter {
             failing: AtomicBool::new(false),
             capacity: config.capacity.max(1),
             batch_size,
+            outstanding: AtomicUsize::new(0),
+            settled: Notify::new(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(Arc::clone(&shared), sink, config, rx));
@@ -209,7 +234,7 @@ impl SpendWriter {
     /// Queues a record. Never waits: fails with [`RecordError::Full`] when `capacity`
     /// records are held, or [`RecordError::Closed`] after shutdown.
     pub fn record(&self, record: SpendRecord) -> Result<(), RecordError> {
-        self.push(record, true)
+        self.shared.push(record, true)
     }
 
     /// Queues the record of a request that was admitted while [`SpendWriter::is_full`] was
@@ -218,26 +243,19 @@ impl SpendWriter {
     /// most the number of requests in flight, so an admitted request's record is never
     /// dropped. The gateway checks `is_full` at admission and uses this at settlement.
     pub fn record_admitted(&self, record: SpendRecord) -> Result<(), RecordError> {
-        self.push(record, false)
+        self.shared.push(record, false)
     }
 
-    fn push(&self, record: SpendRecord, capped: bool) -> Result<(), RecordError> {
-        if self.shared.closed.load(Ordering::Acquire) {
-            return Err(RecordError::Closed(Box::new(record)));
+    /// A promise of one record, taken when a request is admitted and kept until its record
+    /// is queued ([`SpendTicket::record`]) or it turns out to have none (drop). A
+    /// [`shutdown`](SpendWriter::shutdown) first waits for every ticket, so the records of
+    /// requests still settling (a stream being cut, a count on a blocking thread) are
+    /// written too.
+    pub fn ticket(&self) -> SpendTicket {
+        self.shared.outstanding.fetch_add(1, Ordering::AcqRel);
+        SpendTicket {
+            shared: Arc::clone(&self.shared),
         }
-        let pending = {
-            let mut buf = self.shared.lock();
-            if capped && buf.held() >= self.shared.capacity {
-                return Err(RecordError::Full(Box::new(record)));
-            }
-            buf.queue.push_back(record);
-            self.shared.publish(&buf);
-            buf.queue.len()
-        };
-        if pending >= self.shared.batch_size {
-            self.shared.wake.notify_one();
-        }
-        Ok(())
     }
 
     /// Records held (queued or being inserted).
@@ -270,6 +288,22 @@ impl SpendWriter {
     /// longer than `timeout` (database down), the task is stopped and the records not
     /// written are returned in [`Unflushed`] so the caller can log or save them.
     pub async fn shutdown(&self, timeout: Duration) -> Result<(), Unflushed> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Requests still settling bring their records first.
+        loop {
+            let settled = self.shared.settled.notified();
+            let n = self.shared.outstanding.load(Ordering::Acquire);
+            if n == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                tracing::warn!(
+                    outstanding = n,
+                    "shutdown: requests still settling at the deadline; their spend is not recorded"
+                );
+                break;
+            }
+        }
         self.shared.closed.store(true, Ordering::Release);
         let task = self
             .task
@@ -280,7 +314,7 @@ impl SpendWriter {
             return Ok(());
         };
         let _ = self.commands.send(Command::Shutdown);
-        if tokio::time::timeout(timeout, &mut task).await.is_err() {
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
             task.abort();
             let _ = task.await;
         }
@@ -306,6 +340,28 @@ impl SpendWriter {
                 "spend records not flushed at shutdown"
             );
             Err(unflushed)
+        }
+    }
+}
+
+/// See [`SpendWriter::ticket`].
+#[derive(Debug)]
+pub struct SpendTicket {
+    shared: Arc<Shared>,
+}
+
+impl SpendTicket {
+    /// Queues the admitted request's record (never refused for lack of room, as
+    /// [`SpendWriter::record_admitted`]).
+    pub fn record(self, record: SpendRecord) -> Result<(), RecordError> {
+        self.shared.push(record, false)
+    }
+}
+
+impl Drop for SpendTicket {
+    fn drop(&mut self) {
+        if self.shared.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.settled.notify_waiters();
         }
     }
 }

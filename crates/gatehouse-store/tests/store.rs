@@ -13,8 +13,8 @@ use std::time::Duration;
 use common::{TestDb, hash, key, spend};
 use gatehouse_store::{
     EntityKind, KeyFilter, RecordError, SCHEMA_VERSION, SpendBatch, SpendGroupBy, SpendQuery,
-    SpendRecord, SpendSink, SpendWriter, Store, StoreError, StoreOptions, TeamRecord, UserRecord,
-    WriterConfig, hash_hex,
+    SpendRecord, SpendSink, SpendWriter, Store, StoreError, StoreOptions, TeamRecord, Unflushed,
+    UserRecord, WriterConfig, hash_hex,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -42,6 +42,25 @@ async fn migrations_concurrent(db: TestDb) {
     assert!(c.key_by_hash(&hash(1)).await.unwrap().is_some());
 }
 both!(migrations_concurrent);
+
+/// A database migrated by a newer gatehouse is refused at start-up instead of being written
+/// in a shape that version may not read.
+async fn newer_schema_is_refused(db: TestDb) {
+    let s = db.connect().await;
+    s.close().await;
+    db.raw(&format!(
+        "INSERT INTO gatehouse_migrations (version, name, applied_at) VALUES ({}, 'from the future', 0)",
+        SCHEMA_VERSION + 1
+    ))
+    .await;
+    let err = Store::connect(&db.url, db.opts.clone()).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found, known } if found == SCHEMA_VERSION + 1 && known == SCHEMA_VERSION),
+        "{err}"
+    );
+    assert!(err.to_string().contains("upgrade gatehouse"), "{err}");
+}
+both!(newer_schema_is_refused);
 
 #[tokio::test]
 async fn bad_urls_are_rejected_without_leaking_the_password() {
@@ -818,12 +837,23 @@ async fn spend_rows_survive_the_batch_id_migration(db: TestDb) {
         .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].started_at, 1_700_000_001_000);
-    // A request id that repeats an old one is a new row now (ids are unique by construction,
-    // batches by their id).
-    s.insert_spend("after", &[spend("old-1", None, Some("u"), None, 5)])
+    s.insert_spend("after", &[spend("new-1", None, Some("u"), None, 5)])
         .await
         .unwrap();
     assert_eq!(count_logs(&s).await, 3);
+    // On PostgreSQL a replica of the previous version (still running during a rolling
+    // upgrade) keeps writing its way: `ON CONFLICT (request_id)` needs the unique
+    // constraint, which the migration keeps there. (SQLite is one process: no such replica.)
+    if db.is_postgres() {
+        db.raw(
+            "INSERT INTO gatehouse_spend_logs (request_id, token_hash, user_id, team_id, \
+             model_ref, started_at, ended_at, prompt_tokens, completion_tokens, cached_tokens, \
+             spend, status) SELECT 'v3-replica', NULL, 'u', NULL, id, 1, 1, 1, 2, 0, 5, 200 \
+             FROM gatehouse_models ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+        )
+        .await;
+        assert_eq!(count_logs(&s).await, 4);
+    }
 }
 both!(spend_rows_survive_the_batch_id_migration);
 
@@ -1036,6 +1066,88 @@ async fn writer_shutdown(db: TestDb) {
     assert_eq!(count_logs(&s).await, 130);
 }
 both!(writer_shutdown);
+
+/// A shutdown waits for requests that were admitted and are still settling (their ticket is
+/// alive), so their records are written; a ticket dropped without a record just ends.
+async fn writer_shutdown_waits_for_tickets(db: TestDb) {
+    let s = db.connect().await;
+    let w = Arc::new(SpendWriter::spawn(Arc::new(s.clone()), fast_config()));
+    let late = w.ticket();
+    let unused = w.ticket();
+    let settle = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(unused);
+        late.record(spend("late-but-admitted", None, None, None, 1))
+            .unwrap();
+    });
+    let started = tokio::time::Instant::now();
+    w.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    settle.await.unwrap();
+    assert_eq!(count_logs(&s).await, 1);
+    // A ticket still alive at the deadline does not hold the shutdown beyond it.
+    let w = SpendWriter::spawn(Arc::new(s.clone()), fast_config());
+    let _stuck = w.ticket();
+    let started = tokio::time::Instant::now();
+    w.shutdown(Duration::from_millis(300)).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+both!(writer_shutdown_waits_for_tickets);
+
+/// Batches a shutdown could not write are saved to a file and written at the next start,
+/// once each however often the file is replayed; a corrupt file is left alone.
+async fn unwritten_batches_are_spilled_and_replayed_once(db: TestDb) {
+    let s = db.connect().await;
+    s.insert_key(&key(1)).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("gatehouse-spill-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let unflushed = Unflushed {
+        batches: vec![
+            SpendBatch::new(vec![
+                spend("s-1", Some(1), None, None, 10),
+                spend("s-2", Some(1), None, None, 20),
+            ]),
+            SpendBatch::new(vec![spend("s-3", Some(1), None, None, 30)]),
+        ],
+    };
+    let path = gatehouse_store::write_spill(&dir, &unflushed, 1_000).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only");
+    }
+    let copy = dir.join("copy.bak");
+    std::fs::copy(&path, &copy).unwrap();
+    let (done, err) = gatehouse_store::replay_spills(&s, &dir).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!((done.files, done.records), (1, 3));
+    assert!(!path.exists());
+    assert_eq!(count_logs(&s).await, 3);
+    assert_eq!(s.key_by_hash(&hash(1)).await.unwrap().unwrap().spend, 60);
+    // The same file again (a crash after writing, before removing it): nothing counted twice.
+    std::fs::rename(&copy, &path).unwrap();
+    let (done, err) = gatehouse_store::replay_spills(&s, &dir).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(done.files, 1);
+    assert_eq!(count_logs(&s).await, 3);
+    assert_eq!(s.key_by_hash(&hash(1)).await.unwrap().unwrap().spend, 60);
+    // A corrupt file stays, with the error naming it; nothing else happens.
+    let bad = dir.join("gatehouse-unwritten-spend-2000-1.jsonl");
+    std::fs::write(&bad, "{not json\n").unwrap();
+    let (done, err) = gatehouse_store::replay_spills(&s, &dir).await;
+    assert_eq!(done.files, 0);
+    assert!(
+        matches!(
+            err,
+            Some(gatehouse_store::SpillError::Corrupt { line: 1, .. })
+        ),
+        "{err:?}"
+    );
+    assert!(bad.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+both!(unwritten_batches_are_spilled_and_replayed_once);
 
 async fn writer_with_closed_store(db: TestDb) {
     // A real database failure: the store's pool is closed under the writer.

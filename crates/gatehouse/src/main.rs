@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 use gatehouse_config::{LoadError, Loaded, load_file};
-use gatehouse_gateway::{Gateway, check_exposure, open_accounts, serve, spawn_background};
+use gatehouse_gateway::{
+    Gateway, check_exposure, close_accounts, open_accounts, serve, spawn_background,
+};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, LogFormat};
@@ -189,14 +191,14 @@ async fn run_serve(config_path: &Path, host: &str, port: u16) -> ExitCode {
     .await;
     background.abort();
     // Every spend record of a finished request is written before the process exits.
-    if let Err(e) = gateway
-        .accounts
-        .spend
-        .shutdown(config.gatehouse.shutdown_timeout)
-        .await
-    {
-        tracing::error!(error = %e, "spend records could not all be written before exit");
-    }
+    // Every spend record of a finished request is written before the process exits, or kept
+    // in a file beside the config for the next start when the database is down.
+    close_accounts(
+        &gateway.accounts,
+        config.gatehouse.shutdown_timeout,
+        config_dir,
+    )
+    .await;
     match served {
         Ok(()) => {
             tracing::info!("stopped");

@@ -601,6 +601,86 @@ async fn key_used_right_after_creation_survives_an_outage() {
     );
 }
 
+/// Shut down while PostgreSQL is down: the spend records the gateway could not write are
+/// saved to a file beside the config, and written — once — when it starts again with the
+/// database back; the file is then gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spend_held_at_a_shutdown_during_an_outage_is_written_at_the_next_start() {
+    const N: usize = 4;
+    let bound = Duration::from_secs(5);
+    let Some(pg) = ThrowawayPostgres::start(
+        "spend_held_at_a_shutdown_during_an_outage_is_written_at_the_next_start",
+    ) else {
+        return;
+    };
+    let mock = MockServer::start().await.unwrap();
+    let extra = format!(
+        "general_settings:\n  master_key: {MASTER_KEY}\n  database_url: {}\n\
+         gatehouse:\n  shutdown_timeout: 2\n",
+        pg.url()
+    );
+    let dir = common::scratch_dir();
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config(&mock.base_url(), &extra)).unwrap();
+    let args = ["--host", "127.0.0.1", "--port", "0"];
+    let mut gh = Gatehouse::start_in(&path, "info", &args).unwrap();
+    let k = admin_post(&gh, "/key/generate", json!({})).await;
+    let key = k["key"].as_str().unwrap().to_owned();
+    // The key is cached; then the database goes away and N priced requests are served.
+    assert_eq!(
+        timed_chat(&gh, &key, priced_usage(), bound).await.status,
+        200
+    );
+    wait_for_spend(&gh, &key, 1, COST_PER_REQUEST, Duration::from_secs(5)).await;
+    pg.pg_ctl_stop("fast");
+    for _ in 0..N {
+        let r = timed_chat(&gh, &key, priced_usage(), bound).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    gh.terminate();
+    let exit = tokio::task::spawn_blocking(move || {
+        let s = gh.wait_exit(Duration::from_secs(20));
+        (s, gh.log())
+    })
+    .await
+    .unwrap();
+    assert!(exit.0.expect("did not exit").success(), "{}", exit.1);
+    let spills: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("gatehouse-unwritten-spend-")
+        })
+        .collect();
+    assert_eq!(spills.len(), 1, "one spill file; log:\n{}", exit.1);
+    assert!(
+        exit.1.contains("spend records saved to a file"),
+        "{}",
+        exit.1
+    );
+
+    // The database is back: the next start writes the file, and removes it.
+    pg.pg_ctl_start();
+    let gh = Gatehouse::start_in(&path, "info", &args).unwrap();
+    wait_for_spend(
+        &gh,
+        &key,
+        N + 1,
+        (N + 1) as f64 * COST_PER_REQUEST,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        gh.log()
+            .contains("wrote spend records left over from an earlier shutdown"),
+        "{}",
+        gh.log()
+    );
+    assert!(!spills[0].path().exists(), "the spill file is removed");
+}
+
 // ---------------------------------------------------------------------------------------
 // Redis unreachable.
 // ---------------------------------------------------------------------------------------

@@ -88,6 +88,12 @@ impl TestDb {
         Store::connect(&self.url, self.opts.clone()).await.unwrap()
     }
 
+    /// `true` for the PostgreSQL variant of a test.
+    #[allow(dead_code)]
+    pub fn is_postgres(&self) -> bool {
+        self.pg_schema.is_some()
+    }
+
     /// Runs one SQL statement outside the store (in the test's schema on PostgreSQL), e.g. to
     /// write rows the way an older version did.
     #[allow(dead_code)]
