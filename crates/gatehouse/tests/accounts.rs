@@ -452,7 +452,44 @@ async fn rpm_and_parallel_limits(stores: Stores) {
     );
     // Slots are freed when requests finish.
     assert_eq!(chat_as(&gh, &key, "gpt-mock", json!({})).await.status, 200);
+
+    // tpm: admitted while the minute's tokens are under the limit, counted with the real
+    // tokens once answered; `x-ratelimit-remaining-tokens` is what was left before.
+    wait_for_fresh_minute(20).await;
+    let k = admin_post(&gh, "/key/generate", json!({"tpm_limit": 2500})).await;
+    let key = k["key"].as_str().unwrap().to_owned();
+    let thousand = json!({"mock": {"usage": {"prompt_tokens": 990, "completion_tokens": 10}}});
+    for left in ["2500", "1500", "500"] {
+        let r = chat_as(&gh, &key, "gpt-mock", thousand.clone()).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.headers["x-ratelimit-remaining-tokens"], left);
+        assert_eq!(r.headers["x-ratelimit-limit-tokens"], "2500");
+        // A Redis-backed settlement is a round trip after the answer: let it land.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = chat_as(&gh, &key, "gpt-mock", thousand).await;
+    let e = r.assert_error(429);
+    assert_eq!(e["type"], "rate_limit_error");
+    assert!(
+        e["message"].as_str().unwrap().contains("tokens per minute"),
+        "{e}"
+    );
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
     stores.assert_counted_in_redis(&gh).await;
+}
+
+/// Sleeps into the next minute when fewer than `need` seconds are left in this one (limits
+/// count per calendar minute).
+async fn wait_for_fresh_minute(need: u64) {
+    let sec = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if sec + need > 60 {
+        tokio::time::sleep(Duration::from_secs(61 - sec)).await;
+    }
 }
 
 async fn keys_survive_a_restart_and_spend_is_flushed_on_shutdown(stores: Stores) {
