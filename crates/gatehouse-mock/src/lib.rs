@@ -57,7 +57,8 @@
 //! `thinking` block (`"Mock thinking."`, signature `sig_mock_<n>_<hash of n and the
 //! text>`) first, and with `mock.redacted_thinking` a `redacted_thinking` block
 //! (`data: redacted_mock_<n>_<hash>`) after it. With thinking enabled the request is
-//! checked as Anthropic does (400 `invalid_request_error` otherwise): every `thinking`
+//! checked as Anthropic does (400 `invalid_request_error` otherwise): `budget_tokens` at
+//! least 1024 and below `max_tokens`, every `thinking`
 //! block must carry the mock's signature for its text, every `redacted_thinking` block
 //! data the mock issued, the last assistant message must start with one of them when it
 //! calls tools, and `tool_choice` must not force a tool. Usage counts words:
