@@ -957,11 +957,15 @@ fn stream_translation_byte_by_byte() {
         .filter_map(|c| c["choices"].get(0).map(|ch| &ch["delta"]))
         .collect();
     assert_eq!(deltas[0], &json!({"role": "assistant", "content": ""}));
-    assert_eq!(deltas[1], &json!({"reasoning_content": "Hmm."}));
-    // The signature, in LiteLLM's (and the Anthropic translator's) shape.
+    // Reasoning in LiteLLM's (and the Anthropic translator's) shape, with the block's index.
+    assert_eq!(
+        deltas[1],
+        &json!({"reasoning_content": "Hmm.",
+                "thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "Hmm."}]})
+    );
     assert_eq!(
         deltas[2],
-        &json!({"thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "sig"}]})
+        &json!({"thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "", "signature": "sig"}]})
     );
     assert_eq!(deltas[3], &json!({"content": "Looking"}));
     assert_eq!(deltas[4], &json!({"content": " it up."}));
@@ -1004,13 +1008,169 @@ fn stream_redacted_reasoning_and_cache_usage() {
     let chunks = sse_chunks(&out);
     assert_eq!(
         chunks[1]["choices"][0]["delta"],
-        json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "RW5jcnlwdGVk"}]})
+        json!({"thinking_blocks": [{"index": 0, "type": "redacted_thinking", "data": "RW5jcnlwdGVk"}]})
     );
     assert_eq!(chunks[2]["choices"][0]["delta"], json!({"content": "Hi"}));
     let usage = &chunks.last().unwrap()["usage"];
     assert_eq!(usage["prompt_tokens"], 109);
     assert_eq!(usage["cache_read_input_tokens"], 100);
     assert_eq!(usage["cache_creation_input_tokens"], 7);
+}
+
+/// The OpenAI Python SDK's stream accumulator (`openai/lib/streaming/_deltas.py`,
+/// `accumulate_delta`), which `client.chat.completions.stream(...)` runs on every chunk:
+/// strings concatenated, `index` and `type` replaced, objects merged, lists of objects merged
+/// by each entry's `index` — an entry without one is an error ("Expected list delta entry to
+/// have an `index` key"), unless it is in the first list seen for that key.
+fn sdk_accumulate(acc: &mut serde_json::Map<String, Value>, delta: &Value) -> Result<(), String> {
+    let indexed = |v: &Value| {
+        v.as_array()
+            .is_some_and(|l| l.iter().any(|e| e.get("index").is_some()))
+    };
+    for (key, dv) in delta.as_object().unwrap() {
+        if acc.get(key).is_none_or(Value::is_null) {
+            if indexed(dv) {
+                acc.insert(key.clone(), json!([]));
+            } else {
+                acc.insert(key.clone(), dv.clone());
+                continue;
+            }
+        }
+        if key == "index" || key == "type" {
+            acc.insert(key.clone(), dv.clone());
+            continue;
+        }
+        let av = acc.get_mut(key).unwrap();
+        match (av, dv) {
+            (Value::String(a), Value::String(d)) => a.push_str(d),
+            (Value::Object(a), Value::Object(_)) => sdk_accumulate(a, dv)?,
+            (Value::Array(a), Value::Array(d)) => {
+                if a.iter().all(|x| x.is_string() || x.is_number())
+                    && (!a.is_empty() || !indexed(dv))
+                {
+                    a.extend(d.iter().cloned());
+                    continue;
+                }
+                for entry in d {
+                    let index = entry.get("index").and_then(Value::as_u64).ok_or_else(|| {
+                        format!("Expected list delta entry to have an `index` key; {entry}")
+                    })? as usize;
+                    match a.get_mut(index) {
+                        Some(Value::Object(e)) => sdk_accumulate(e, entry)?,
+                        Some(_) => return Err("not handled yet".into()),
+                        None => a.insert(index.min(a.len()), entry.clone()),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The assistant message the OpenAI SDK's stream helper rebuilds from the chunks.
+fn sdk_message(chunks: &[Value]) -> Result<Value, String> {
+    let mut acc = serde_json::Map::new();
+    for c in chunks {
+        if let Some(delta) = c["choices"].get(0).map(|ch| &ch["delta"]) {
+            sdk_accumulate(&mut acc, delta)?;
+        }
+    }
+    Ok(Value::Object(acc))
+}
+
+/// Claude on Bedrock can answer with several reasoning blocks (two signed ones and a
+/// redacted one here, each its own `contentBlockIndex`). Every streamed `thinking_blocks`
+/// entry carries the block's index, so the OpenAI SDK's accumulator — which refuses entries
+/// without one — rebuilds each block whole, and that message goes back to Bedrock as the
+/// reasoning it came from.
+#[test]
+fn stream_several_reasoning_blocks_accumulate_by_index() {
+    let reasoning = |i: u64, r: Value| {
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": i, "delta": {"reasoningContent": r}}),
+        )
+    };
+    let bytes = [
+        event("messageStart", json!({"role": "assistant"})),
+        reasoning(0, json!({"text": "First, "})),
+        reasoning(0, json!({"text": "check."})),
+        reasoning(0, json!({"signature": "sig-1"})),
+        event("contentBlockStop", json!({"contentBlockIndex": 0})),
+        reasoning(1, json!({"text": "Then decide."})),
+        reasoning(1, json!({"signature": "sig-2"})),
+        event("contentBlockStop", json!({"contentBlockIndex": 1})),
+        reasoning(2, json!({"redactedContent": "RW5jcnlwdGVk"})),
+        event("contentBlockStop", json!({"contentBlockIndex": 2})),
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 3, "delta": {"text": "Done."}}),
+        ),
+        event("messageStop", json!({"stopReason": "end_turn"})),
+        event(
+            "metadata",
+            json!({"usage": {"inputTokens": 2, "outputTokens": 9}}),
+        ),
+    ]
+    .concat();
+    let mut t = StreamTranslator::new(UPSTREAM_MODEL, 1, false);
+    let mut out = t.push(&bytes);
+    out.extend(t.finish());
+    let chunks = sse_chunks(&out);
+    for c in &chunks {
+        for entry in c["choices"][0]["delta"]["thinking_blocks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            assert!(entry["index"].is_u64(), "{entry}");
+        }
+    }
+    let message = sdk_message(&chunks).unwrap();
+    assert_eq!(message["reasoning_content"], "First, check.Then decide.");
+    assert_eq!(message["content"], "Done.");
+    assert_eq!(
+        message["thinking_blocks"],
+        json!([
+            {"index": 0, "type": "thinking", "thinking": "First, check.", "signature": "sig-1"},
+            {"index": 1, "type": "thinking", "thinking": "Then decide.", "signature": "sig-2"},
+            {"index": 2, "type": "redacted_thinking", "data": "RW5jcnlwdGVk"},
+        ])
+    );
+    // The accumulator as it was before indices: the second signature entry is refused.
+    let unindexed: Vec<Value> = chunks
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            for e in c["choices"][0]["delta"]["thinking_blocks"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
+                e.as_object_mut().unwrap().remove("index");
+            }
+            c
+        })
+        .collect();
+    assert!(sdk_message(&unindexed).unwrap_err().contains("`index` key"));
+
+    // Sent back on the next turn, each block is replayed with its own text and signature.
+    let mut message = message;
+    message["role"] = json!("assistant");
+    let v = translate(
+        json!({"reasoning_effort": "low", "max_tokens": 2048, "messages": [
+        {"role": "user", "content": "x"}, message, {"role": "user", "content": "and?"}]}),
+    );
+    assert_eq!(
+        v["messages"][1]["content"],
+        json!([
+            {"reasoningContent": {"reasoningText": {"text": "First, check.", "signature": "sig-1"}}},
+            {"reasoningContent": {"reasoningText": {"text": "Then decide.", "signature": "sig-2"}}},
+            {"reasoningContent": {"redactedContent": "RW5jcnlwdGVk"}},
+            {"text": "Done."},
+        ])
+    );
 }
 
 #[test]
