@@ -101,3 +101,71 @@ def test_bedrock_embeddings(gatehouse, client, model):
     assert resp.usage.prompt_tokens > 0
     invokes = [r for r in gatehouse.upstream_requests() if r["path"].endswith("/invoke")]
     assert invokes and all(r["headers"]["authorization"].startswith("AWS4-HMAC-SHA256") for r in invokes)
+
+
+STRICT_WEATHER_TOOL = {
+    "type": "function",
+    "function": {**WEATHER_TOOL["function"], "strict": True},
+}
+STRICT_WEATHER_TOOL["function"]["parameters"] = {
+    **WEATHER_TOOL["function"]["parameters"],
+    "additionalProperties": False,
+}
+
+
+def test_bedrock_streamed_thinking_accumulates_and_replays(gatehouse, client, marker):
+    """Claude on Bedrock answering with two signed reasoning blocks and a redacted one, then a
+    tool call, streamed through the SDK's `chat.completions.stream()` helper. Its
+    accumulator merges list deltas by `index` and raises "Expected list delta entry to have
+    an `index` key" on an entry without one: every `thinking_blocks` entry carries its
+    block's index, so the final message holds three whole blocks. Sent back with the tool
+    result, the mock (which checks every signature and redacted block as Bedrock does)
+    accepts the turn."""
+    messages = [{"role": "user", "content": f"weather please {marker}"}]
+    with client.chat.completions.stream(
+        model="bedrock-mock",
+        messages=messages,
+        tools=[STRICT_WEATHER_TOOL],
+        reasoning_effort="low",
+        extra_body={"mock": {"thinking_blocks": 2, "redacted_thinking": True, "chunks": 2}},
+    ) as stream:
+        for _ in bounded(stream):
+            pass
+        completion = stream.get_final_completion()
+    message = completion.choices[0].message
+    assert completion.choices[0].finish_reason == "tool_calls"
+    dumped = message.model_dump()
+    blocks = dumped["thinking_blocks"]
+    assert [b["type"] for b in blocks] == ["thinking", "thinking", "redacted_thinking"], blocks
+    assert [b["index"] for b in blocks] == [0, 1, 2]
+    assert blocks[0]["thinking"] == "Mock thinking."
+    assert blocks[1]["thinking"] == "Mock thinking, part 2."
+    for block in blocks[:2]:
+        assert block["signature"].startswith("sig_mock_") and block["signature"].count("sig_mock_") == 1
+    assert blocks[2]["data"]
+    assert dumped["reasoning_content"] == "Mock thinking.Mock thinking, part 2."
+    (call,) = message.tool_calls
+    assert call.function.parsed_arguments == {"location": "mock"}
+
+    assistant = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": call.id, "type": "function", "function": {"name": call.function.name, "arguments": call.function.arguments}}
+        ],
+        "reasoning_content": dumped["reasoning_content"],
+        "thinking_blocks": blocks,
+    }
+    messages += [assistant, {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    resp = client.chat.completions.create(
+        model="bedrock-mock", messages=messages, tools=[STRICT_WEATHER_TOOL], reasoning_effort="low"
+    )
+    assert resp.choices[0].message.content == "Hello from mock: tool said sunny"
+    sent = gatehouse.upstream_requests_with(marker)[-1]["body"]
+    reasoning = [b["reasoningContent"] for b in sent["messages"][1]["content"] if "reasoningContent" in b]
+    assert [r.get("reasoningText", {}).get("text") for r in reasoning] == [
+        "Mock thinking.",
+        "Mock thinking, part 2.",
+        None,
+    ]
+    assert reasoning[2]["redactedContent"] == blocks[2]["data"]

@@ -2,8 +2,9 @@
 //! use, thinking and redacted_thinking blocks, prompt-cache usage) and
 //! `POST /v1/messages/count_tokens`.
 //!
-//! Like Anthropic, the mock signs what it thinks and checks it when it comes back: with
-//! `thinking` enabled, every `thinking` block of the request must carry the signature the
+//! With `thinking` enabled, `budget_tokens` must be at least 1024 and below `max_tokens`
+//! (else 400, in Anthropic's words). Like Anthropic, the mock signs what it thinks and checks
+//! it when it comes back: with `thinking` enabled, every `thinking` block of the request must carry the signature the
 //! mock gave its text, every `redacted_thinking` block data the mock issued, and the last
 //! assistant message, if it calls tools, must start with one of them (else 400, in
 //! Anthropic's words). Signatures are `sig_mock_<n>_<h>` with `h` an FNV-1a hash of a fixed
@@ -426,6 +427,10 @@ fn block_type(block: &Value) -> Option<&str> {
 /// block signed by the mock for its text, every redacted_thinking block's data issued by
 /// the mock; and a last assistant message that calls tools starts with its thinking.
 fn check_thinking(req: &MessagesRequest, messages: &[Value]) -> Result<(), String> {
+    check_budget(
+        req.thinking.as_ref(),
+        req.max_tokens.as_ref().and_then(Value::as_u64),
+    )?;
     let choice = req.tool_choice.as_ref().and_then(block_type);
     if matches!(choice, Some("any" | "tool")) {
         return Err("Thinking may not be enabled when tool_choice forces tool use.".into());
@@ -468,6 +473,27 @@ fn check_thinking(req: &MessagesRequest, messages: &[Value]) -> Result<(), Strin
                 first.unwrap_or("nothing")
             ));
         }
+    }
+    Ok(())
+}
+
+/// Anthropic's limits on an enabled `thinking` (shared with Claude on Bedrock): a
+/// `budget_tokens` of at least 1024, below `max_tokens` (when given).
+pub(crate) fn check_budget(
+    thinking: Option<&Value>,
+    max_tokens: Option<u64>,
+) -> Result<(), String> {
+    let budget = thinking.and_then(|t| t.get("budget_tokens"));
+    let Some(budget) = budget.and_then(Value::as_u64) else {
+        return Err("thinking.enabled.budget_tokens: Field required".into());
+    };
+    if budget < 1024 {
+        return Err(
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024".into(),
+        );
+    }
+    if max_tokens.is_some_and(|m| m <= budget) {
+        return Err("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size".into());
     }
     Ok(())
 }

@@ -20,12 +20,22 @@
 //! `toolUse` (`tooluse_mock_<n>`) for the first tool (or the `toolChoice.tool` one; the
 //! first two with `mock.parallel`) with placeholder input for its required properties;
 //! after `toolResult` blocks `"Hello from mock: tool said <texts>"`;
-//! `additionalModelRequestFields.thinking.type == "enabled"` puts a `reasoningContent`
-//! block first (`"Mock thinking."`, signature `sig_mock_<n>_<hash of the text>`).
-//! Reasoning sent back is checked as Claude on Bedrock checks it (400
+//! `additionalModelRequestFields.thinking.type == "enabled"` puts `reasoningContent`
+//! blocks first: `mock.thinking_blocks` (default 1) signed `reasoningText` blocks
+//! (`"Mock thinking."`, then `"Mock thinking, part <k>."`; signature
+//! `sig_mock_<n>_<hash of the text>`), then with `mock.redacted_thinking: true` one
+//! `redactedContent` (base64 the mock can recognise). With thinking enabled, `budget_tokens`
+//! must be at least 1024 and below `inferenceConfig.maxTokens` (when given), as Claude
+//! requires. Reasoning sent back is checked as Claude on Bedrock checks it (400
 //! `ValidationException`): every `reasoningText` needs the signature issued for its text,
-//! and with thinking enabled the last assistant turn that used tools must start with its
-//! reasoning. `cachePoint` blocks (tools, system, messages) must be `{type: default, ttl?:
+//! every `redactedContent` must be one the mock issued, and with thinking enabled the last
+//! assistant turn that used tools must start with its reasoning. `document` blocks are
+//! validated as Converse does (user messages only, beside a `text` block, at most 5 a
+//! message; `format` one of pdf, csv, doc, docx, xls, xlsx, html, txt, md; a `name` of 1–200
+//! characters — alphanumerics, single spaces, hyphens, parentheses, square brackets —
+//! unique in the request; non-empty base64 `source.bytes`), and the reply to a user message
+//! with documents names them: `"Hello from mock: <text> [read <name> (<format>, <n>
+//! bytes)]"`. `cachePoint` blocks (tools, system, messages) must be `{type: default, ttl?:
 //! 5m|1h}`, at most 4; the prefix before the last one is reported as
 //! `cacheWriteInputTokens` the first time and `cacheReadInputTokens` after (words, like
 //! `inputTokens`, which then holds the rest). Streams send `messageStart`, per block (`contentBlockStart` for tool use)
@@ -57,12 +67,32 @@ const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 const EVENT_STREAM: HeaderValue = HeaderValue::from_static("application/vnd.amazon.eventstream");
 const THINKING_TEXT: &str = "Mock thinking.";
+/// The prefix of the `redactedContent` the mock issues: base64 of `redacted_`.
+const REDACTED_PREFIX: &str = "cmVkYWN0ZWRf";
+/// Document formats Converse takes (`DocumentBlock.format`).
+const DOCUMENT_FORMATS: &[&str] = &[
+    "pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md",
+];
+
+/// The Bedrock-only part of the `mock` object (the rest is [`MockScript`]).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct BedrockScript {
+    /// With thinking enabled: this many signed reasoning blocks (default 1).
+    thinking_blocks: Option<u32>,
+    /// With thinking enabled: a `redactedContent` block after the reasoning.
+    redacted_thinking: bool,
+}
 
 /// One content block of the reply.
 #[derive(Debug)]
 enum Block {
     Reasoning {
+        text: String,
         signature: String,
+    },
+    Redacted {
+        data: String,
     },
     Text(String),
     ToolUse {
@@ -116,6 +146,11 @@ pub(crate) async fn handle(
         Some(Ok(s)) => s,
         Some(Err(e)) => return validation(&format!("mock: {e}"), id),
     };
+    let extra: BedrockScript = match script_value.map(|v| serde_json::from_value(v.clone())) {
+        None => BedrockScript::default(),
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return validation(&format!("mock: {e}"), id),
+    };
     match script.check(state).await {
         Scripted::Proceed => {}
         Scripted::Fail(status) => {
@@ -140,6 +175,24 @@ pub(crate) async fn handle(
         Ok(m) => m,
         Err(message) => return validation(&message, id),
     };
+    if let Err(message) = check_documents(messages) {
+        return validation(&message, id);
+    }
+    if thinking_enabled(&req) {
+        let thinking = req
+            .get("additionalModelRequestFields")
+            .and_then(|a| a.get("thinking"));
+        let max_tokens = req
+            .get("inferenceConfig")
+            .and_then(|c| c.get("maxTokens"))
+            .and_then(Value::as_u64);
+        if let Err(message) = crate::anthropic::check_budget(thinking, max_tokens) {
+            return validation(
+                &format!("The model returned the following errors: {message}"),
+                id,
+            );
+        }
+    }
     if let Err(message) = check_reasoning(&req, messages) {
         return validation(&message, id);
     }
@@ -147,7 +200,7 @@ pub(crate) async fn handle(
         Ok(c) => c,
         Err(message) => return validation(&message, id),
     };
-    let (blocks, stop_reason) = plan(&req, messages, &script, id);
+    let (blocks, stop_reason) = plan(&req, messages, &script, &extra, id);
     let prompt_tokens = script.prompt_tokens(input_tokens(req.get("system"), messages));
     let output_tokens = script.completion_tokens(output_tokens(&blocks));
     let mut usage = json!({
@@ -224,6 +277,115 @@ fn validate(req: &Value) -> Result<&[Value], String> {
     Ok(messages)
 }
 
+/// Converse's rules for `document` blocks (`Message.content`, `DocumentBlock`): in user
+/// messages only, at most 5 a message, beside a `text` block; a known `format`; a `name` of
+/// 1–200 allowed characters (alphanumerics, whitespace — no two in a row — hyphens,
+/// parentheses, square brackets), unique in the request; non-empty base64 `source.bytes`.
+fn check_documents(messages: &[Value]) -> Result<(), String> {
+    let mut names: Vec<&str> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let content: &[Value] = m
+            .get("content")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice);
+        let mut documents = 0;
+        for (j, doc) in content
+            .iter()
+            .enumerate()
+            .filter_map(|(j, b)| Some((j, b.get("document")?)))
+        {
+            let at = format!(
+                "messages.{}.member.content.{}.member.document",
+                i + 1,
+                j + 1
+            );
+            let invalid = |what: &str| format!("1 validation error detected: Value at '{at}{what}");
+            if m.get("role").and_then(Value::as_str) != Some("user") {
+                return Err(format!(
+                    "messages.{i}: documents are only supported in user messages"
+                ));
+            }
+            documents += 1;
+            let format = doc.get("format").and_then(Value::as_str).unwrap_or("");
+            if !DOCUMENT_FORMATS.contains(&format) {
+                return Err(invalid(&format!(
+                    ".format' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                    DOCUMENT_FORMATS.join(", ")
+                )));
+            }
+            let name = doc.get("name").and_then(Value::as_str).unwrap_or("");
+            if !valid_document_name(name) {
+                return Err(invalid(
+                    ".name' failed to satisfy constraint: Member must have length between 1 and 200 and contain only alphanumeric characters, whitespace characters (no more than one in a row), hyphens, parentheses and square brackets",
+                ));
+            }
+            if names.contains(&name) {
+                return Err(format!(
+                    "The document name {name} is used more than once in the request: document names must be unique"
+                ));
+            }
+            names.push(name);
+            let bytes = doc
+                .get("source")
+                .and_then(|s| s.get("bytes"))
+                .and_then(Value::as_str);
+            if bytes.and_then(base64_len).is_none_or(|n| n == 0) {
+                return Err(invalid(
+                    ".source.bytes' failed to satisfy constraint: Member must be non-empty base64-encoded bytes",
+                ));
+            }
+        }
+        if documents > 5 {
+            return Err(format!(
+                "messages.{i}: a message can include up to 5 documents, found {documents}"
+            ));
+        }
+        if documents > 0 && !content.iter().any(|b| b.get("text").is_some()) {
+            return Err(format!(
+                "messages.{i}: A conversation that includes a document must also include a text content block in the same message."
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn valid_document_name(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || " -()[]".contains(c);
+    (1..=200).contains(&name.chars().count()) && name.chars().all(allowed) && !name.contains("  ")
+}
+
+/// The decoded length of standard base64 text, `None` if it is not base64.
+fn base64_len(text: &str) -> Option<usize> {
+    let body = text.trim_end_matches('=');
+    let padding = text.len() - body.len();
+    let ok = text.len().is_multiple_of(4)
+        && padding <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    ok.then(|| text.len() / 4 * 3 - padding)
+}
+
+/// ` [read <name> (<format>, <n> bytes)]` for each document of a content array.
+fn documents_read(content: Option<&Value>) -> String {
+    content
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.get("document"))
+        .map(|d| {
+            let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+            let bytes = d
+                .get("source")
+                .and_then(|s| s.get("bytes"))
+                .and_then(Value::as_str)
+                .and_then(base64_len)
+                .unwrap_or(0);
+            format!(" [read {} ({}, {bytes} bytes)]", get("name"), get("format"))
+        })
+        .collect()
+}
+
 fn texts(content: Option<&Value>) -> String {
     content
         .and_then(Value::as_array)
@@ -287,7 +449,8 @@ fn output_tokens(blocks: &[Block]) -> u64 {
     blocks
         .iter()
         .map(|b| match b {
-            Block::Reasoning { .. } => word_count(THINKING_TEXT),
+            Block::Reasoning { text, .. } => word_count(text),
+            Block::Redacted { .. } => 1,
             Block::Text(t) => word_count(t),
             Block::ToolUse { input, .. } => 1 + word_count(input),
         })
@@ -313,6 +476,22 @@ fn text_hash(text: &str) -> String {
 /// so that it can check, as Bedrock does, that the text comes back with its signature.
 fn thinking_signature(id: u64, text: &str) -> String {
     format!("sig_mock_{id}_{}", text_hash(text))
+}
+
+/// The `redactedContent` of reply `id`: [`REDACTED_PREFIX`], `id` and a hash of it in hex
+/// (valid base64, 44 characters), so the mock knows its own when it comes back.
+fn redacted_data(id: u64) -> String {
+    format!(
+        "{REDACTED_PREFIX}{id:016x}{}",
+        text_hash(&format!("redacted {id}"))
+    )
+}
+
+fn redacted_matches(data: &str) -> bool {
+    data.strip_prefix(REDACTED_PREFIX)
+        .and_then(|rest| rest.get(..16))
+        .and_then(|n| u64::from_str_radix(n, 16).ok())
+        .is_some_and(|id| redacted_data(id) == data)
 }
 
 fn signature_matches(signature: &str, text: &str) -> bool {
@@ -354,7 +533,13 @@ fn check_reasoning(req: &Value, messages: &[Value]) -> Result<(), String> {
                     }
                     Some(_) => {}
                 }
-            } else if !r.get("redactedContent").is_some_and(Value::is_string) {
+            } else if let Some(data) = r.get("redactedContent").and_then(Value::as_str) {
+                if !redacted_matches(data) {
+                    return Err(refused(format!(
+                        "messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block"
+                    )));
+                }
+            } else {
                 return Err(format!(
                     "1 validation error detected: messages.{i}.content.{j}.reasoningContent must hold reasoningText or redactedContent"
                 ));
@@ -451,13 +636,27 @@ fn plan(
     req: &Value,
     messages: &[Value],
     script: &MockScript,
+    extra: &BedrockScript,
     id: u64,
 ) -> (Vec<Block>, &'static str) {
     let mut blocks = Vec::new();
     if thinking_enabled(req) {
-        blocks.push(Block::Reasoning {
-            signature: thinking_signature(id, THINKING_TEXT),
-        });
+        for k in 0..extra.thinking_blocks.unwrap_or(1).clamp(1, 8) {
+            let text = if k == 0 {
+                THINKING_TEXT.to_owned()
+            } else {
+                format!("Mock thinking, part {}.", k + 1)
+            };
+            blocks.push(Block::Reasoning {
+                signature: thinking_signature(id, &text),
+                text,
+            });
+        }
+        if extra.redacted_thinking {
+            blocks.push(Block::Redacted {
+                data: redacted_data(id),
+            });
+        }
     }
     let last_user = messages
         .iter()
@@ -496,10 +695,13 @@ fn plan(
         }
         return (blocks, "tool_use");
     }
-    let text = script
-        .content
-        .clone()
-        .unwrap_or_else(|| format!("Hello from mock: {}", texts(last_user)));
+    let text = script.content.clone().unwrap_or_else(|| {
+        format!(
+            "Hello from mock: {}{}",
+            texts(last_user),
+            documents_read(last_user)
+        )
+    });
     blocks.push(Block::Text(text));
     (blocks, "end_turn")
 }
@@ -534,9 +736,10 @@ fn select_tools<'a>(req: &'a Value, script: &MockScript) -> Vec<&'a Value> {
 
 fn block_json(block: &Block) -> Value {
     match block {
-        Block::Reasoning { signature } => json!({
-            "reasoningContent": { "reasoningText": { "text": THINKING_TEXT, "signature": signature } },
+        Block::Reasoning { text, signature } => json!({
+            "reasoningContent": { "reasoningText": { "text": text, "signature": signature } },
         }),
+        Block::Redacted { data } => json!({ "reasoningContent": { "redactedContent": data } }),
         Block::Text(t) => json!({ "text": t }),
         Block::ToolUse { id, name, input } => {
             let input: Value = serde_json::from_str(input).unwrap_or_else(|_| json!({}));
@@ -574,12 +777,15 @@ fn render_stream(
             )
         };
         match block {
-            Block::Reasoning { signature } => {
-                frames.push_back(delta(
-                    json!({ "reasoningContent": { "text": THINKING_TEXT } }),
-                ));
+            Block::Reasoning { text, signature } => {
+                frames.push_back(delta(json!({ "reasoningContent": { "text": text } })));
                 frames.push_back(delta(
                     json!({ "reasoningContent": { "signature": signature } }),
+                ));
+            }
+            Block::Redacted { data } => {
+                frames.push_back(delta(
+                    json!({ "reasoningContent": { "redactedContent": data } }),
                 ));
             }
             Block::Text(text) => {
@@ -797,6 +1003,84 @@ mod tests {
         assert_eq!(t(403), "AccessDeniedException");
         assert_eq!(t(500), "InternalServerException");
         assert_eq!(t(503), "ServiceUnavailableException");
+    }
+
+    #[test]
+    fn redacted_data_is_base64_and_recognised() {
+        let data = redacted_data(42);
+        assert_eq!(base64_len(&data), Some(33));
+        assert!(redacted_matches(&data));
+        assert!(!redacted_matches(&redacted_data(42).replace('a', "b")));
+        assert!(!redacted_matches("RW5jcnlwdGVk"));
+    }
+
+    #[test]
+    fn documents_are_validated_as_converse_does() {
+        let doc = |name: &str, format: &str, bytes: &str| json!({"document": {"name": name, "format": format, "source": {"bytes": bytes}}});
+        let user = |content: Vec<Value>| vec![json!({"role": "user", "content": content})];
+        let text = json!({"text": "Summarize"});
+        let ok = user(vec![text.clone(), doc("document-1", "pdf", "JVBERi0=")]);
+        assert_eq!(check_documents(&ok), Ok(()));
+        assert_eq!(
+            documents_read(ok[0].get("content")),
+            " [read document-1 (pdf, 5 bytes)]"
+        );
+        for (bad, needle) in [
+            (
+                user(vec![doc("d", "pdf", "JVBERi0=")]),
+                "text content block",
+            ),
+            (
+                user(vec![text.clone(), doc("d", "rtf", "JVBERi0=")]),
+                ".format'",
+            ),
+            (
+                user(vec![text.clone(), doc("a.pdf", "pdf", "JVBERi0=")]),
+                ".name'",
+            ),
+            (
+                user(vec![text.clone(), doc("a  b", "pdf", "JVBERi0=")]),
+                ".name'",
+            ),
+            (
+                user(vec![text.clone(), doc("", "pdf", "JVBERi0=")]),
+                ".name'",
+            ),
+            (
+                user(vec![text.clone(), doc("d", "pdf", "not base64!")]),
+                ".source.bytes'",
+            ),
+            (
+                user(vec![text.clone(), doc("d", "pdf", "")]),
+                ".source.bytes'",
+            ),
+            (
+                user(vec![
+                    text.clone(),
+                    doc("d", "pdf", "QQ=="),
+                    doc("d", "txt", "QQ=="),
+                ]),
+                "unique",
+            ),
+            (
+                vec![
+                    json!({"role": "assistant", "content": [text.clone(), doc("d", "pdf", "QQ==")]}),
+                ],
+                "user messages",
+            ),
+            (
+                user(
+                    (0..6)
+                        .map(|k| doc(&format!("d{k}"), "txt", "QQ=="))
+                        .chain([text.clone()])
+                        .collect(),
+                ),
+                "up to 5",
+            ),
+        ] {
+            let err = check_documents(&bad).unwrap_err();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
     }
 
     #[test]

@@ -21,7 +21,8 @@
 //! | `model` | the model the reply reports (OpenAI and Anthropic `model`, Gemini `modelVersion`) instead of the requested one, as providers report a dated version of an alias |
 //! | `parallel` | call the first two tools (unless `parallel_tool_calls` is false) |
 //! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`, plus `cache_creation_input_tokens`, `cache_read_input_tokens`); reported completion tokens never exceed the request's `max_tokens` (chat: times its `n`) |
-//! | `redacted_thinking` | Anthropic, with `thinking` enabled: a `redacted_thinking` block after the thinking block |
+//! | `redacted_thinking` | Anthropic and Bedrock, with `thinking` enabled: a `redacted_thinking` block (Bedrock: `redactedContent`) after the thinking |
+//! | `thinking_blocks` | Bedrock, with `thinking` enabled: this many signed reasoning blocks (default 1) |
 //! | `stream_error` | Anthropic streams only: an `error` event (`overloaded_error`) right after the first content delta, then the body ends cleanly |
 //! | `raw_error` | `{status, body, headers, fail_times, key}`: answer with exactly this status, body (a string as is, else JSON) and headers, whatever the route's wire format — a provider's real error answer (Bedrock: also read from `additionalModelRequestFields.mock`); `fail_times`/`key` as above |
 //!
@@ -57,7 +58,8 @@
 //! `thinking` block (`"Mock thinking."`, signature `sig_mock_<n>_<hash of n and the
 //! text>`) first, and with `mock.redacted_thinking` a `redacted_thinking` block
 //! (`data: redacted_mock_<n>_<hash>`) after it. With thinking enabled the request is
-//! checked as Anthropic does (400 `invalid_request_error` otherwise): every `thinking`
+//! checked as Anthropic does (400 `invalid_request_error` otherwise): `budget_tokens` at
+//! least 1024 and below `max_tokens`, every `thinking`
 //! block must carry the mock's signature for its text, every `redacted_thinking` block
 //! data the mock issued, the last assistant message must start with one of them when it
 //! calls tools, and `tool_choice` must not force a tool. Usage counts words:
@@ -91,8 +93,8 @@
 //! `POST /model/{id}/converse`, `/converse-stream` (AWS event-stream frames) and `/invoke`
 //! (Titan and Cohere embeddings) verify each request's SigV4 signature against the test
 //! credentials given with [`MockServer::accept_aws_credentials`] (or `--aws-credentials`),
-//! and check reasoning signatures and cache points as Claude on Bedrock does. See
-//! `bedrock.rs`.
+//! and check thinking budgets, reasoning signatures, cache points and document blocks as
+//! Claude on Bedrock does. See `bedrock.rs`.
 //!
 //! Two ways to use it:
 //! - in-process, from Rust tests: [`MockServer::start`] binds `127.0.0.1:0` and

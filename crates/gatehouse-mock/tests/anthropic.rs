@@ -235,7 +235,7 @@ async fn stream_event_order() {
     let resp = post(
         &c,
         &server,
-        &json!({"model": "claude-x", "max_tokens": 100, "stream": true,
+        &json!({"model": "claude-x", "max_tokens": 2048, "stream": true,
             "thinking": {"type": "enabled", "budget_tokens": 1024},
             "messages": [{"role": "user", "content": "a b c d"}]}),
     )

@@ -585,6 +585,169 @@ async fn thinking_signatures_must_come_back() {
     assert!(sig.starts_with("sig_mock_") && sig.ends_with(signature.rsplit('_').next().unwrap()));
 }
 
+/// `mock.thinking_blocks` and `mock.redacted_thinking`: several signed reasoning blocks and
+/// a redacted one, streamed and not; the redacted data must come back as issued. And
+/// Claude's limits on the budget.
+#[tokio::test]
+async fn several_reasoning_blocks_redacted_reasoning_and_budget_limits() {
+    let mock = mock().await;
+    let user = json!({"role": "user", "content": [{"text": "x"}]});
+    let body = |extra: Value| {
+        let mut b = json!({"messages": [user],
+            "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024},
+                "mock": {"thinking_blocks": 2, "redacted_thinking": true}}});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let r = post(&mock, "converse", &body(json!({}))).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let content = r.json()["output"]["message"]["content"].clone();
+    let first = &content[0]["reasoningContent"]["reasoningText"];
+    let second = &content[1]["reasoningContent"]["reasoningText"];
+    assert_eq!(first["text"], "Mock thinking.");
+    assert_eq!(second["text"], "Mock thinking, part 2.");
+    assert_ne!(first["signature"], second["signature"]);
+    let data = content[2]["reasoningContent"]["redactedContent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(data.len().is_multiple_of(4) && data.bytes().all(|b| b.is_ascii_alphanumeric()));
+    assert_eq!(content[3]["text"], "Hello from mock: x");
+
+    // Streamed: one delta per text, signature and redacted block, by content block index.
+    let f = frames(&post(&mock, "converse-stream", &body(json!({}))).await.body);
+    // (Signatures and data name the request: compare what follows its number.)
+    let tail = |s: &str| s.rsplit('_').next().unwrap().to_owned();
+    let reasoning: Vec<(u64, String, String)> = f
+        .iter()
+        .filter_map(|(_, _, p)| {
+            let (key, value) = p["delta"]
+                .get("reasoningContent")?
+                .as_object()?
+                .iter()
+                .next()?;
+            let value = value.as_str().unwrap();
+            let value = match key.as_str() {
+                "signature" => tail(value),
+                "redactedContent" => value.len().to_string(),
+                _ => value.to_owned(),
+            };
+            Some((p["contentBlockIndex"].as_u64().unwrap(), key.clone(), value))
+        })
+        .collect();
+    let want = |k: u64, key: &str, v: String| (k, key.to_owned(), v);
+    assert_eq!(
+        reasoning,
+        [
+            want(0, "text", "Mock thinking.".into()),
+            want(0, "signature", tail(first["signature"].as_str().unwrap())),
+            want(1, "text", "Mock thinking, part 2.".into()),
+            want(1, "signature", tail(second["signature"].as_str().unwrap())),
+            want(2, "redactedContent", data.len().to_string()),
+        ]
+    );
+
+    // Replayed as issued: fine; a redacted block the mock did not issue: refused.
+    let replay = |assistant: Value| {
+        json!({"messages": [user, {"role": "assistant", "content": assistant},
+            {"role": "user", "content": [{"text": "and?"}]}]})
+    };
+    let r = post(&mock, "converse", &replay(content.clone())).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let mut forged = content.clone();
+    forged[2]["reasoningContent"]["redactedContent"] = json!("RW5jcnlwdGVk");
+    let r = post(&mock, "converse", &replay(forged)).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("messages.1.content.2: Invalid `data` in `redacted_thinking` block")
+    );
+
+    // Budget limits, as Claude on Bedrock words them.
+    for (thinking, max_tokens, want) in [
+        (
+            json!({"type": "enabled", "budget_tokens": 1024}),
+            json!(1024),
+            "`max_tokens` must be greater than `thinking.budget_tokens`",
+        ),
+        (
+            json!({"type": "enabled", "budget_tokens": 1000}),
+            json!(4096),
+            "greater than or equal to 1024",
+        ),
+    ] {
+        let r = post(
+            &mock,
+            "converse",
+            &json!({"messages": [user], "inferenceConfig": {"maxTokens": max_tokens},
+                "additionalModelRequestFields": {"thinking": thinking}}),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{want}");
+        let message = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.starts_with("The model returned the following errors: ")
+                && message.contains(want),
+            "{message}"
+        );
+    }
+    let r = post(
+        &mock,
+        "converse",
+        &json!({"messages": [user], "inferenceConfig": {"maxTokens": 1025},
+            "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}}}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
+
+/// Converse `document` blocks: accepted when valid (the reply names what was read), refused
+/// as Bedrock refuses them otherwise.
+#[tokio::test]
+async fn documents_are_read_and_validated() {
+    let mock = mock().await;
+    let doc = |name: &str, format: &str| json!({"document": {"format": format, "name": name, "source": {"bytes": "JVBERi0xLjQK"}}});
+    let r = post(
+        &mock,
+        "converse",
+        &json!({"messages": [{"role": "user", "content": [
+            {"text": "Summarize"}, doc("document-1", "pdf"), doc("document (2) [x]", "md")]}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["output"]["message"]["content"][0]["text"],
+        "Hello from mock: Summarize [read document-1 (pdf, 9 bytes)] [read document (2) [x] (md, 9 bytes)]"
+    );
+    for (content, want) in [
+        (
+            json!([doc("document-1", "pdf")]),
+            "must also include a text content block",
+        ),
+        (json!([{"text": "x"}, doc("report.pdf", "pdf")]), ".name'"),
+        (json!([{"text": "x"}, doc("d", "rtf")]), ".format'"),
+        (
+            json!([{"text": "x"}, doc("d", "pdf"), doc("d", "txt")]),
+            "unique",
+        ),
+    ] {
+        let r = post(
+            &mock,
+            "converse",
+            &json!({"messages": [{"role": "user", "content": content}]}),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{want}");
+        assert_eq!(r.headers["x-amzn-errortype"], "ValidationException");
+        let message = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(want), "{want}: {message}");
+    }
+}
+
 #[tokio::test]
 async fn cache_points_are_checked_and_counted() {
     let mock = mock().await;

@@ -536,10 +536,7 @@ fn generated_chat_requests_translate_for_every_provider() {
             "thinking or reasoning_effort",
             c.req.get("thinking").is_some() || c.req.get("reasoning_effort").is_some(),
         );
-        seen.saw(
-            "a request Bedrock takes",
-            !(c.http_image || c.file || c.audio),
-        );
+        seen.saw("a request Bedrock takes", !(c.http_image || c.audio));
 
         // Anthropic: everything but audio.
         let out = anthropic::chat_request_to_messages(&c.req, "claude-up", stream);
@@ -615,10 +612,10 @@ fn generated_chat_requests_translate_for_every_provider() {
         }
         assert!(v.get("model").is_none(), "the model is in the URL");
 
-        // Bedrock: no URL images, files or audio.
+        // Bedrock: no URL images or audio; files (base64 PDFs) become documents.
         let out =
             bedrock::chat_request_to_converse(&c.req, "anthropic.claude-sonnet-4-20250514-v1:0");
-        if c.http_image || c.file || c.audio {
+        if c.http_image || c.audio {
             assert!(
                 out.is_err(),
                 "bedrock accepted what it cannot send: {}",
@@ -648,6 +645,25 @@ fn generated_chat_requests_translate_for_every_provider() {
             if !c.stop.is_empty() {
                 assert_eq!(v["inferenceConfig"]["stopSequences"], json!(c.stop));
             }
+            // Documents: PDFs, named document-1, document-2, … (unique, as Converse
+            // requires), each in a message that also holds a text block.
+            let mut names = Vec::new();
+            for m in messages {
+                let content = m["content"].as_array().unwrap();
+                let docs: Vec<&Value> = content.iter().filter_map(|b| b.get("document")).collect();
+                if !docs.is_empty() {
+                    assert_eq!(m["role"], "user", "{}", c.req);
+                    assert!(content.iter().any(|b| b.get("text").is_some()), "{}", c.req);
+                }
+                for d in docs {
+                    assert_eq!(d["format"], "pdf");
+                    assert_eq!(d["source"]["bytes"], PDF_B64);
+                    names.push(d["name"].as_str().unwrap().to_owned());
+                }
+            }
+            assert_eq!(names.is_empty(), !c.file, "{}", c.req);
+            let want: Vec<String> = (1..=names.len()).map(|n| format!("document-{n}")).collect();
+            assert_eq!(names, want, "{}", c.req);
         }
     }
     seen.assert_all();
@@ -874,13 +890,22 @@ fn messages_round_trip_through_openai() {
         for key in ["stop_sequences", "temperature", "top_p", "metadata"] {
             assert_eq!(back.get(key), req.get(key), "{key}:{at}");
         }
-        if req.get("thinking").is_none() {
-            assert_eq!(back["max_tokens"], req["max_tokens"], "max_tokens:{at}");
-        } else {
-            assert_eq!(back["thinking"]["type"], "enabled", "thinking:{at}");
+        // The client's max_tokens is never raised (the gateway reserved budget for it);
+        // thinking is fitted under it, or left out below Anthropic's minimum budget.
+        assert_eq!(back["max_tokens"], req["max_tokens"], "max_tokens:{at}");
+        if let Some(thinking) = back.get("thinking") {
+            assert!(req.get("thinking").is_some(), "thinking:{at}");
+            assert_eq!(thinking["type"], "enabled", "thinking:{at}");
+            let budget = thinking["budget_tokens"].as_u64().unwrap();
             assert!(
-                back["max_tokens"].as_u64() > back["thinking"]["budget_tokens"].as_u64(),
+                (anthropic::MIN_THINKING_BUDGET..req["max_tokens"].as_u64().unwrap())
+                    .contains(&budget),
                 "{at}"
+            );
+        } else if req.get("thinking").is_some() {
+            assert!(
+                req["max_tokens"].as_u64().unwrap() <= anthropic::MIN_THINKING_BUDGET,
+                "thinking dropped:{at}"
             );
         }
     }

@@ -360,6 +360,51 @@ async fn thinking_and_tool_use_survive_the_replay() {
 
 /// Prompt caching: the cache write and then the read reach the OpenAI client in LiteLLM's
 /// fields, streamed and not.
+/// Budgets reserve spend for the `max_tokens` a client sends: with thinking on it is never
+/// raised; the budget is fitted under it (or thinking left out below Anthropic's minimum of
+/// 1024). The mock refuses, as Anthropic does, a budget not below `max_tokens`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thinking_budget_is_fitted_under_the_clients_max_tokens() {
+    let (mock, gh) = setup().await;
+    for (extra, max_tokens, thinking) in [
+        (
+            json!({"max_tokens": 1500, "reasoning_effort": "high"}),
+            1500,
+            json!({"type": "enabled", "budget_tokens": 1499}),
+        ),
+        (
+            json!({"max_completion_tokens": 8000, "thinking": {"type": "enabled", "budget_tokens": 10000}}),
+            8000,
+            json!({"type": "enabled", "budget_tokens": 7999}),
+        ),
+        (
+            json!({"max_tokens": 900, "reasoning_effort": "low"}),
+            900,
+            serde_json::Value::Null,
+        ),
+        (
+            json!({"reasoning_effort": "high"}),
+            4096 + 4096,
+            json!({"type": "enabled", "budget_tokens": 4096}),
+        ),
+    ] {
+        let mut body =
+            json!({"model": "claude-mock", "messages": [{"role": "user", "content": "hi"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = post(&gh.url("/v1/chat/completions"), &[], body.to_string()).await;
+        assert_eq!(r.status, 200, "{extra}: {}", r.text());
+        let up = mock.requests().pop().unwrap();
+        assert_eq!(up.body["max_tokens"], max_tokens, "{extra}");
+        assert_eq!(
+            up.body.get("thinking").cloned().unwrap_or_default(),
+            thinking,
+            "{extra}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_usage_reaches_the_openai_client() {
     let (_mock, gh) = setup().await;

@@ -70,13 +70,13 @@ fn openai_events(text: &str) -> Vec<Value> {
         .collect()
 }
 
-/// An assistant message rebuilt from OpenAI chunks the way a client accumulates them:
-/// content and reasoning concatenated, tool calls merged by index, `thinking_blocks`
-/// appended as they come (the signature arrives in a block of its own, text empty).
+/// An assistant message rebuilt from OpenAI chunks the way the OpenAI SDKs' stream helpers
+/// accumulate them: content and reasoning concatenated, tool calls and `thinking_blocks`
+/// merged by `index` (strings concatenated) — an entry without one is a failure.
 fn assistant_from_chunks(events: &[Value]) -> Value {
     let mut content = String::new();
     let mut reasoning = String::new();
-    let mut blocks = Vec::new();
+    let mut blocks: BTreeMap<u64, Value> = BTreeMap::new();
     let mut calls: BTreeMap<u64, Value> = BTreeMap::new();
     for e in events {
         let Some(delta) = e["choices"].get(0).map(|c| &c["delta"]) else {
@@ -84,8 +84,19 @@ fn assistant_from_chunks(events: &[Value]) -> Value {
         };
         content.push_str(delta["content"].as_str().unwrap_or(""));
         reasoning.push_str(delta["reasoning_content"].as_str().unwrap_or(""));
-        if let Some(b) = delta["thinking_blocks"].as_array() {
-            blocks.extend(b.iter().cloned());
+        for entry in delta["thinking_blocks"].as_array().into_iter().flatten() {
+            let index = entry["index"]
+                .as_u64()
+                .expect("thinking_blocks entry without index");
+            let block = blocks.entry(index).or_insert_with(|| json!({}));
+            for (k, v) in entry.as_object().unwrap() {
+                match (block.get(k).and_then(Value::as_str), v.as_str()) {
+                    (Some(so_far), Some(more)) if k != "type" => {
+                        block[k] = json!(so_far.to_owned() + more)
+                    }
+                    _ => block[k] = v.clone(),
+                }
+            }
         }
         for call in delta["tool_calls"].as_array().into_iter().flatten() {
             let entry = calls.entry(call["index"].as_u64().unwrap()).or_insert_with(
@@ -106,7 +117,7 @@ fn assistant_from_chunks(events: &[Value]) -> Value {
         "role": "assistant",
         "content": if content.is_empty() { Value::Null } else { json!(content) },
         "reasoning_content": reasoning,
-        "thinking_blocks": blocks,
+        "thinking_blocks": blocks.into_values().collect::<Vec<_>>(),
         "tool_calls": calls.into_values().collect::<Vec<_>>(),
     })
 }
@@ -165,14 +176,15 @@ async fn openai_clients_thinking_tool_call_and_replay() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("Expected `thinking`"), "{}", r.text());
 
-    // Streamed: the signature arrives as a thinking_blocks delta; the message a client
-    // rebuilds from the chunks (text in reasoning_content) is accepted back, streamed too.
+    // Streamed: text and signature arrive as thinking_blocks deltas of the same index; the
+    // message a client rebuilds from the chunks is accepted back, streamed too.
     let mut stream1 = turn1.clone();
     stream1["stream"] = json!(true);
     let events = openai_events(&stream_text(&url, &stream1).await);
     let rebuilt = assistant_from_chunks(&events);
     assert_eq!(rebuilt["reasoning_content"], "Mock thinking.");
-    assert_eq!(rebuilt["thinking_blocks"][0]["thinking"], "");
+    assert_eq!(rebuilt["thinking_blocks"][0]["index"], 0);
+    assert_eq!(rebuilt["thinking_blocks"][0]["thinking"], "Mock thinking.");
     assert!(
         rebuilt["thinking_blocks"][0]["signature"]
             .as_str()
@@ -312,6 +324,207 @@ async fn anthropic_clients_thinking_tool_call_and_replay() {
             json!(signature)
         );
     }
+}
+
+/// Budgets reserve spend for the `max_tokens` a client sends: it is never raised for a
+/// thinking budget; the budget is fitted under it instead (or thinking left out below
+/// Claude's minimum). The mock refuses, as Claude on Bedrock does, a budget not below
+/// `maxTokens` or under 1024.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thinking_budget_is_fitted_under_the_clients_max_tokens() {
+    let (mock, gh) = setup().await;
+    let user = json!([{"role": "user", "content": "Weather in Paris?"}]);
+    let sent = |mock: &MockServer| {
+        let (_, body) = last_upstream(mock);
+        (
+            body["inferenceConfig"]["maxTokens"].clone(),
+            body["additionalModelRequestFields"]["thinking"].clone(),
+        )
+    };
+    for (extra, max_tokens, thinking) in [
+        (
+            json!({"max_tokens": 1500, "reasoning_effort": "high"}),
+            json!(1500),
+            json!({"type": "enabled", "budget_tokens": 1499}),
+        ),
+        (
+            json!({"max_completion_tokens": 3000, "thinking": {"type": "enabled", "budget_tokens": 31999}}),
+            json!(3000),
+            json!({"type": "enabled", "budget_tokens": 2999}),
+        ),
+        (
+            json!({"max_tokens": 1000, "reasoning_effort": "low"}),
+            json!(1000),
+            Value::Null,
+        ),
+        (
+            json!({"reasoning_effort": "medium"}),
+            json!(2048 + 4096),
+            json!({"type": "enabled", "budget_tokens": 2048}),
+        ),
+    ] {
+        let mut body = json!({"model": "claude-bedrock", "messages": user});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = post(&gh.url("/v1/chat/completions"), &[], body.to_string()).await;
+        assert_eq!(r.status, 200, "{extra}: {}", r.text());
+        assert_eq!(sent(&mock), (max_tokens, thinking.clone()), "{extra}");
+        let reasoning = &r.json()["choices"][0]["message"]["reasoning_content"];
+        assert_eq!(reasoning.is_string(), !thinking.is_null(), "{extra}");
+    }
+
+    // Through /v1/messages (Claude Code): its max_tokens is explicit, so the budget fits
+    // under it (Anthropic itself would refuse max_tokens ≤ budget_tokens).
+    let body = json!({"model": "claude-bedrock", "max_tokens": 4000,
+        "thinking": {"type": "enabled", "budget_tokens": 31999}, "messages": user});
+    let r = post(&gh.url("/v1/messages"), &[], body.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        sent(&mock),
+        (
+            json!(4000),
+            json!({"type": "enabled", "budget_tokens": 3999})
+        )
+    );
+    assert_eq!(r.json()["content"][0]["type"], "thinking");
+}
+
+/// Several reasoning blocks in one answer (two signed, one redacted — the mock's
+/// `thinking_blocks` / `redacted_thinking`), streamed: each `thinking_blocks` entry carries
+/// its block's index, so an OpenAI client rebuilds three whole blocks and a `/v1/messages`
+/// client gets three blocks, each with its own signature — and both turn-2 replays are
+/// accepted by the mock, which checks every signature and redacted block as Bedrock does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_reasoning_blocks_stream_apart_and_replay() {
+    let (mock, gh) = setup().await;
+    let script = json!({"thinking_blocks": 2, "redacted_thinking": true, "chunks": 2});
+    let user = json!({"role": "user", "content": "Weather in Paris?"});
+
+    // OpenAI client.
+    let url = gh.url("/v1/chat/completions");
+    let turn1 = json!({"model": "claude-bedrock", "stream": true, "tools": weather_tools(),
+        "reasoning_effort": "low", "messages": [user], "mock": script});
+    let events = openai_events(&stream_text(&url, &turn1).await);
+    let rebuilt = assistant_from_chunks(&events);
+    let blocks = rebuilt["thinking_blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 3, "{rebuilt}");
+    assert_eq!(blocks[0]["thinking"], "Mock thinking.");
+    assert_eq!(blocks[1]["thinking"], "Mock thinking, part 2.");
+    assert_ne!(blocks[0]["signature"], blocks[1]["signature"]);
+    assert_eq!(blocks[2]["type"], "redacted_thinking");
+    let call_id = rebuilt["tool_calls"][0]["id"].as_str().unwrap().to_owned();
+    let mut turn2 = turn1.clone();
+    turn2["messages"] = json!([user, rebuilt,
+        {"role": "tool", "tool_call_id": call_id, "content": "18C"}]);
+    let events = openai_events(&stream_text(&url, &turn2).await);
+    assert_eq!(
+        assistant_from_chunks(&events)["content"],
+        "Hello from mock: tool said 18C"
+    );
+    let (_, sent) = last_upstream(&mock);
+    let replayed: Vec<&str> = sent["messages"][1]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["reasoningContent"]["reasoningText"]["text"].as_str())
+        .collect();
+    assert_eq!(replayed, ["Mock thinking.", "Mock thinking, part 2."]);
+
+    // Anthropic client (Claude Code).
+    let url = gh.url("/v1/messages");
+    let tools = json!([{"name": "get_weather", "input_schema": {"type": "object",
+        "properties": {"city": {"type": "string"}}, "required": ["city"]}}]);
+    let turn1 = json!({"model": "claude-bedrock", "max_tokens": 32000, "stream": true,
+        "thinking": {"type": "enabled", "budget_tokens": 31999}, "tools": tools,
+        "messages": [user], "mock": script});
+    let content = content_from_events(&anthropic_events(&stream_text(&url, &turn1).await));
+    let kinds: Vec<&str> = content
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["thinking", "thinking", "redacted_thinking", "tool_use"],
+        "{content:?}"
+    );
+    assert_eq!(content[1]["thinking"], "Mock thinking, part 2.");
+    for block in &content[..2] {
+        let signature = block["signature"].as_str().unwrap();
+        assert!(
+            signature.starts_with("sig_mock_") && signature.matches("sig_mock_").count() == 1,
+            "{signature}"
+        );
+    }
+    let tool_id = content[3]["id"].as_str().unwrap().to_owned();
+    let mut turn2 = turn1.clone();
+    turn2["messages"] = json!([user, {"role": "assistant", "content": content},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": "18C"}]}]);
+    let blocks = content_from_events(&anthropic_events(&stream_text(&url, &turn2).await));
+    let said = blocks.iter().find(|b| b["type"] == "text").unwrap();
+    assert_eq!(said["text"], "Hello from mock: tool said 18C");
+}
+
+/// Documents (Claude Code reading a PDF, an OpenAI client attaching a file) reach Bedrock as
+/// Converse `document` blocks, which the mock validates as Converse does and names in its
+/// answer; unsupported types are a 400 naming the field, before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_reach_bedrock() {
+    let (mock, gh) = setup().await;
+    let pdf = "JVBERi0xLjQKJcfsj6IK";
+    // OpenAI client: a file part.
+    let body = json!({"model": "claude-bedrock", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "Summarize"},
+        {"type": "file", "file": {"filename": "spec.pdf", "file_data": format!("data:application/pdf;base64,{pdf}")}}]}]});
+    let r = post(&gh.url("/v1/chat/completions"), &[], body.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "Hello from mock: Summarize [read document-1 (pdf, 15 bytes)]"
+    );
+    let (_, sent) = last_upstream(&mock);
+    assert_eq!(
+        sent["messages"][0]["content"][1],
+        json!({"document": {"format": "pdf", "name": "document-1", "source": {"bytes": pdf}}})
+    );
+
+    // Claude Code: the Read tool returns the PDF as a document block in its tool_result.
+    let turn = json!({"model": "claude-bedrock", "max_tokens": 1024, "messages": [
+        {"role": "user", "content": "What does spec.pdf say?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read",
+            "input": {"file_path": "spec.pdf"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": pdf}}]}]}]});
+    let r = post(&gh.url("/v1/messages"), &[], turn.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (_, sent) = last_upstream(&mock);
+    let last = sent["messages"][2]["content"].as_array().unwrap();
+    assert!(
+        last.iter().any(|b| b["document"]["format"] == "pdf"),
+        "{sent}"
+    );
+
+    // Unsupported types: 400 naming the field, nothing sent.
+    let before = mock.requests().len();
+    let body = json!({"model": "claude-bedrock", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "x"},
+        {"type": "file", "file": {"file_data": "data:application/zip;base64,UEsDBA=="}}]}]});
+    let e = post(&gh.url("/v1/chat/completions"), &[], body.to_string())
+        .await
+        .assert_error(400);
+    assert_eq!(e["param"], "messages[0].content[1].file.file_data", "{e}");
+    let r = post(
+        &gh.url("/v1/messages"),
+        &[],
+        json!({"model": "claude-bedrock", "max_tokens": 64, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "x"},
+            {"type": "document", "source": {"type": "base64", "media_type": "image/svg+xml", "data": "PHN2Zz4="}}]}]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+    assert_eq!(mock.requests().len(), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -287,6 +287,17 @@ async fn storage_urls_and_embedding_fields() {
     assert!(e["message"].as_str().unwrap().contains("gs://"), "{e}");
     assert!(mock.requests().is_empty(), "nothing was sent upstream");
 
+    // Nor a cache by name: Gemini would serve any cache the gateway's key can read.
+    for key in ["cachedContent", "cached_content"] {
+        let body = json!({"model": "gemini-3", "messages": [{"role": "user", "content": "hi"}],
+            key: "cachedContents/someone-elses-cache"});
+        let e = post(&gh.url("/v1/chat/completions"), &[], body.to_string())
+            .await
+            .assert_error(400);
+        assert_eq!(e["param"], key, "{e}");
+    }
+    assert!(mock.requests().is_empty(), "nothing was sent upstream");
+
     // Embeddings: what maps is mapped, the rest dropped (the mock, like Gemini, refuses
     // unknown fields).
     let body = json!({"model": "gemini-embed", "input": ["a", "b"], "dimensions": 4,

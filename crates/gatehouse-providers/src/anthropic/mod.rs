@@ -27,6 +27,42 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// `max_tokens` when the OpenAI request has none (Anthropic requires it).
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
+/// Anthropic's smallest `thinking.budget_tokens` (its documented minimum).
+pub const MIN_THINKING_BUDGET: u64 = 1024;
+
+/// `thinking.budget_tokens` when `thinking` is `{type: enabled, budget_tokens: n}`.
+pub(crate) fn enabled_budget(thinking: &Value) -> Option<u64> {
+    thinking
+        .get("type")
+        .and_then(Value::as_str)
+        .filter(|t| *t == "enabled")
+        .and_then(|_| thinking.get("budget_tokens"))
+        .and_then(Value::as_u64)
+}
+
+/// Fits a `thinking` object under the output limit the client set (`max_completion_tokens`
+/// or `max_tokens`), which Anthropic requires to exceed the budget. The limit is never
+/// raised: the gateway reserved spend for it (OpenAI's `max_completion_tokens` bounds
+/// reasoning plus visible tokens too). A budget ≥ the limit becomes `limit - 1`; when that
+/// is below [`MIN_THINKING_BUDGET`], no thinking is sent (`None`). Other thinking objects
+/// (`disabled`, `adaptive`, a budget under the limit) are returned as they are.
+pub(crate) fn fit_thinking(mut thinking: Value, limit: u64) -> Option<Value> {
+    let Some(budget) = enabled_budget(&thinking) else {
+        return Some(thinking);
+    };
+    if budget < limit {
+        return Some(thinking);
+    }
+    let fitted = limit.saturating_sub(1);
+    if fitted < MIN_THINKING_BUDGET {
+        return None;
+    }
+    if let Some(obj) = thinking.as_object_mut() {
+        obj.insert("budget_tokens".into(), Value::from(fitted));
+    }
+    Some(thinking)
+}
+
 /// A request gatehouse cannot translate: a client-facing 400 (`invalid_request_error`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TranslateError {

@@ -18,13 +18,27 @@
 //! | `temperature`, `top_p`, `top_k` | same (passed through; Anthropic's temperature range is 0–1) |
 //! | `stream` (the argument) | `stream: true` |
 //! | `user` | `metadata.user_id` |
-//! | `thinking` (LiteLLM/Anthropic object) | passed through |
+//! | `thinking` (LiteLLM/Anthropic object) | passed through (its budget fitted under the client's output limit: below) |
 //! | answer `model` (response direction) | the message's `model`, in streams `message_start.message.model` (the model Anthropic reports); the deployment's upstream model when it names none |
 //! | `reasoning_effort` minimal/low → 1024, medium → 2048, high → 4096 (none → off) | `thinking: {type: enabled, budget_tokens}` |
 //! | `response_format` `json_object` / `json_schema` (`text`: nothing) | one tool `json_tool_call` (input schema: the schema) forced with `tool_choice: {type: tool}`; its call comes back as `content` with `finish_reason: stop` ([`crate::json_mode`], which also lists what is refused) |
 //!
-//! With thinking enabled, `max_tokens` must exceed the budget: when it does not, it becomes
-//! `budget_tokens + max_tokens` (the budget is added on top of the requested answer length).
+//! With thinking enabled, Anthropic requires `max_tokens` > `budget_tokens` (and a budget of
+//! at least [`super::MIN_THINKING_BUDGET`] = 1024). An output limit the client set
+//! (`max_completion_tokens`, else `max_tokens`) is never raised — the gateway reserved
+//! budget for it, and OpenAI's `max_completion_tokens` bounds reasoning plus visible tokens
+//! alike — so the thinking budget is fitted under it instead:
+//!
+//! | client limit `L`, budget `B` | sent |
+//! |---|---|
+//! | `L > B` | `max_tokens: L`, `budget_tokens: B` |
+//! | `L ≤ B`, `L - 1 ≥ 1024` | `max_tokens: L`, `budget_tokens: L - 1` |
+//! | `L ≤ B`, `L - 1 < 1024` | `max_tokens: L`, no `thinking` |
+//! | no limit, `B < 4096` | `max_tokens:` [`DEFAULT_MAX_TOKENS`], `budget_tokens: B` |
+//! | no limit, `B ≥ 4096` | `max_tokens: B + 4096` (the budget plus the default answer) |
+//!
+//! (`B` is the `thinking` object's `budget_tokens`, or the `reasoning_effort` budget;
+//! thinking of other types — `disabled`, `adaptive` — is sent as it is.)
 //!
 //! Refused with a [`TranslateError`]: `n > 1` (one completion per request),
 //! `logprobs: true` / `top_logprobs` (Anthropic has no token log-probabilities), `function`
@@ -55,7 +69,7 @@ use serde_json::{Map, Value, json};
 use crate::json_mode::{JSON_TOOL_NAME, json_tool};
 use crate::openai_request::{function_tools, positive_int, stop_sequences};
 
-use super::{DEFAULT_MAX_TOKENS, TranslateError, field};
+use super::{DEFAULT_MAX_TOKENS, TranslateError, enabled_budget, field, fit_thinking};
 
 /// OpenAI chat request (already validated JSON) → Anthropic Messages request body bytes.
 ///
@@ -79,30 +93,30 @@ pub fn chat_request_to_messages(
     }
     out.insert("messages".into(), Value::Array(messages));
 
-    let mut max_tokens = match field(req, "max_completion_tokens") {
-        Some(v) => positive_int(v, "max_completion_tokens")?,
+    // The client's output limit, if it set one: never raised (see the module doc).
+    let limit = match field(req, "max_completion_tokens") {
+        Some(v) => Some(positive_int(v, "max_completion_tokens")?),
         None => match field(req, "max_tokens") {
-            Some(v) => positive_int(v, "max_tokens")?,
-            None => DEFAULT_MAX_TOKENS,
+            Some(v) => Some(positive_int(v, "max_tokens")?),
+            None => None,
         },
     };
-
-    let thinking = match field(req, "thinking") {
+    let mut thinking = match field(req, "thinking") {
         Some(t) => Some(t.clone()),
         None => reasoning_effort(field(req, "reasoning_effort"))?,
     };
+    if let Some(limit) = limit {
+        thinking = thinking.and_then(|t| fit_thinking(t, limit));
+    }
     let thinking_on = thinking
         .as_ref()
         .is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
     let json_tool = json_tool(req, "Anthropic", thinking_on)?;
+    let mut max_tokens = limit.unwrap_or(DEFAULT_MAX_TOKENS);
     if let Some(thinking) = thinking {
-        let budget = thinking
-            .get("type")
-            .and_then(Value::as_str)
-            .filter(|t| *t == "enabled")
-            .and_then(|_| thinking.get("budget_tokens"))
-            .and_then(Value::as_u64);
-        if let Some(budget) = budget
+        // No limit given: room for the budget plus the default answer length.
+        if limit.is_none()
+            && let Some(budget) = enabled_budget(&thinking)
             && max_tokens <= budget
         {
             max_tokens = budget.saturating_add(max_tokens);

@@ -109,14 +109,14 @@ fn requests() {
                     {"type": "text", "text": "Thanks"}]}]}),
         ),
         (
-            "reasoning_effort high with small max_tokens; thinking_blocks replayed first",
+            "reasoning_effort high under a small max_tokens: no thinking; thinking_blocks replayed first",
             json!({"model": "m", "max_tokens": 1000, "reasoning_effort": "high", "messages": [
                 {"role": "user", "content": "Is 17 prime?"},
                 {"role": "assistant", "content": "Yes.", "reasoning_content": "dropped",
                  "thinking_blocks": [{"type": "thinking", "thinking": "Check divisors.", "signature": "EqQBCgIYAhIM"},
                                      {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va"}]},
                 {"role": "user", "content": "And 18?"}]}),
-            json!({"model": MODEL, "max_tokens": 5096, "thinking": {"type": "enabled", "budget_tokens": 4096}, "messages": [
+            json!({"model": MODEL, "max_tokens": 1000, "messages": [
                 {"role": "user", "content": [{"type": "text", "text": "Is 17 prime?"}]},
                 {"role": "assistant", "content": [
                     {"type": "thinking", "thinking": "Check divisors.", "signature": "EqQBCgIYAhIM"},
@@ -135,6 +135,130 @@ fn requests() {
     ];
     for (name, input, expected) in cases {
         assert_eq!(translate(input), expected, "{name}");
+    }
+}
+
+/// `{type: enabled, budget_tokens: n}`.
+fn enabled(budget: u64) -> Value {
+    json!({"type": "enabled", "budget_tokens": budget})
+}
+
+/// The rule of the request module doc: an explicit output limit is never raised; the
+/// thinking budget is fitted under it (down to Anthropic's minimum of 1024, else no
+/// thinking); only without a limit is one picked to cover the budget.
+#[test]
+fn thinking_budget_fits_under_the_clients_output_limit() {
+    let cases: Vec<(&str, Value, u64, Value)> = vec![
+        (
+            "limit above the budget: both as sent",
+            json!({"max_tokens": 16000, "thinking": enabled(10000)}),
+            16000,
+            enabled(10000),
+        ),
+        (
+            "limit equal to the budget: budget lowered to limit - 1",
+            json!({"max_tokens": 10000, "thinking": enabled(10000)}),
+            10000,
+            enabled(9999),
+        ),
+        (
+            "max_completion_tokens is the limit (bounds reasoning + answer, as at OpenAI)",
+            json!({"max_completion_tokens": 3000, "max_tokens": 64000, "thinking": enabled(10000)}),
+            3000,
+            enabled(2999),
+        ),
+        (
+            "reasoning_effort high under a 2048 limit",
+            json!({"max_tokens": 2048, "reasoning_effort": "high"}),
+            2048,
+            enabled(2047),
+        ),
+        (
+            "lowered exactly to the minimum",
+            json!({"max_tokens": 1025, "reasoning_effort": "high"}),
+            1025,
+            enabled(1024),
+        ),
+        (
+            "below the minimum: no thinking",
+            json!({"max_tokens": 1024, "reasoning_effort": "low"}),
+            1024,
+            Value::Null,
+        ),
+        (
+            "a tiny limit: no thinking",
+            json!({"max_completion_tokens": 1, "thinking": enabled(31999)}),
+            1,
+            Value::Null,
+        ),
+        (
+            "disabled thinking passes as it is",
+            json!({"max_tokens": 100, "thinking": {"type": "disabled"}}),
+            100,
+            json!({"type": "disabled"}),
+        ),
+        (
+            "adaptive thinking (no budget) passes as it is",
+            json!({"max_tokens": 100, "thinking": {"type": "adaptive"}}),
+            100,
+            json!({"type": "adaptive"}),
+        ),
+        (
+            "no limit, budget under the default: the default",
+            json!({"reasoning_effort": "low"}),
+            DEFAULT_MAX_TOKENS,
+            enabled(1024),
+        ),
+        (
+            "no limit, budget at the default: budget + default",
+            json!({"reasoning_effort": "high"}),
+            4096 + DEFAULT_MAX_TOKENS,
+            enabled(4096),
+        ),
+        (
+            "no limit, Claude Code's budget: budget + default",
+            json!({"thinking": enabled(31999)}),
+            31999 + DEFAULT_MAX_TOKENS,
+            enabled(31999),
+        ),
+    ];
+    for (name, extra, max_tokens, thinking) in cases {
+        let mut req = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        let out = translate(req);
+        assert_eq!(out["max_tokens"], max_tokens, "{name}");
+        assert_eq!(
+            out.get("thinking").cloned().unwrap_or(Value::Null),
+            thinking,
+            "{name}"
+        );
+    }
+    // Any explicit limit against any budget: the limit is sent as it is, and what thinking
+    // is sent is valid for Anthropic (1024 ≤ budget < max_tokens).
+    for limit in [
+        1, 2, 500, 1023, 1024, 1025, 2048, 4096, 4097, 31999, 32000, 64000,
+    ] {
+        for budget in [1024, 2048, 4096, 10000, 31999, 63999] {
+            for key in ["max_tokens", "max_completion_tokens"] {
+                let out = translate(
+                    json!({"model": "m", key: limit, "thinking": enabled(budget),
+                    "messages": [{"role": "user", "content": "x"}]}),
+                );
+                assert_eq!(out["max_tokens"], limit, "{key}={limit} budget={budget}");
+                if let Some(sent) = out.get("thinking") {
+                    let b = sent["budget_tokens"].as_u64().unwrap();
+                    assert!(
+                        (MIN_THINKING_BUDGET..limit).contains(&b),
+                        "{key}={limit} budget={budget}: {b}"
+                    );
+                    assert_eq!(b, budget.min(limit - 1));
+                } else {
+                    assert!(limit <= budget && limit - 1 < MIN_THINKING_BUDGET);
+                }
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `system` / `developer` messages (anywhere) | `system: [{text}]`, one block per text |
 //! | `user` content: string, `text`, `image_url` with a base64 `data:` URL | `{text}`, `{image: {format, source: {bytes: <base64>}}}` (format from the media type: png, jpeg, gif, webp) |
+//! | `user` `file` part with `file_data` a base64 `data:` URL (the `/v1/messages` chain turns Anthropic `document` blocks with a base64 source into these) | `{document: {format, name, source: {bytes: <base64>}}}`: `format` from the media type — `application/pdf` pdf, `text/csv` csv, `application/msword` doc, `…wordprocessingml.document` docx, `application/vnd.ms-excel` xls, `…spreadsheetml.sheet` xlsx, `text/html` html, `text/plain` txt, `text/markdown` md (for `application/octet-stream`, from `file.filename`'s extension); `name` generated, `document-1`, `document-2`, … in request order (unique, of the characters Converse allows, neutral as AWS advises); a message with documents but no text (a PDF a tool returned) gets a text block `Attached: document-1` after them, as Converse requires one |
 //! | `assistant` content, `refusal`, `tool_calls` | `{text}`, `{toolUse: {toolUseId, name, input}}` (`input` = parsed `arguments`) |
 //! | `assistant` `thinking_blocks` (LiteLLM; what the response direction emits) | first in the message: `{type: thinking, thinking, signature}` → `{reasoningContent: {reasoningText: {text, signature}}}`, `{type: redacted_thinking, data}` → `{reasoningContent: {redactedContent: data}}` (base64) — Bedrock needs the signature back for Claude with thinking and tools; a block with an empty `thinking` takes the message's `reasoning_content` (a client that rebuilt the message from a stream has the text there) |
 //! | `tool` messages | a `user` message of `{toolResult: {toolUseId, content: [{text}]}}` blocks |
@@ -18,18 +19,33 @@
 //! | `tool_choice` auto / required / named function | `toolConfig.toolChoice` `{auto: {}}` / `{any: {}}` / `{tool: {name}}` |
 //! | `max_completion_tokens`, else `max_tokens` | `inferenceConfig.maxTokens` |
 //! | `temperature`, `top_p`, `stop` | `inferenceConfig.temperature`, `topP`, `stopSequences` |
-//! | `thinking` (LiteLLM/Anthropic object; the `/v1/messages` chain carries Claude Code's) | `additionalModelRequestFields.thinking`, unchanged, for Anthropic models ([`super::is_anthropic_model`]) |
+//! | `thinking` (LiteLLM/Anthropic object; the `/v1/messages` chain carries Claude Code's) | `additionalModelRequestFields.thinking`, for Anthropic models ([`super::is_anthropic_model`]); unchanged but for a budget fitted under the client's output limit (below) |
 //! | else `reasoning_effort` minimal/low → 1024, medium → 2048, high → 4096 (none → off) | `additionalModelRequestFields.thinking: {type: enabled, budget_tokens}`, for Anthropic models |
 //! | `top_k` | `additionalModelRequestFields.top_k` (Anthropic models) |
 //! | `response_format` `json_object` / `json_schema` (`text`: nothing) | one tool `json_tool_call` (input schema: the schema) forced with `toolChoice: {tool: {name}}`; its call comes back as `content` — see `crate::json_mode` for what is refused |
 //! | answer `model` (response direction) | Converse and ConverseStream name no model: the deployment's upstream model id, on the body and every chunk |
 //!
-//! With thinking enabled `maxTokens` must exceed the budget: when it does not (or is not
-//! set) it becomes `budget_tokens + maxTokens` (default [`super::DEFAULT_MAX_TOKENS`]).
+//! With thinking enabled, Claude requires `maxTokens` > `budget_tokens` (and a budget of at
+//! least 1024). An output limit the client set (`max_completion_tokens`, else `max_tokens`;
+//! through `/v1/messages`, Claude Code's `max_tokens`) is never raised — the gateway
+//! reserved budget for it, and OpenAI's `max_completion_tokens` bounds reasoning plus
+//! visible tokens alike — so the thinking budget is fitted under it instead:
+//!
+//! | client limit `L`, budget `B` | sent |
+//! |---|---|
+//! | `L > B` | `maxTokens: L`, `budget_tokens: B` |
+//! | `L ≤ B`, `L - 1 ≥ 1024` | `maxTokens: L`, `budget_tokens: L - 1` |
+//! | `L ≤ B`, `L - 1 < 1024` | `maxTokens: L`, no `thinking` |
+//! | no limit | `maxTokens: B +` [`super::DEFAULT_MAX_TOKENS`] (the budget plus the default answer) |
+//!
+//! (`B` is the `thinking` object's `budget_tokens`, or the `reasoning_effort` budget;
+//! thinking of other types — `disabled`, `adaptive` — is sent as it is.)
 //!
 //! Refused with a [`TranslateError`]: `n > 1`, `logprobs: true` / `top_logprobs`, image URLs
 //! that are not base64 `data:` URLs (Converse takes image bytes only), image media types
-//! other than png/jpeg/gif/webp, `file` parts, `function` role messages, unknown roles and
+//! other than png/jpeg/gif/webp, `file` parts without base64 `data:` `file_data` (`file_id`:
+//! no Files API) or of other types (400 naming `messages[i].content[j].file.file_data`),
+//! `function` role messages, unknown roles and
 //! content part types, tool call `arguments` that are not a JSON object, `thinking_blocks`
 //! that are not a list of thinking / redacted_thinking blocks, redacted data that is not
 //! base64.
@@ -55,7 +71,7 @@ use serde_json::{Map, Value, json};
 use crate::openai_request::{function_tools_in, positive_int, stop_sequences};
 
 use super::{DEFAULT_MAX_TOKENS, TranslateError};
-use crate::anthropic::{OPENAI_CHAT_FIELDS, field};
+use crate::anthropic::{OPENAI_CHAT_FIELDS, enabled_budget, field, fit_thinking};
 
 /// Top-level Converse fields a client may set directly (passed through as they are).
 pub const CONVERSE_FIELDS: &[&str] = &[
@@ -84,35 +100,34 @@ pub fn chat_request_to_converse(openai: &Value, model_id: &str) -> Result<Vec<u8
     }
 
     let mut inference = Map::new();
-    let mut max_tokens = match field(req, "max_completion_tokens") {
+    // The client's output limit, if it set one: never raised (see the module doc).
+    let limit = match field(req, "max_completion_tokens") {
         Some(v) => Some(positive_int(v, "max_completion_tokens")?),
         None => match field(req, "max_tokens") {
             Some(v) => Some(positive_int(v, "max_tokens")?),
             None => None,
         },
     };
+    let mut max_tokens = limit;
     let mut additional = Map::new();
     let thinking = match field(req, "thinking") {
         Some(t) => Some(t.clone()),
         None => reasoning_effort(field(req, "reasoning_effort"))?,
     };
-    let thinking = thinking.filter(|_| super::is_anthropic_model(model_id));
+    let mut thinking = thinking.filter(|_| super::is_anthropic_model(model_id));
+    if let Some(limit) = limit {
+        thinking = thinking.and_then(|t| fit_thinking(t, limit));
+    }
     let thinking_on = thinking
         .as_ref()
         .is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
     let json_tool = crate::json_mode::json_tool(req, "Bedrock", thinking_on)?;
     if let Some(thinking) = thinking {
-        let budget = thinking
-            .get("type")
-            .and_then(Value::as_str)
-            .filter(|t| *t == "enabled")
-            .and_then(|_| thinking.get("budget_tokens"))
-            .and_then(Value::as_u64);
-        if let Some(budget) = budget {
-            let requested = max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-            if requested <= budget || max_tokens.is_none() {
-                max_tokens = Some(budget.saturating_add(requested));
-            }
+        // No limit given: room for the budget plus the default answer length.
+        if limit.is_none()
+            && let Some(budget) = enabled_budget(&thinking)
+        {
+            max_tokens = Some(budget.saturating_add(DEFAULT_MAX_TOKENS));
         }
         additional.insert("thinking".into(), thinking);
     }
@@ -264,6 +279,7 @@ fn convert_messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>)
             "messages must contain at least one user or assistant message",
         ));
     }
+    name_documents(&mut out);
     let messages = out
         .into_iter()
         .map(|(role, content)| json!({ "role": role, "content": content }))
@@ -352,6 +368,7 @@ fn content_blocks(
                 Some(text) => json!({ "text": text }),
                 None => continue,
             },
+            ("file", Parts::User) => document_block(part, &part_path)?,
             ("image_url", Parts::User) => {
                 let param = format!("{part_path}.image_url.url");
                 let url = part
@@ -411,6 +428,134 @@ fn image_block(url: &str, param: &str) -> Result<Value, TranslateError> {
         }
     };
     Ok(json!({ "image": { "format": format, "source": { "bytes": data } } }))
+}
+
+/// The Converse document formats (`DocumentBlock.format`) and the media types (and file
+/// extensions) they are read from.
+const DOCUMENT_FORMATS: &[(&str, &[&str])] = &[
+    ("pdf", &["application/pdf"]),
+    ("csv", &["text/csv"]),
+    ("doc", &["application/msword"]),
+    (
+        "docx",
+        &["application/vnd.openxmlformats-officedocument.wordprocessingml.document"],
+    ),
+    ("xls", &["application/vnd.ms-excel"]),
+    (
+        "xlsx",
+        &["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"],
+    ),
+    ("html", &["text/html"]),
+    ("txt", &["text/plain"]),
+    ("md", &["text/markdown", "text/x-markdown"]),
+];
+
+/// An OpenAI `file` part with inline `file_data` (a base64 `data:` URL) → a Converse
+/// `{document: {format, name, source: {bytes}}}`. The format comes from the media type
+/// (parameters ignored), or — for `application/octet-stream` — from `file.filename`'s
+/// extension. `name` is left empty here: [`name_documents`] numbers the documents of the
+/// request once they are all known.
+fn document_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
+    let param = format!("{path}.file.file_data");
+    let file = part.get("file");
+    let data_url = file
+        .and_then(|f| f.get("file_data"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            TranslateError::at(
+                param.clone(),
+                "only inline file_data (a base64 data: URL) is supported for Bedrock models",
+            )
+        })?;
+    let (meta, data) = data_url
+        .get(..5)
+        .filter(|s| s.eq_ignore_ascii_case("data:"))
+        .and_then(|_| data_url.get(5..))
+        .and_then(|rest| rest.split_once(','))
+        .ok_or_else(|| TranslateError::at(param.clone(), "file_data must be a base64 data: URL"))?;
+    let media_type = meta
+        .strip_suffix(";base64")
+        .ok_or_else(|| TranslateError::at(param.clone(), "data: URLs must be base64-encoded"))?;
+    if data.is_empty() || !data.bytes().all(is_base64_byte) {
+        return Err(TranslateError::at(
+            param,
+            "file_data must hold non-empty base64 data",
+        ));
+    }
+    let media_type = media_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let by_type = DOCUMENT_FORMATS
+        .iter()
+        .find(|(_, types)| types.contains(&media_type.as_str()))
+        .map(|(format, _)| *format);
+    let by_extension = || {
+        let filename = file?.get("filename")?.as_str()?;
+        let (_, ext) = filename.rsplit_once('.')?;
+        let ext = ext.to_ascii_lowercase();
+        DOCUMENT_FORMATS
+            .iter()
+            .map(|(format, _)| *format)
+            .find(|format| *format == ext)
+    };
+    let format = match by_type {
+        Some(format) => format,
+        None if media_type.is_empty() || media_type == "application/octet-stream" => {
+            by_extension().ok_or_else(|| unsupported_document(&param, &media_type))?
+        }
+        None => return Err(unsupported_document(&param, &media_type)),
+    };
+    Ok(json!({ "document": { "format": format, "name": "", "source": { "bytes": data } } }))
+}
+
+fn unsupported_document(param: &str, media_type: &str) -> TranslateError {
+    let supported: Vec<&str> = DOCUMENT_FORMATS
+        .iter()
+        .flat_map(|(_, types)| types.iter().copied())
+        .collect();
+    TranslateError::at(
+        param,
+        format!(
+            "file type '{media_type}' is not supported for Bedrock models (supported: {})",
+            supported.join(", ")
+        ),
+    )
+}
+
+/// Names the request's documents `document-1`, `document-2`, … in order (Converse requires a
+/// name unique within the request, of alphanumerics, single spaces, hyphens, parentheses and
+/// square brackets; a neutral one, as AWS advises, since the model reads it), and gives a
+/// message that holds documents but no `text` block one naming them — Converse refuses a
+/// document without a text block beside it (as after a `tool_result` that returned a PDF).
+fn name_documents(messages: &mut [(&'static str, Vec<Value>)]) {
+    let mut n = 0usize;
+    for (_, blocks) in messages.iter_mut() {
+        let mut names = Vec::new();
+        for doc in blocks
+            .iter_mut()
+            .filter_map(|b| b.get_mut("document").and_then(Value::as_object_mut))
+        {
+            n += 1;
+            let name = format!("document-{n}");
+            doc.insert("name".into(), Value::String(name.clone()));
+            names.push(name);
+        }
+        if !names.is_empty() && !blocks.iter().any(|b| b.get("text").is_some()) {
+            // Right after the last document (and its cache point, if any).
+            let mut at = blocks
+                .iter()
+                .rposition(|b| b.get("document").is_some())
+                .map_or(blocks.len(), |i| i + 1);
+            if blocks.get(at).is_some_and(is_cache_point) {
+                at += 1;
+            }
+            let text = json!({ "text": format!("Attached: {}", names.join(", ")) });
+            blocks.insert(at.min(blocks.len()), text);
+        }
+    }
 }
 
 /// An assistant message: its reasoning first (as Claude requires), then text, then tool use.

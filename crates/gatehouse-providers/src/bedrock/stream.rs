@@ -15,9 +15,18 @@ use crate::anthropic::Usage;
 /// Frames may be split across [`push`](Self::push) calls at any byte. Events (named by the
 /// `:event-type` header): `messageStart` → the role chunk; `contentBlockStart` with a
 /// `toolUse` start → a tool call chunk with id and name; `contentBlockDelta` → `content`,
-/// tool `arguments` fragments or `reasoning_content`; `messageStop` → the finish chunk;
+/// tool `arguments` fragments or reasoning (below); `messageStop` → the finish chunk;
 /// `metadata` → the usage chunk (when `include_usage`) and `[DONE]`. A stream that ends
 /// after `messageStop` without `metadata` still ends with `[DONE]`.
+///
+/// Reasoning is streamed in LiteLLM's shape, as [`crate::anthropic::StreamTranslator`]
+/// streams Anthropic's thinking: a `reasoningContent.text` delta becomes `reasoning_content`
+/// plus a `thinking_blocks` entry with the same text, a `signature` delta a `thinking_blocks`
+/// entry with the signature (and empty text), a `redactedContent` delta a `redacted_thinking`
+/// entry with its `data`. Every entry carries `index`, the block's position among the
+/// message's reasoning blocks (by `contentBlockIndex`), so that clients which merge list
+/// deltas by index — the OpenAI SDKs' stream helpers refuse list entries without one —
+/// rebuild each block whole (text and signature), ready to send back.
 ///
 /// An `exception` (or `error`) message, a bad frame (length, CRC), a malformed payload or
 /// a stream that ends before `messageStop` sets [`error`](Self::error); the translator then
@@ -28,6 +37,8 @@ pub struct StreamTranslator {
     decoder: EventStreamDecoder,
     /// Bedrock `contentBlockIndex` → OpenAI tool call index.
     tools: HashMap<u64, usize>,
+    /// Bedrock `contentBlockIndex` → index among the message's `thinking_blocks`.
+    thinking: HashMap<u64, usize>,
     usage: Usage,
     finished: bool,
     done: bool,
@@ -50,6 +61,7 @@ impl StreamTranslator {
             ),
             decoder: EventStreamDecoder::new(),
             tools: HashMap::new(),
+            thinking: HashMap::new(),
             usage: Usage::default(),
             finished: false,
             done: false,
@@ -195,14 +207,33 @@ impl StreamTranslator {
             json!({ "tool_calls": [{ "index": k, "function": { "arguments": partial } }] })
         } else if let Some(r) = delta.get("reasoningContent") {
             let get = |key: &str| r.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+            let index = v.get("contentBlockIndex").and_then(Value::as_u64);
             if let Some(text) = get("text") {
-                json!({ "reasoning_content": text })
+                json!({
+                    "reasoning_content": text,
+                    "thinking_blocks": [{
+                        "index": self.thinking_index(index),
+                        "type": "thinking",
+                        "thinking": text,
+                    }],
+                })
             } else if let Some(signature) = get("signature") {
                 json!({
-                    "thinking_blocks": [{ "type": "thinking", "thinking": "", "signature": signature }],
+                    "thinking_blocks": [{
+                        "index": self.thinking_index(index),
+                        "type": "thinking",
+                        "thinking": "",
+                        "signature": signature,
+                    }],
                 })
             } else if let Some(data) = get("redactedContent") {
-                json!({ "thinking_blocks": [{ "type": "redacted_thinking", "data": data }] })
+                json!({
+                    "thinking_blocks": [{
+                        "index": self.thinking_index(index),
+                        "type": "redacted_thinking",
+                        "data": data,
+                    }],
+                })
             } else {
                 return;
             }
@@ -211,6 +242,16 @@ impl StreamTranslator {
             return;
         };
         self.w.chunk(converted, None, out);
+    }
+
+    /// The `thinking_blocks` index of the reasoning block at Bedrock `contentBlockIndex` (a new
+    /// one for a block not seen yet, or for a delta without an index).
+    fn thinking_index(&mut self, index: Option<u64>) -> usize {
+        let next = self.thinking.len();
+        match index {
+            Some(i) => *self.thinking.entry(i).or_insert(next),
+            None => next,
+        }
     }
 
     /// The usage chunk (if asked for) and `[DONE]`.

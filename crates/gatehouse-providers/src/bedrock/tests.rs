@@ -465,14 +465,14 @@ fn requests() {
             json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]}),
         ),
         (
-            "reasoning_effort → thinking, maxTokens raised; passthrough",
-            json!({"model": "m", "reasoning_effort": "medium", "max_tokens": 1000, "top_k": 5,
+            "reasoning_effort under a 3000 limit: budget as it is; passthrough",
+            json!({"model": "m", "reasoning_effort": "medium", "max_tokens": 3000, "top_k": 5,
                    "seed": 1, "user": "u", "stream": true, "parallel_tool_calls": false,
                    "guardrailConfig": {"guardrailIdentifier": "g", "guardrailVersion": "1"},
                    "anthropic_beta": ["x"],
                    "messages": [{"role": "user", "content": "x"}]}),
             json!({"messages": [{"role": "user", "content": [{"text": "x"}]}],
-                   "inferenceConfig": {"maxTokens": 3048},
+                   "inferenceConfig": {"maxTokens": 3000},
                    "guardrailConfig": {"guardrailIdentifier": "g", "guardrailVersion": "1"},
                    "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 2048},
                                                     "top_k": 5, "anthropic_beta": ["x"]}}),
@@ -487,6 +487,89 @@ fn requests() {
     ];
     for (name, input, want) in cases {
         assert_eq!(translate(input), want, "{name}");
+    }
+}
+
+/// `{type: enabled, budget_tokens: n}`.
+fn enabled(budget: u64) -> Value {
+    json!({"type": "enabled", "budget_tokens": budget})
+}
+
+/// The rule of the request module doc, as for Anthropic's API: an explicit output limit is
+/// never raised (the gateway reserved budget for it); the thinking budget is fitted under it,
+/// down to Claude's minimum of 1024, else no thinking; only without a limit is `maxTokens`
+/// picked to cover the budget.
+#[test]
+fn thinking_budget_fits_under_the_clients_output_limit() {
+    let cases: Vec<(&str, Value, Value, Value)> = vec![
+        (
+            "limit above the budget: both as sent",
+            json!({"max_tokens": 32000, "thinking": enabled(31999)}),
+            json!(32000),
+            enabled(31999),
+        ),
+        (
+            "limit equal to the budget: budget lowered",
+            json!({"max_tokens": 2048, "reasoning_effort": "medium"}),
+            json!(2048),
+            enabled(2047),
+        ),
+        (
+            "max_completion_tokens is the limit",
+            json!({"max_completion_tokens": 5000, "max_tokens": 64000, "thinking": enabled(31999)}),
+            json!(5000),
+            enabled(4999),
+        ),
+        (
+            "lowered exactly to the minimum",
+            json!({"max_tokens": 1025, "reasoning_effort": "high"}),
+            json!(1025),
+            enabled(1024),
+        ),
+        (
+            "below the minimum: no thinking",
+            json!({"max_tokens": 1000, "reasoning_effort": "medium"}),
+            json!(1000),
+            Value::Null,
+        ),
+        (
+            "adaptive thinking passes as it is, no maxTokens picked",
+            json!({"thinking": {"type": "adaptive"}}),
+            Value::Null,
+            json!({"type": "adaptive"}),
+        ),
+        (
+            "no limit: the budget plus the default answer length",
+            json!({"thinking": enabled(31999)}),
+            json!(31999 + DEFAULT_MAX_TOKENS),
+            enabled(31999),
+        ),
+    ];
+    for (name, extra, max_tokens, thinking) in cases {
+        let mut req = json!({"messages": [{"role": "user", "content": "x"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        let out = translate(req);
+        assert_eq!(out["inferenceConfig"]["maxTokens"], max_tokens, "{name}");
+        assert_eq!(
+            out["additionalModelRequestFields"]["thinking"], thinking,
+            "{name}"
+        );
+    }
+    for limit in [1, 1000, 1024, 1025, 4096, 31999, 32000, 64000] {
+        for budget in [1024, 4096, 31999] {
+            let out = translate(json!({"max_tokens": limit, "thinking": enabled(budget),
+                "messages": [{"role": "user", "content": "x"}]}));
+            assert_eq!(out["inferenceConfig"]["maxTokens"], limit);
+            match out["additionalModelRequestFields"]["thinking"]["budget_tokens"].as_u64() {
+                Some(b) => assert!(
+                    (1024..limit).contains(&b) && b == budget.min(limit - 1),
+                    "limit={limit} budget={budget}: {b}"
+                ),
+                None => assert!(limit <= budget && limit - 1 < 1024),
+            }
+        }
     }
 }
 
@@ -787,6 +870,146 @@ fn refused_requests() {
     }
 }
 
+/// OpenAI `file` parts → Converse `document` blocks (AWS's `DocumentBlock`: format, a name of
+/// allowed characters unique in the request, base64 bytes), and the refusals.
+#[test]
+fn file_parts_become_documents() {
+    let file = |data_url: &str| json!({"type": "file", "file": {"file_data": data_url}});
+    let user = |parts: Vec<Value>| json!({"role": "user", "content": parts});
+    let text = json!({"type": "text", "text": "Summarize."});
+    // Each documented format, from its media type (parameters ignored).
+    for (media_type, format) in [
+        ("application/pdf", "pdf"),
+        ("text/csv", "csv"),
+        ("application/msword", "doc"),
+        (
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "docx",
+        ),
+        ("application/vnd.ms-excel", "xls"),
+        (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        ("text/html", "html"),
+        ("text/plain;charset=utf-8", "txt"),
+        ("TEXT/Markdown", "md"),
+        ("text/x-markdown", "md"),
+    ] {
+        let v = translate(json!({"messages": [user(vec![text.clone(),
+            file(&format!("data:{media_type};base64,JVBERi0xLjQK"))])]}));
+        assert_eq!(
+            v["messages"][0]["content"],
+            json!([{"text": "Summarize."}, {"document": {"format": format, "name": "document-1",
+                "source": {"bytes": "JVBERi0xLjQK"}}}]),
+            "{media_type}"
+        );
+    }
+    // application/octet-stream: the filename's extension decides.
+    let v = translate(
+        json!({"messages": [user(vec![text.clone(), json!({"type": "file",
+        "file": {"filename": "Q3 report.DOCX", "file_data": "data:application/octet-stream;base64,UEsDBA=="}})])]}),
+    );
+    assert_eq!(v["messages"][0]["content"][1]["document"]["format"], "docx");
+
+    // Names are numbered across the request (unique, as Converse requires), cache points
+    // follow, and a message with documents but no text gets one naming them: here the PDF a
+    // tool returned, which the /v1/messages chain moves into the following user message.
+    let call =
+        json!({"id": "t1", "type": "function", "function": {"name": "read", "arguments": "{}"}});
+    let v = translate(json!({"messages": [
+        user(vec![text.clone(), file("data:application/pdf;base64,QUFB"), file("data:text/csv;base64,YSxi")]),
+        {"role": "assistant", "content": null, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "t1", "content": "read file.pdf"},
+        user(vec![json!({"type": "file", "file": {"file_data": "data:application/pdf;base64,QkJC"},
+                         "cache_control": {"type": "ephemeral"}})]),
+    ]}));
+    let names: Vec<&Value> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["content"].as_array().unwrap())
+        .filter_map(|b| b.get("document"))
+        .map(|d| &d["name"])
+        .collect();
+    assert_eq!(names, ["document-1", "document-2", "document-3"]);
+    assert_eq!(
+        v["messages"][2]["content"],
+        json!([
+            {"toolResult": {"toolUseId": "t1", "content": [{"text": "read file.pdf"}]}},
+            {"document": {"format": "pdf", "name": "document-3", "source": {"bytes": "QkJC"}}},
+            {"cachePoint": {"type": "default"}},
+            {"text": "Attached: document-3"},
+        ])
+    );
+    // A message that has text gets none added.
+    assert_eq!(v["messages"][0]["content"].as_array().unwrap().len(), 3);
+
+    // Refused, naming the field.
+    for (part, why) in [
+        (file("data:image/svg+xml;base64,PHN2Zz4="), "not supported"),
+        (
+            file("data:application/zip;base64,UEsDBA=="),
+            "not supported",
+        ),
+        (
+            file("data:application/octet-stream;base64,UEsDBA=="),
+            "not supported",
+        ),
+        (file("data:application/pdf,%25PDF"), "base64"),
+        (file("data:application/pdf;base64,"), "base64"),
+        (file("data:application/pdf;base64,not base64!"), "base64"),
+        (file("https://example.com/a.pdf"), "data: URL"),
+        (
+            json!({"type": "file", "file": {"file_id": "file-abc"}}),
+            "inline file_data",
+        ),
+    ] {
+        let e = translate_err(json!({"messages": [user(vec![text.clone(), part.clone()])]}));
+        assert_eq!(
+            e.param.as_deref(),
+            Some("messages[0].content[1].file.file_data"),
+            "{part}"
+        );
+        assert!(e.message.contains(why), "{part}: {e}");
+    }
+    // Only user messages hold documents.
+    let e = translate_err(json!({"messages": [{"role": "system",
+        "content": [file("data:application/pdf;base64,QUFB")]}]}));
+    assert_eq!(e.param.as_deref(), Some("messages[0].content[0].type"));
+}
+
+/// Claude Code reading a PDF on a `bedrock/` model: the Anthropic `document` block (base64
+/// source) goes through the `/v1/messages` chain to a Converse `document`.
+#[test]
+fn anthropic_documents_reach_converse_through_the_inbound_chain() {
+    use crate::anthropic::inbound::{ChatTarget, messages_request_to_chat_for};
+    let pdf = json!({"type": "document", "title": "Spec",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"}});
+    let req = json!({"model": "claude-bedrock", "max_tokens": 1024, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "Read the spec."}, pdf]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+            "content": [{"type": "document", "source": {"type": "base64", "media_type": "text/plain", "data": "aGk="}}]}]},
+    ]});
+    let chat: Value = serde_json::from_slice(
+        &messages_request_to_chat_for(&req, UPSTREAM_MODEL, false, ChatTarget::Translated).unwrap(),
+    )
+    .unwrap();
+    let v = translate(chat);
+    assert_eq!(
+        v["messages"][0]["content"],
+        json!([{"text": "Read the spec."},
+               {"document": {"format": "pdf", "name": "document-1", "source": {"bytes": "JVBERi0xLjQK"}}}])
+    );
+    assert_eq!(
+        v["messages"][2]["content"],
+        json!([{"toolResult": {"toolUseId": "toolu_1", "content": [{"text": ""}]}},
+               {"document": {"format": "txt", "name": "document-2", "source": {"bytes": "aGk="}}},
+               {"text": "Attached: document-2"}])
+    );
+}
+
 // ---------------------------------------------------------------- response
 
 fn to_chat(body: Value) -> Value {
@@ -957,11 +1180,15 @@ fn stream_translation_byte_by_byte() {
         .filter_map(|c| c["choices"].get(0).map(|ch| &ch["delta"]))
         .collect();
     assert_eq!(deltas[0], &json!({"role": "assistant", "content": ""}));
-    assert_eq!(deltas[1], &json!({"reasoning_content": "Hmm."}));
-    // The signature, in LiteLLM's (and the Anthropic translator's) shape.
+    // Reasoning in LiteLLM's (and the Anthropic translator's) shape, with the block's index.
+    assert_eq!(
+        deltas[1],
+        &json!({"reasoning_content": "Hmm.",
+                "thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "Hmm."}]})
+    );
     assert_eq!(
         deltas[2],
-        &json!({"thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "sig"}]})
+        &json!({"thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "", "signature": "sig"}]})
     );
     assert_eq!(deltas[3], &json!({"content": "Looking"}));
     assert_eq!(deltas[4], &json!({"content": " it up."}));
@@ -1004,13 +1231,169 @@ fn stream_redacted_reasoning_and_cache_usage() {
     let chunks = sse_chunks(&out);
     assert_eq!(
         chunks[1]["choices"][0]["delta"],
-        json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "RW5jcnlwdGVk"}]})
+        json!({"thinking_blocks": [{"index": 0, "type": "redacted_thinking", "data": "RW5jcnlwdGVk"}]})
     );
     assert_eq!(chunks[2]["choices"][0]["delta"], json!({"content": "Hi"}));
     let usage = &chunks.last().unwrap()["usage"];
     assert_eq!(usage["prompt_tokens"], 109);
     assert_eq!(usage["cache_read_input_tokens"], 100);
     assert_eq!(usage["cache_creation_input_tokens"], 7);
+}
+
+/// The OpenAI Python SDK's stream accumulator (`openai/lib/streaming/_deltas.py`,
+/// `accumulate_delta`), which `client.chat.completions.stream(...)` runs on every chunk:
+/// strings concatenated, `index` and `type` replaced, objects merged, lists of objects merged
+/// by each entry's `index` — an entry without one is an error ("Expected list delta entry to
+/// have an `index` key"), unless it is in the first list seen for that key.
+fn sdk_accumulate(acc: &mut serde_json::Map<String, Value>, delta: &Value) -> Result<(), String> {
+    let indexed = |v: &Value| {
+        v.as_array()
+            .is_some_and(|l| l.iter().any(|e| e.get("index").is_some()))
+    };
+    for (key, dv) in delta.as_object().unwrap() {
+        if acc.get(key).is_none_or(Value::is_null) {
+            if indexed(dv) {
+                acc.insert(key.clone(), json!([]));
+            } else {
+                acc.insert(key.clone(), dv.clone());
+                continue;
+            }
+        }
+        if key == "index" || key == "type" {
+            acc.insert(key.clone(), dv.clone());
+            continue;
+        }
+        let av = acc.get_mut(key).unwrap();
+        match (av, dv) {
+            (Value::String(a), Value::String(d)) => a.push_str(d),
+            (Value::Object(a), Value::Object(_)) => sdk_accumulate(a, dv)?,
+            (Value::Array(a), Value::Array(d)) => {
+                if a.iter().all(|x| x.is_string() || x.is_number())
+                    && (!a.is_empty() || !indexed(dv))
+                {
+                    a.extend(d.iter().cloned());
+                    continue;
+                }
+                for entry in d {
+                    let index = entry.get("index").and_then(Value::as_u64).ok_or_else(|| {
+                        format!("Expected list delta entry to have an `index` key; {entry}")
+                    })? as usize;
+                    match a.get_mut(index) {
+                        Some(Value::Object(e)) => sdk_accumulate(e, entry)?,
+                        Some(_) => return Err("not handled yet".into()),
+                        None => a.insert(index.min(a.len()), entry.clone()),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The assistant message the OpenAI SDK's stream helper rebuilds from the chunks.
+fn sdk_message(chunks: &[Value]) -> Result<Value, String> {
+    let mut acc = serde_json::Map::new();
+    for c in chunks {
+        if let Some(delta) = c["choices"].get(0).map(|ch| &ch["delta"]) {
+            sdk_accumulate(&mut acc, delta)?;
+        }
+    }
+    Ok(Value::Object(acc))
+}
+
+/// Claude on Bedrock can answer with several reasoning blocks (two signed ones and a
+/// redacted one here, each its own `contentBlockIndex`). Every streamed `thinking_blocks`
+/// entry carries the block's index, so the OpenAI SDK's accumulator — which refuses entries
+/// without one — rebuilds each block whole, and that message goes back to Bedrock as the
+/// reasoning it came from.
+#[test]
+fn stream_several_reasoning_blocks_accumulate_by_index() {
+    let reasoning = |i: u64, r: Value| {
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": i, "delta": {"reasoningContent": r}}),
+        )
+    };
+    let bytes = [
+        event("messageStart", json!({"role": "assistant"})),
+        reasoning(0, json!({"text": "First, "})),
+        reasoning(0, json!({"text": "check."})),
+        reasoning(0, json!({"signature": "sig-1"})),
+        event("contentBlockStop", json!({"contentBlockIndex": 0})),
+        reasoning(1, json!({"text": "Then decide."})),
+        reasoning(1, json!({"signature": "sig-2"})),
+        event("contentBlockStop", json!({"contentBlockIndex": 1})),
+        reasoning(2, json!({"redactedContent": "RW5jcnlwdGVk"})),
+        event("contentBlockStop", json!({"contentBlockIndex": 2})),
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 3, "delta": {"text": "Done."}}),
+        ),
+        event("messageStop", json!({"stopReason": "end_turn"})),
+        event(
+            "metadata",
+            json!({"usage": {"inputTokens": 2, "outputTokens": 9}}),
+        ),
+    ]
+    .concat();
+    let mut t = StreamTranslator::new(UPSTREAM_MODEL, 1, false);
+    let mut out = t.push(&bytes);
+    out.extend(t.finish());
+    let chunks = sse_chunks(&out);
+    for c in &chunks {
+        for entry in c["choices"][0]["delta"]["thinking_blocks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            assert!(entry["index"].is_u64(), "{entry}");
+        }
+    }
+    let message = sdk_message(&chunks).unwrap();
+    assert_eq!(message["reasoning_content"], "First, check.Then decide.");
+    assert_eq!(message["content"], "Done.");
+    assert_eq!(
+        message["thinking_blocks"],
+        json!([
+            {"index": 0, "type": "thinking", "thinking": "First, check.", "signature": "sig-1"},
+            {"index": 1, "type": "thinking", "thinking": "Then decide.", "signature": "sig-2"},
+            {"index": 2, "type": "redacted_thinking", "data": "RW5jcnlwdGVk"},
+        ])
+    );
+    // The accumulator as it was before indices: the second signature entry is refused.
+    let unindexed: Vec<Value> = chunks
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            for e in c["choices"][0]["delta"]["thinking_blocks"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
+                e.as_object_mut().unwrap().remove("index");
+            }
+            c
+        })
+        .collect();
+    assert!(sdk_message(&unindexed).unwrap_err().contains("`index` key"));
+
+    // Sent back on the next turn, each block is replayed with its own text and signature.
+    let mut message = message;
+    message["role"] = json!("assistant");
+    let v = translate(
+        json!({"reasoning_effort": "low", "max_tokens": 2048, "messages": [
+        {"role": "user", "content": "x"}, message, {"role": "user", "content": "and?"}]}),
+    );
+    assert_eq!(
+        v["messages"][1]["content"],
+        json!([
+            {"reasoningContent": {"reasoningText": {"text": "First, check.", "signature": "sig-1"}}},
+            {"reasoningContent": {"reasoningText": {"text": "Then decide.", "signature": "sig-2"}}},
+            {"reasoningContent": {"redactedContent": "RW5jcnlwdGVk"}},
+            {"text": "Done."},
+        ])
+    );
 }
 
 #[test]

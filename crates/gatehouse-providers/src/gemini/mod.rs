@@ -16,7 +16,9 @@
 //!   ↔ `batchEmbedContents`.
 //! - [`error_message`]: Google error body → message and status.
 //!
-//! Errors reuse [`crate::anthropic::TranslateError`] (a client-facing 400).
+//! Errors reuse [`crate::anthropic::TranslateError`] (a client-facing 400). Fields that would
+//! let a client use what only the gateway's credentials reach — `gs://` and other storage
+//! URLs, `cachedContent` — are refused (see [`chat_request_to_generate`]'s module table).
 //!
 //! ## Tool call ids and thought signatures
 //!

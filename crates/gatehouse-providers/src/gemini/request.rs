@@ -29,7 +29,10 @@
 //! naming the field: Vertex AI would read the bucket with the gateway's service account, on
 //! behalf of a client who may have no access to it. The same goes for pass-through fields
 //! (below): a `gs://` string anywhere in them, or a `fileUri`/`file_uri` that is not
-//! http(s), is refused.
+//! http(s), is refused. `cachedContent` (or `cached_content`) is refused with a 400 naming it,
+//! for the same reason: it names a cache by resource name (`cachedContents/…`), and Gemini and
+//! Vertex AI would serve any cache the gateway's credentials can read, another client's
+//! included.
 //!
 //! Dropped (no Gemini equivalent, or handled elsewhere):
 //!
@@ -49,9 +52,9 @@
 //! - `model`: the model is in the URL.
 //!
 //! Passed through untouched: top-level fields that are not OpenAI Chat Completions fields
-//! ([`crate::anthropic::OPENAI_CHAT_FIELDS`]), e.g. Gemini's own `safetySettings`,
-//! `cachedContent` or `labels`, as LiteLLM forwards provider-specific parameters. A
-//! translated field is never overwritten by a pass-through one.
+//! ([`crate::anthropic::OPENAI_CHAT_FIELDS`]), e.g. Gemini's own `safetySettings` or
+//! `labels`, as LiteLLM forwards provider-specific parameters (but not `cachedContent`, nor
+//! storage URLs: above). A translated field is never overwritten by a pass-through one.
 
 use serde_json::{Map, Value, json};
 
@@ -60,6 +63,11 @@ use crate::openai_request::{function_tools, positive_int, stop_sequences, tool_c
 use super::ids::{normalize_signature, signature_from_id};
 use super::{THINKING_BUDGET_HIGH, THINKING_BUDGET_LOW, THINKING_BUDGET_MEDIUM, TranslateError};
 use crate::anthropic::{OPENAI_CHAT_FIELDS, field};
+
+/// Gemini fields a client may not pass through: `cachedContent` names a cache by resource
+/// name, and Gemini / Vertex AI would serve any cache the gateway's key or service account
+/// can read — another tenant's prompt included (the `gs://` problem again).
+const REFUSED_FIELDS: &[&str] = &["cachedContent", "cached_content"];
 
 /// JSON-schema keys the Gemini `Schema` type rejects.
 const UNSUPPORTED_SCHEMA_KEYS: &[&str] = &["$schema", "additionalProperties", "strict"];
@@ -99,6 +107,15 @@ pub fn chat_request_to_generate(openai: &Value) -> Result<Vec<u8>, TranslateErro
 
     for (key, value) in req {
         if !OPENAI_CHAT_FIELDS.contains(&key.as_str()) && !out.contains_key(key) {
+            if REFUSED_FIELDS.contains(&key.as_str()) {
+                return Err(TranslateError::at(
+                    key.as_str(),
+                    format!(
+                        "{key} is not accepted: the provider would use any cached content the \
+                         gateway's credentials can reach, on behalf of this client"
+                    ),
+                ));
+            }
             check_passthrough(value, key)?;
             out.insert(key.clone(), value.clone());
         }

@@ -824,7 +824,6 @@ fn storage_urls_are_refused() {
             json!({"parts": [{"file_data": {"file_uri": "projects/p/files/x"}}]}),
             "system_instruction.parts[0].file_data.file_uri",
         ),
-        ("cachedContent", json!("gs://b/cache"), "cachedContent"),
         ("labels", json!({"src": ["GS://b/x"]}), "labels.src[0]"),
     ] {
         let err = translate_err(with(key, value));
@@ -838,8 +837,29 @@ fn storage_urls_are_refused() {
         ok["systemInstruction"]["parts"][0]["fileData"]["fileUri"],
         "https://example.com/doc.pdf"
     );
-    let ok = translate(with("cachedContent", json!("cachedContents/abc123")));
-    assert_eq!(ok["cachedContent"], "cachedContents/abc123");
+}
+
+/// `cachedContent` names a cache by resource name: Gemini / Vertex AI would serve any cache
+/// the gateway's credentials can read (another client's prompt) — refused like `gs://`.
+#[test]
+fn cached_content_is_refused() {
+    for (key, value) in [
+        ("cachedContent", json!("cachedContents/abc123")),
+        (
+            "cachedContent",
+            json!("projects/p/locations/us-central1/cachedContents/c1"),
+        ),
+        ("cached_content", json!("cachedContents/abc123")),
+        ("cachedContent", json!("gs://b/cache")),
+        ("cachedContent", json!(null)),
+    ] {
+        let mut req = json!({"messages": [{"role": "user", "content": "hi"}]});
+        req[key] = value.clone();
+        let err = translate_err(req);
+        assert_eq!(err.param.as_deref(), Some(key), "{key}: {value}");
+        assert!(err.message.starts_with(key), "{}", err.message);
+        assert!(err.message.contains("credentials"), "{}", err.message);
+    }
 }
 
 #[test]

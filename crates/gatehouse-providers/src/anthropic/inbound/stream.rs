@@ -119,7 +119,8 @@ impl JsonEnd {
 /// tool calls interleave (by `index`): a call's block stays open until its arguments form a
 /// complete JSON value and another call has something to say; pieces of the calls that are
 /// not open meanwhile wait, and are sent when their block opens (at the latest before the
-/// message ends). A new `thinking_blocks` index starts a new thinking block. `[DONE]` (or
+/// message ends). A new `thinking_blocks` index starts a new thinking block (as does
+/// reasoning after a signature, when the upstream gives no index). `[DONE]` (or
 /// [`finish`](Self::finish) after a `finish_reason`) closes the open block and sends
 /// `message_delta` (stop reason, usage from the usage chunk) and `message_stop`.
 ///
@@ -438,13 +439,20 @@ impl ChatStreamToMessages {
         }
     }
 
-    /// Continues the open thinking block, or starts one: when none is open, or when `key`
-    /// (the upstream's thinking block index) differs from the open block's.
+    /// Continues the open thinking block, or starts one: when none is open, when `key` (the
+    /// upstream's thinking block index) differs from the open block's, or — when either has
+    /// no index — once the open block got its signature (a signature ends a block: back-to-
+    /// back blocks are never merged, nor their signatures concatenated).
     fn thinking(&mut self, text: &str, key: Option<u64>, out: &mut Vec<u8>) {
         let same = match &self.open {
-            Some(Open::Thinking { key: open_key, .. }) => {
-                key.is_none() || open_key.is_none() || *open_key == key
-            }
+            Some(Open::Thinking {
+                key: open_key,
+                signature,
+                ..
+            }) => match (key, open_key) {
+                (Some(key), Some(open_key)) => key == *open_key,
+                _ => signature.is_empty(),
+            },
             _ => false,
         };
         if !same {

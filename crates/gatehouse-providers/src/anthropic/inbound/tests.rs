@@ -1171,6 +1171,156 @@ fn stream_thinking_blocks_by_index_and_redacted() {
     assert_eq!(got, expected);
 }
 
+/// An upstream that gives its `thinking_blocks` entries no index (an OpenAI-compatible
+/// proxy, or gatehouse's Bedrock stream before it had them): a signature ends a thinking
+/// block, so back-to-back blocks stay apart, each with its own signature — never one block
+/// with the texts joined and the signatures concatenated (which Claude would refuse).
+#[test]
+fn stream_unindexed_back_to_back_thinking_blocks_stay_apart() {
+    let signature = |sig: &str| {
+        frame(
+            json!({"thinking_blocks": [{"type": "thinking", "thinking": "", "signature": sig}]}),
+            Value::Null,
+        )
+    };
+    let input = [
+        frame(json!({"reasoning_content": "First."}), Value::Null),
+        signature("sig-1"),
+        frame(json!({"reasoning_content": "Second."}), Value::Null),
+        signature("sig-2"),
+        // A signature right after another: a block of its own too.
+        signature("sig-3"),
+        frame(json!({"content": "Done."}), json!("stop")),
+        DONE.to_owned(),
+    ]
+    .concat();
+    let got = run(&input);
+    assert_blocks_whole(&got);
+    let thinking = json!({"type": "thinking", "thinking": "", "signature": ""});
+    let mut expected = vec![
+        message_start(),
+        json!({"type": "ping"}),
+        start(0, thinking.clone()),
+        delta(0, json!({"type": "thinking_delta", "thinking": "First."})),
+        delta(0, json!({"type": "signature_delta", "signature": "sig-1"})),
+        stop(0),
+        start(1, thinking.clone()),
+        delta(1, json!({"type": "thinking_delta", "thinking": "Second."})),
+        delta(1, json!({"type": "signature_delta", "signature": "sig-2"})),
+        stop(1),
+        start(2, thinking),
+        delta(2, json!({"type": "signature_delta", "signature": "sig-3"})),
+        stop(2),
+        start(3, json!({"type": "text", "text": ""})),
+        delta(3, json!({"type": "text_delta", "text": "Done."})),
+        stop(3),
+    ];
+    expected.extend(message_end("end_turn", json!({"output_tokens": 0})));
+    assert_eq!(got, expected);
+}
+
+/// The `/v1/messages` → Bedrock chain, streamed: ConverseStream frames with two signed
+/// reasoning blocks and a redacted one, through the Bedrock translator (OpenAI chunks) and
+/// back to Anthropic events. Each reasoning block comes out as its own thinking block with
+/// its own signature, the redacted one as `redacted_thinking`, fed any byte at a time.
+#[test]
+fn bedrock_stream_through_the_inbound_chain_keeps_reasoning_blocks_apart() {
+    use crate::bedrock::{StreamTranslator, encode_message};
+    let event = |kind: &str, payload: Value| {
+        encode_message(
+            &[
+                (":event-type", kind),
+                (":content-type", "application/json"),
+                (":message-type", "event"),
+            ],
+            payload.to_string().as_bytes(),
+        )
+    };
+    let reasoning = |i: u64, r: Value| {
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": i, "delta": {"reasoningContent": r}}),
+        )
+    };
+    let upstream = [
+        event("messageStart", json!({"role": "assistant"})),
+        reasoning(0, json!({"text": "Mock thinking."})),
+        reasoning(0, json!({"signature": "sig_mock_1_a"})),
+        event("contentBlockStop", json!({"contentBlockIndex": 0})),
+        reasoning(1, json!({"text": "Mock thinking, part 2."})),
+        reasoning(1, json!({"signature": "sig_mock_1_b"})),
+        event("contentBlockStop", json!({"contentBlockIndex": 1})),
+        reasoning(2, json!({"redactedContent": "cmVkYWN0ZWRf"})),
+        event("contentBlockStop", json!({"contentBlockIndex": 2})),
+        event("contentBlockStart", json!({"contentBlockIndex": 3,
+            "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather"}}})),
+        event("contentBlockDelta", json!({"contentBlockIndex": 3, "delta": {"toolUse": {"input": "{\"city\":\"Paris\"}"}}})),
+        event("contentBlockStop", json!({"contentBlockIndex": 3})),
+        event("messageStop", json!({"stopReason": "tool_use"})),
+        event("metadata", json!({"usage": {"inputTokens": 5, "outputTokens": 9}})),
+    ]
+    .concat();
+    for step in [upstream.len(), 7, 1] {
+        let mut bedrock = StreamTranslator::new("anthropic.claude-x-v1:0", 1, true);
+        let mut inbound = ChatStreamToMessages::new("claude-x");
+        let mut out = Vec::new();
+        for piece in upstream.chunks(step) {
+            out.extend(inbound.push(&bedrock.push(piece)));
+        }
+        out.extend(inbound.push(&bedrock.finish()));
+        out.extend(inbound.finish());
+        assert_eq!((bedrock.error(), inbound.error()), (None, None));
+        let got = events(&out);
+        assert_blocks_whole(&got);
+        let blocks: Vec<&Value> = got
+            .iter()
+            .filter(|e| e["type"] != "message_start" && e["type"] != "ping")
+            .collect();
+        let thinking = json!({"type": "thinking", "thinking": "", "signature": ""});
+        assert_eq!(
+            blocks[..13],
+            [
+                &start(0, thinking.clone()),
+                &delta(
+                    0,
+                    json!({"type": "thinking_delta", "thinking": "Mock thinking."})
+                ),
+                &delta(
+                    0,
+                    json!({"type": "signature_delta", "signature": "sig_mock_1_a"})
+                ),
+                &stop(0),
+                &start(1, thinking),
+                &delta(
+                    1,
+                    json!({"type": "thinking_delta", "thinking": "Mock thinking, part 2."})
+                ),
+                &delta(
+                    1,
+                    json!({"type": "signature_delta", "signature": "sig_mock_1_b"})
+                ),
+                &stop(1),
+                &start(
+                    2,
+                    json!({"type": "redacted_thinking", "data": "cmVkYWN0ZWRf"})
+                ),
+                &stop(2),
+                &start(
+                    3,
+                    json!({"type": "tool_use", "id": "tooluse_1", "name": "get_weather", "input": {}})
+                ),
+                &delta(
+                    3,
+                    json!({"type": "input_json_delta", "partial_json": "{\"city\":\"Paris\"}"})
+                ),
+                &stop(3),
+            ],
+            "step {step}"
+        );
+        assert_eq!(blocks[13]["delta"]["stop_reason"], "tool_use");
+    }
+}
+
 #[test]
 fn cache_creation_usage_is_kept() {
     // LiteLLM's usage fields (as gatehouse's own OpenAI answers for Anthropic models carry
