@@ -26,6 +26,7 @@ use http_body_util::{BodyExt, Limited};
 use crate::Gateway;
 use crate::accounting::{self, ClientFormat, Meter, RESPONSE_COST, RequestShape};
 use crate::error::{ApiError, cap, close_unread};
+use crate::google_auth::TokenError;
 use crate::keys::Caller;
 use crate::routing::{Tried, Upstream};
 use crate::stream::{ErrorStyle, ForwardBody, Translation};
@@ -723,7 +724,18 @@ async fn proxy(
                 }
             }
             Err(e) => {
-                tracing::warn!(call_id, error = %e, attempt, "upstream request failed");
+                if let SendError::Token(TokenError::Refused { status, code }) = &e {
+                    // Only the OAuth2 error code: the description is the endpoint's free text.
+                    tracing::error!(
+                        call_id,
+                        status,
+                        code = code.as_deref().unwrap_or(""),
+                        model_id = up.id.to_str().unwrap_or_default(),
+                        "the token endpoint refused the deployment's service account"
+                    );
+                } else {
+                    tracing::warn!(call_id, error = %e, attempt, "upstream request failed");
+                }
                 if let Some(m) = &mut meter {
                     match e {
                         // Sent, outcome unknown: the provider may bill its input.
@@ -734,7 +746,12 @@ async fn proxy(
                         }
                     }
                 }
-                if can_retry && !matches!(e, SendError::Signing) {
+                let retryable = match &e {
+                    SendError::Signing => false,
+                    SendError::Token(t) => t.retryable(),
+                    SendError::Timeout | SendError::Connect | SendError::Transport => true,
+                };
+                if can_retry && retryable {
                     Some(None)
                 } else {
                     return Err(match e {
@@ -744,6 +761,10 @@ async fn proxy(
                         ),
                         SendError::Connect | SendError::Transport => ApiError::UpstreamFailed(
                             "Could not reach the upstream provider.".into(),
+                        ),
+                        // As for a provider's 401/403: a gateway failure, its text not relayed.
+                        SendError::Token(TokenError::Refused { .. }) => ApiError::UpstreamFailed(
+                            "The upstream provider refused the gateway's credentials for this model (Google service account).".into(),
                         ),
                         SendError::Token(e) => ApiError::UpstreamFailed(format!(
                             "Could not get an access token for the upstream provider (Google service account): {e}."
