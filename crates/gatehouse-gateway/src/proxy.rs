@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use gatehouse_config::Secret;
 use gatehouse_providers::anthropic::{self, inbound};
 use gatehouse_providers::errors::{self, FailureKind, UpstreamFailure};
 use gatehouse_providers::{Operation, WireFormat};
@@ -26,9 +27,10 @@ use http_body_util::{BodyExt, Limited};
 use crate::Gateway;
 use crate::accounting::{self, ClientFormat, Meter, RESPONSE_COST, RequestShape};
 use crate::error::{ApiError, cap, close_unread};
+use crate::google_auth::TokenError;
 use crate::keys::Caller;
-use crate::routing::{Tried, Upstream};
-use crate::stream::{ErrorStyle, ForwardBody, Translation};
+use crate::routing::{Tried, Upstream, scrub_key};
+use crate::stream::{ErrorStyle, ForwardBody, StreamSource, Translation};
 use crate::upstream::{SendError, backoff, retry_after, retry_plan};
 
 /// Largest non-streamed upstream response body we read.
@@ -718,12 +720,29 @@ async fn proxy(
                     }
                     _ => {
                         let wait = wait.or(failure.retry_delay);
-                        return Err(upstream_error(failure, up, wait, call_id));
+                        let source = FailureSource {
+                            key: up.key.as_ref(),
+                            model_id: up.id.to_str().unwrap_or_default(),
+                            call_id,
+                            mid_stream: false,
+                        };
+                        return Err(upstream_error(failure, &source, wait));
                     }
                 }
             }
             Err(e) => {
-                tracing::warn!(call_id, error = %e, attempt, "upstream request failed");
+                if let SendError::Token(TokenError::Refused { status, code }) = &e {
+                    // Only the OAuth2 error code: the description is the endpoint's free text.
+                    tracing::error!(
+                        call_id,
+                        status,
+                        code = code.as_deref().unwrap_or(""),
+                        model_id = up.id.to_str().unwrap_or_default(),
+                        "the token endpoint refused the deployment's service account"
+                    );
+                } else {
+                    tracing::warn!(call_id, error = %e, attempt, "upstream request failed");
+                }
                 if let Some(m) = &mut meter {
                     match e {
                         // Sent, outcome unknown: the provider may bill its input.
@@ -734,7 +753,12 @@ async fn proxy(
                         }
                     }
                 }
-                if can_retry && !matches!(e, SendError::Signing) {
+                let retryable = match &e {
+                    SendError::Signing => false,
+                    SendError::Token(t) => t.retryable(),
+                    SendError::Timeout | SendError::Connect | SendError::Transport => true,
+                };
+                if can_retry && retryable {
                     Some(None)
                 } else {
                     return Err(match e {
@@ -744,6 +768,10 @@ async fn proxy(
                         ),
                         SendError::Connect | SendError::Transport => ApiError::UpstreamFailed(
                             "Could not reach the upstream provider.".into(),
+                        ),
+                        // As for a provider's 401/403: a gateway failure, its text not relayed.
+                        SendError::Token(TokenError::Refused { .. }) => ApiError::UpstreamFailed(
+                            "The upstream provider refused the gateway's credentials for this model (Google service account).".into(),
                         ),
                         SendError::Token(e) => ApiError::UpstreamFailed(format!(
                             "Could not get an access token for the upstream provider (Google service account): {e}."
@@ -827,15 +855,27 @@ async fn read_failure(
     errors::classify(up.wire, status, error_type.as_deref(), &body)
 }
 
-/// Turns a final upstream failure into our error. Rejected requests are relayed with the
-/// upstream's status and message (scrubbed of URLs and key-shaped strings, then of the
-/// deployment's key, then capped); a refusal of *our* credentials or account is a gateway
-/// failure (502), logged with the provider's error code, its message not relayed.
-fn upstream_error(
+/// Where an upstream failure came from, to report it.
+pub(crate) struct FailureSource<'a> {
+    /// The deployment's key, scrubbed from anything relayed.
+    pub key: Option<&'a Secret>,
+    /// The deployment's `model_info.id`, for logs.
+    pub model_id: &'a str,
+    /// The request's call id, for logs.
+    pub call_id: &'a str,
+    /// The failure arrived inside a stream the upstream had answered 2xx (an error event).
+    pub mid_stream: bool,
+}
+
+/// Turns a final upstream failure (an error answer, or an error event inside a stream) into
+/// our error. Rejected requests are relayed with the upstream's status and message (scrubbed
+/// of URLs and key-shaped strings, then of the deployment's key, then capped); a refusal of
+/// *our* credentials or account is a gateway failure (502), logged with the provider's error
+/// code, its message not relayed.
+pub(crate) fn upstream_error(
     failure: UpstreamFailure,
-    up: &Upstream,
+    source: &FailureSource<'_>,
     wait: Option<Duration>,
-    call_id: &str,
 ) -> ApiError {
     let UpstreamFailure {
         kind,
@@ -845,15 +885,22 @@ fn upstream_error(
         code,
         ..
     } = failure;
+    let FailureSource {
+        key,
+        model_id,
+        call_id,
+        mid_stream,
+    } = *source;
     let code = code.as_deref().unwrap_or("");
-    let message = message.map(|m| cap(&up.scrub(&m)));
+    let message = message.map(|m| cap(&scrub_key(key, &m)));
     match kind {
         FailureKind::Credentials => {
             tracing::error!(
                 call_id,
                 status,
                 code,
-                model_id = up.id.to_str().unwrap_or_default(),
+                model_id,
+                mid_stream,
                 "upstream refused the configured credentials"
             );
             ApiError::UpstreamFailed(
@@ -865,7 +912,8 @@ fn upstream_error(
                 call_id,
                 status,
                 code,
-                model_id = up.id.to_str().unwrap_or_default(),
+                model_id,
+                mid_stream,
                 "upstream refused the deployment's account (billing, quota or spend limit)"
             );
             ApiError::UpstreamFailed(
@@ -886,9 +934,14 @@ fn upstream_error(
                 message: message.unwrap_or_else(|| {
                     format!("The upstream provider rejected the request ({status}).")
                 }),
-                param: param.map(|p| cap(&up.scrub(&p))),
+                param: param.map(|p| cap(&scrub_key(key, &p))),
             }
         }
+        // A stream's error event has no status of its own.
+        FailureKind::ServerError if mid_stream => ApiError::UpstreamFailed(match message {
+            Some(m) => format!("The upstream provider's stream failed: {m}"),
+            None => "The upstream provider's stream failed.".to_owned(),
+        }),
         FailureKind::ServerError => ApiError::UpstreamFailed(match message {
             Some(m) => format!("The upstream provider failed ({status}): {m}"),
             None => format!("The upstream provider failed ({status})."),
@@ -990,17 +1043,25 @@ async fn respond(
             }),
             _ => to_openai(include_usage),
         };
-        Body::new(
-            ForwardBody::new(
-                res.into_body(),
-                timeout,
-                call_id.to_owned(),
-                translator,
-                error_style(op),
-            )
-            .metered(meter.take())
-            .strip_usage_chunks(strip_usage),
+        // A translated stream's error events are reported like error answers (scrubbed of
+        // the deployment's key); a passed-through stream is the client's own format already.
+        let source = translator.is_some().then(|| StreamSource {
+            key: up.key.clone(),
+            model_id: up.id.clone(),
+        });
+        let mut body = ForwardBody::new(
+            res.into_body(),
+            timeout,
+            call_id.to_owned(),
+            translator,
+            error_style(op),
         )
+        .metered(meter.take())
+        .strip_usage_chunks(strip_usage);
+        if let Some(source) = source {
+            body = body.from_deployment(source);
+        }
+        Body::new(body)
     } else {
         let remaining = timeout
             .saturating_sub(started.elapsed())

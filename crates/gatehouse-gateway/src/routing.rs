@@ -164,12 +164,17 @@ impl Upstream {
 
     /// Replaces every occurrence of this deployment's key in `text` with `***`.
     pub fn scrub(&self, text: &str) -> String {
-        match &self.key {
-            Some(k) if k.expose().len() >= 4 && text.contains(k.expose()) => {
-                text.replace(k.expose(), "***")
-            }
-            _ => text.to_owned(),
+        scrub_key(self.key.as_ref(), text)
+    }
+}
+
+/// Replaces every occurrence of `key` (a deployment's raw key) in `text` with `***`.
+pub fn scrub_key(key: Option<&Secret>, text: &str) -> String {
+    match key {
+        Some(k) if k.expose().len() >= 4 && text.contains(k.expose()) => {
+            text.replace(k.expose(), "***")
         }
+        _ => text.to_owned(),
     }
 }
 

@@ -1,5 +1,11 @@
 //! Forwarding a streamed upstream body: each chunk passes through as it arrives, and a
 //! failure mid-stream ends the stream with an SSE error event instead of a silent cut.
+//!
+//! On a translated stream, an error event of the upstream is reported as an error answer
+//! before the stream would be: classified in the provider's format (its kind decides the
+//! event's `type` and `code` — rate limited, overloaded, rejected, …), its message scrubbed
+//! of URLs, key-shaped strings and the deployment's key, and not relayed at all when it
+//! refuses our credentials or account.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -7,8 +13,10 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
+use gatehouse_config::Secret;
 use gatehouse_providers::anthropic::StreamTranslator;
 use gatehouse_providers::anthropic::inbound::{self, ChatStreamToMessages};
+use gatehouse_providers::errors::{self, UpstreamFailure};
 use gatehouse_providers::{bedrock, gemini};
 use gatehouse_wire::ErrorBody;
 use gatehouse_wire::sse::{BoundaryTracker, error_event};
@@ -17,6 +25,9 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use crate::accounting::Meter;
+use crate::error::{ApiError, cap};
+use crate::proxy::{FailureSource, upstream_error};
+use crate::routing::scrub_key;
 use gatehouse_providers::sse::SseReader;
 
 /// True for an OpenAI chunk that only carries usage: `"choices": []` and a `usage` object.
@@ -94,6 +105,30 @@ impl Translation {
             Translation::Chain(first, second) => first.error().or_else(|| second.error()),
         }
     }
+
+    /// The upstream's error event behind [`error`](Self::error), classified; `None` for a
+    /// broken stream (malformed, cut short).
+    fn failure(&self) -> Option<&UpstreamFailure> {
+        match self {
+            Translation::AnthropicToOpenAi(t) => t.failure(),
+            Translation::OpenAiToAnthropic(t) => t.failure(),
+            Translation::GeminiToOpenAi(t) => t.failure(),
+            Translation::BedrockToOpenAi(t) => t.failure(),
+            Translation::Chain(first, second) => match first.error() {
+                Some(_) => first.failure(),
+                None => second.failure(),
+            },
+        }
+    }
+}
+
+/// The deployment a translated stream comes from: what reporting its error events needs.
+#[derive(Debug)]
+pub struct StreamSource {
+    /// Its key, scrubbed from any upstream message relayed.
+    pub key: Option<Secret>,
+    /// Its `model_info.id`, for logs.
+    pub model_id: http::HeaderValue,
 }
 
 /// Which client wire format a final error event is written in.
@@ -127,6 +162,8 @@ pub struct ForwardBody {
     /// Drops the usage-only chunk gatehouse asked the upstream for when the client did not
     /// (`stream_options.include_usage`); the meter sees it first.
     strip_usage: Option<SseReader>,
+    /// The deployment, for a translated stream's error events.
+    source: Option<StreamSource>,
 }
 
 impl ForwardBody {
@@ -151,7 +188,15 @@ impl ForwardBody {
             pending: None,
             meter: None,
             strip_usage: None,
+            source: None,
         }
+    }
+
+    /// Names the deployment the stream comes from, so that an upstream error event is
+    /// scrubbed of its key and logged with its id.
+    pub fn from_deployment(mut self, source: StreamSource) -> Self {
+        self.source = Some(source);
+        self
     }
 
     /// Removes OpenAI usage-only chunks (`"choices": []` with `usage`) from what the client
@@ -232,8 +277,14 @@ impl ForwardBody {
                 needs_separator,
             ),
             ErrorStyle::Anthropic => {
-                let status = code.parse::<u16>().unwrap_or(502);
-                let body = inbound::error_body(inbound::error_kind(status), message);
+                // Anthropic clients retry on `overloaded_error` (a 529 before a stream); our
+                // overloaded status is 503, which Anthropic would call an `api_error`.
+                let kind = if kind == "overloaded_error" {
+                    kind
+                } else {
+                    inbound::error_kind(code.parse::<u16>().unwrap_or(502))
+                };
+                let body = inbound::error_body(kind, message);
                 let mut out = Vec::with_capacity(body.len() + 24);
                 if needs_separator {
                     out.extend_from_slice(b"\n\n");
@@ -258,24 +309,59 @@ impl ForwardBody {
     /// The translator's output, followed (via `pending`) by an error event if the translator
     /// saw the upstream fail: an `error` event, a malformed event, or an early end.
     fn checked(&mut self, out: Vec<u8>) -> Option<Bytes> {
-        let failure = self.translator.as_ref().and_then(|t| t.error()).map(|e| {
-            format!(
-                "The upstream provider's stream failed: {}",
-                crate::error::cap(e)
-            )
-        });
-        if let Some(message) = failure {
-            tracing::warn!(call_id = %self.call_id, "upstream stream failed (translated stream)");
+        let failed = self
+            .translator
+            .as_ref()
+            .and_then(|t| Some((t.error()?.to_owned(), t.failure().cloned())));
+        if let Some((message, failure)) = failed {
+            let error = self.stream_error(&message, failure);
             if !out.is_empty() {
                 self.boundary.observe(&out);
             }
-            let event = self.error_frame(&message, "upstream_error", "502");
+            let event = self.error_frame(&error.to_string(), error.kind(), error.status().as_str());
             if out.is_empty() {
                 return Some(event);
             }
             self.pending = Some(event);
         }
         (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    /// What the client is told of a translated stream's failure: an upstream error event as
+    /// an error answer would be (its kind, its message scrubbed or withheld), anything else
+    /// (a malformed or cut-short stream) as a 502, scrubbed all the same.
+    fn stream_error(&self, message: &str, failure: Option<UpstreamFailure>) -> ApiError {
+        let key = self.source.as_ref().and_then(|s| s.key.as_ref());
+        let model_id = self
+            .source
+            .as_ref()
+            .and_then(|s| s.model_id.to_str().ok())
+            .unwrap_or_default();
+        match failure {
+            Some(failure) => {
+                tracing::warn!(
+                    call_id = %self.call_id,
+                    model_id,
+                    kind = ?failure.kind,
+                    code = failure.code.as_deref().unwrap_or(""),
+                    "upstream sent an error mid-stream (translated stream)"
+                );
+                let source = FailureSource {
+                    key,
+                    model_id,
+                    call_id: &self.call_id,
+                    mid_stream: true,
+                };
+                upstream_error(failure, &source, None)
+            }
+            None => {
+                tracing::warn!(call_id = %self.call_id, model_id, "upstream stream broke (translated stream)");
+                ApiError::UpstreamFailed(format!(
+                    "The upstream provider's stream failed: {}",
+                    cap(&scrub_key(key, &errors::scrub(message)))
+                ))
+            }
+        }
     }
 }
 

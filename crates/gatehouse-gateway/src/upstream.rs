@@ -186,19 +186,32 @@ pub fn retry_plan(
     (failure.retryable && wait.is_none_or(|w| w <= max_wait)).then_some(wait)
 }
 
+/// The longest `retry-after` read from an upstream: a longer (or unrepresentable) wait reads
+/// as this, which is still far beyond any wait a request sits out, so the answer is relayed,
+/// not retried, and the client is told to wait a day at most.
+pub const MAX_RETRY_AFTER_READ: Duration = Duration::from_secs(86_400);
+
 /// The upstream's `retry-after-ms` or `retry-after` (seconds; HTTP dates are not honoured
-/// and fall back to backoff).
+/// and fall back to backoff). A negative or NaN value is ignored; a huge one (`1e20`,
+/// `inf`) is capped at [`MAX_RETRY_AFTER_READ`] — the header is the upstream's to write,
+/// and `Duration::from_secs_f64` would panic on it.
 pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     let get = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
-    if let Some(ms) = get("retry-after-ms")
-        && ms.is_finite()
-        && ms >= 0.0
-    {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+    if let Some(wait) = get("retry-after-ms").and_then(|ms| wait_secs(ms / 1000.0)) {
+        return Some(wait);
     }
-    get("retry-after")
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    get("retry-after").and_then(wait_secs)
+}
+
+/// `secs` as a wait, capped at [`MAX_RETRY_AFTER_READ`]; `None` if negative or NaN.
+fn wait_secs(secs: f64) -> Option<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(
+        Duration::try_from_secs_f64(secs)
+            .map_or(MAX_RETRY_AFTER_READ, |d| d.min(MAX_RETRY_AFTER_READ)),
+    )
 }
 
 /// Exponential backoff with full jitter: up to 100 ms × 2^attempt, capped at 8 s.
@@ -227,6 +240,67 @@ mod tests {
         assert_eq!(retry_after(&bad), None);
         bad.insert("retry-after", HeaderValue::from_static("-1"));
         assert_eq!(retry_after(&bad), None);
+    }
+
+    /// The headers are the upstream's to write: no value may panic, a huge wait reads as
+    /// the cap (not as "no wait given", which would retry at once), garbage as nothing.
+    #[test]
+    fn absurd_retry_after_values_neither_panic_nor_shorten_the_wait() {
+        let read = |name: &'static str, value: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(name, HeaderValue::from_str(value).unwrap());
+            retry_after(&h)
+        };
+        let max = u64::MAX.to_string();
+        for name in ["retry-after", "retry-after-ms"] {
+            for huge in [
+                "1e20",
+                "1e300",
+                max.as_str(),
+                "inf",
+                "+infinity",
+                "1.7976931348623157e308",
+            ] {
+                assert_eq!(
+                    read(name, huge),
+                    Some(MAX_RETRY_AFTER_READ),
+                    "{name}: {huge}"
+                );
+            }
+            for ignored in ["NaN", "-1", "-1e20", "-inf", "", "soon", "0x10"] {
+                assert_eq!(read(name, ignored), None, "{name}: {ignored}");
+            }
+            assert_eq!(read(name, "0"), Some(Duration::ZERO), "{name}");
+        }
+        assert_eq!(read("retry-after", "90000"), Some(MAX_RETRY_AFTER_READ));
+        assert_eq!(
+            read("retry-after", "0.25"),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            read("retry-after-ms", "1500"),
+            Some(Duration::from_millis(1500))
+        );
+        // A bad `retry-after-ms` falls back to `retry-after`.
+        let mut h = http::HeaderMap::new();
+        h.insert("retry-after-ms", HeaderValue::from_static("NaN"));
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        // The capped wait is still one no request sits out: relayed, not retried.
+        let rate_limited = gatehouse_providers::errors::classify(
+            gatehouse_providers::WireFormat::OpenAi,
+            429,
+            None,
+            b"{}",
+        );
+        assert_eq!(
+            retry_plan(
+                &rate_limited,
+                read("retry-after", "1e20"),
+                Duration::from_secs(30)
+            ),
+            None
+        );
     }
 
     #[test]

@@ -258,7 +258,7 @@ async fn serve(
             &plan,
             usage,
             script.chunk_count(),
-            script.stream_error == Some(true),
+            script.stream_error_event("overloaded_error", "Overloaded"),
         ) {
             Ok(frames) => {
                 let stream = SseStream::new(frames, script.chunk_delay(), script.fail_after_chunks);
@@ -863,15 +863,15 @@ pub(crate) fn render_message(
 }
 
 /// Collects `event: …\ndata: …\n\n` frames.
-struct Frames {
+struct Frames<'a> {
     frames: VecDeque<Bytes>,
-    /// Send the error event after the first content delta.
-    fail_after_first_delta: bool,
+    /// Send an error event of this type and message after the first content delta.
+    fail_after_first_delta: Option<(&'a str, &'a str)>,
     /// Set once that error event has been sent: the stream ends there.
     ended: bool,
 }
 
-impl Frames {
+impl Frames<'_> {
     fn push(&mut self, event: &Event<'_>) -> serde_json::Result<()> {
         if self.ended {
             return Ok(());
@@ -884,12 +884,11 @@ impl Frames {
         serde_json::to_writer(&mut buf, event)?;
         buf.extend_from_slice(b"\n\n");
         self.frames.push_back(Bytes::from(buf));
-        if self.fail_after_first_delta && matches!(event, Event::ContentBlockDelta { .. }) {
+        if let Some((kind, message)) = self.fail_after_first_delta
+            && matches!(event, Event::ContentBlockDelta { .. })
+        {
             self.push(&Event::Error {
-                error: ErrorObject {
-                    kind: "overloaded_error",
-                    message: "Overloaded",
-                },
+                error: ErrorObject { kind, message },
             })?;
             self.ended = true;
         }
@@ -903,14 +902,14 @@ impl Frames {
 
 /// The SSE frames of a streamed reply: `message_start`, `ping`, per block
 /// `content_block_start` / deltas (split in `pieces`) / `content_block_stop`,
-/// `message_delta`, `message_stop`. With `stream_error`, an `error` event
-/// follows the first delta and the stream ends there.
+/// `message_delta`, `message_stop`. With `stream_error` (its type and message), an
+/// `error` event follows the first delta and the stream ends there.
 pub(crate) fn render_stream(
     env: &Envelope<'_>,
     plan: &Plan,
     usage: UsageOut,
     pieces: usize,
-    stream_error: bool,
+    stream_error: Option<(&str, &str)>,
 ) -> serde_json::Result<VecDeque<Bytes>> {
     let mut f = Frames {
         frames: VecDeque::with_capacity(plan.blocks.len() * (pieces + 2) + 4),
@@ -1199,7 +1198,14 @@ mod tests {
             id: "msg_1",
             model: "m",
         };
-        let frames = render_stream(&env, &p, UsageOut::new(1, 3), 3, true).unwrap();
+        let frames = render_stream(
+            &env,
+            &p,
+            UsageOut::new(1, 3),
+            3,
+            Some(("overloaded_error", "Overloaded")),
+        )
+        .unwrap();
         let names: Vec<&str> = frames
             .iter()
             .map(|f| {

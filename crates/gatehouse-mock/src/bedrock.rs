@@ -226,7 +226,7 @@ pub(crate) async fn handle(
             stop_reason,
             &usage,
             script.chunk_count(),
-            script.stream_error == Some(true),
+            script.stream_error_event("throttlingException", "mock stream error"),
         );
         let body = SseStream::new(frames, script.chunk_delay(), script.fail_after_chunks);
         reply::response(
@@ -764,7 +764,7 @@ fn render_stream(
     stop_reason: &str,
     usage: &Value,
     chunks: usize,
-    stream_error: bool,
+    stream_error: Option<(&str, &str)>,
 ) -> VecDeque<Bytes> {
     let mut frames = VecDeque::new();
     frames.push_back(event("messageStart", &json!({ "role": "assistant" })));
@@ -792,14 +792,16 @@ fn render_stream(
                 for piece in split_words(text, chunks) {
                     frames.push_back(delta(json!({ "text": piece })));
                     content_deltas += 1;
-                    if stream_error && content_deltas == 1 {
+                    if let Some((kind, message)) = stream_error
+                        && content_deltas == 1
+                    {
                         frames.push_back(Bytes::from(encode_message(
                             &[
-                                (":exception-type", "throttlingException"),
+                                (":exception-type", kind),
                                 (":content-type", "application/json"),
                                 (":message-type", "exception"),
                             ],
-                            br#"{"message":"mock stream error"}"#,
+                            json!({ "message": message }).to_string().as_bytes(),
                         )));
                         return frames;
                     }

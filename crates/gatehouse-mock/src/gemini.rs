@@ -218,7 +218,7 @@ pub(crate) async fn handle(
                     &plan,
                     &usage,
                     script.chunk_count(),
-                    flag("stream_error"),
+                    script.stream_error_text("The model is overloaded. Please try again later."),
                 );
                 let stream = SseStream::new(frames, script.chunk_delay(), script.fail_after_chunks);
                 reply::event_stream(MockBody::Stream(Box::new(stream)), id)
@@ -619,7 +619,7 @@ fn render_stream(
     plan: &Plan,
     usage: &Value,
     pieces: usize,
-    stream_error: bool,
+    stream_error: Option<&str>,
 ) -> std::collections::VecDeque<Bytes> {
     let mut parts: Vec<Vec<Value>> = Vec::new();
     if plan.thought {
@@ -650,11 +650,8 @@ fn render_stream(
             done.then_some(plan.finish),
             done.then_some(usage),
         )));
-        if stream_error {
-            frames.push_back(frame(&error_body(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The model is overloaded. Please try again later.",
-            )));
+        if let Some(message) = stream_error {
+            frames.push_back(frame(&error_body(StatusCode::SERVICE_UNAVAILABLE, message)));
             break;
         }
     }

@@ -23,7 +23,9 @@
 //! | `usage` | `{prompt_tokens, completion_tokens}` overrides (Anthropic: also spelled `input_tokens`, `output_tokens`, plus `cache_creation_input_tokens`, `cache_read_input_tokens`); reported completion tokens never exceed the request's `max_tokens` (chat: times its `n`) |
 //! | `redacted_thinking` | Anthropic and Bedrock, with `thinking` enabled: a `redacted_thinking` block (Bedrock: `redactedContent`) after the thinking |
 //! | `thinking_blocks` | Bedrock, with `thinking` enabled: this many signed reasoning blocks (default 1) |
-//! | `stream_error` | Anthropic streams only: an `error` event (`overloaded_error`) right after the first content delta, then the body ends cleanly |
+//! | `stream_error` | Anthropic, Gemini and Bedrock streams: the provider's error event right after the first content delta (Anthropic `overloaded_error`, Gemini 503 `UNAVAILABLE`, Bedrock `throttlingException`), then the body ends cleanly |
+//! | `stream_error_message` | with `stream_error`: that event's message instead of the default |
+//! | `stream_error_type` | with `stream_error`, Anthropic and Bedrock: the error's `error.type` / `:exception-type` instead of the default |
 //! | `raw_error` | `{status, body, headers, fail_times, key}`: answer with exactly this status, body (a string as is, else JSON) and headers, whatever the route's wire format — a provider's real error answer (Bedrock: also read from `additionalModelRequestFields.mock`); `fail_times`/`key` as above |
 //!
 //! Default replies: chat answers `"Hello from mock: " + <last user message text>`

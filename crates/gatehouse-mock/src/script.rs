@@ -38,9 +38,14 @@ pub(crate) struct MockScript {
     pub parallel: Option<bool>,
     /// Usage number overrides.
     pub usage: Option<UsageOverride>,
-    /// Anthropic streams only: send an `overloaded_error` event after the first
+    /// Streams (Anthropic, Gemini, Bedrock): send the provider's error event after the first
     /// content delta and end the stream there.
     pub stream_error: Option<bool>,
+    /// With `stream_error`: that event's message instead of the provider's default.
+    pub stream_error_message: Option<String>,
+    /// With `stream_error` (Anthropic and Bedrock): the error's type (Anthropic `error.type`,
+    /// Bedrock `:exception-type`) instead of the default.
+    pub stream_error_type: Option<String>,
 }
 
 /// What the script decides before the reply is built.
@@ -65,6 +70,27 @@ pub(crate) struct UsageOverride {
 }
 
 impl MockScript {
+    /// The message of the scripted mid-stream error (`default` unless
+    /// `stream_error_message` says otherwise); `None` when no error is scripted.
+    pub(crate) fn stream_error_text<'a>(&'a self, default: &'a str) -> Option<&'a str> {
+        (self.stream_error == Some(true))
+            .then(|| self.stream_error_message.as_deref().unwrap_or(default))
+    }
+
+    /// The type and message of the scripted mid-stream error (defaults unless
+    /// `stream_error_type` / `stream_error_message` say otherwise); `None` when none is.
+    pub(crate) fn stream_error_event<'a>(
+        &'a self,
+        default_type: &'a str,
+        default_message: &'a str,
+    ) -> Option<(&'a str, &'a str)> {
+        let message = self.stream_error_text(default_message)?;
+        Some((
+            self.stream_error_type.as_deref().unwrap_or(default_type),
+            message,
+        ))
+    }
+
     /// Applies `delay_ms`, then the scripted error if this request should get
     /// one (counting `fail_times`). `Err` is the response to send instead of the
     /// normal reply.

@@ -104,6 +104,55 @@ pub fn classify(
     f
 }
 
+/// Classifies an error that arrived inside a stream the upstream had already answered 2xx:
+/// the event's JSON (Anthropic's `event: error` data, a Gemini or OpenAI-compatible
+/// `{"error": …}` chunk) or, for Bedrock, a ConverseStream exception's `:exception-type`
+/// (lowerCamelCase there: `throttlingException`) and payload. Read as [`classify`] reads an
+/// error answer, with the status the event names (a `rate_limit_error`, `overloaded_error`
+/// or `timeout_error` type, Gemini's `error.code`, an OpenAI-compatible `error.code` that is
+/// a status), else 500; the status only decides when the event names no kind we know. The
+/// message is scrubbed as [`classify`] scrubs it.
+pub fn classify_stream_error(
+    wire: WireFormat,
+    exception_type: Option<&str>,
+    payload: &[u8],
+) -> UpstreamFailure {
+    let v: Option<Value> = serde_json::from_slice(payload).ok();
+    let status = v.as_ref().and_then(stream_status).unwrap_or(500);
+    match (wire, exception_type) {
+        (WireFormat::Bedrock, Some(t)) => {
+            let mut name = String::with_capacity(t.len());
+            let mut chars = t.chars();
+            if let Some(first) = chars.next() {
+                name.push(first.to_ascii_uppercase());
+                name.extend(chars);
+            }
+            classify(wire, status, Some(&name), payload)
+        }
+        _ => classify(wire, status, None, payload),
+    }
+}
+
+/// The HTTP status an in-stream error event names, if any: by its `type` when that is one of
+/// the capacity kinds (an OpenAI-compatible gateway such as LiteLLM or gatehouse says
+/// `overloaded_error` with code 503), else by a `code` that is a 4xx or 5xx.
+fn stream_status(v: &Value) -> Option<u16> {
+    let error = v.get("error").or_else(|| v.get(0)?.get("error"))?;
+    let by_type = match error.get("type").and_then(Value::as_str) {
+        Some("rate_limit_error" | "rate_limit_exceeded") => Some(429),
+        Some("overloaded_error") => Some(529),
+        Some("timeout_error") => Some(504),
+        _ => None,
+    };
+    let code = error.get("code");
+    by_type.or_else(|| {
+        code.and_then(Value::as_u64)
+            .or_else(|| code?.as_str()?.parse().ok())
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|s| (400..=599).contains(s))
+    })
+}
+
 /// The kind an HTTP status means when the body names no code we know.
 fn by_status(status: u16) -> FailureKind {
     match status {

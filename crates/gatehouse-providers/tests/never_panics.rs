@@ -161,7 +161,7 @@ fn vertex_credentials_and_token_answers_never_panic() {
     for _ in 0..3_000 {
         let body = mutate(&mut rng, token_seed);
         let _ = vertex::parse_token_response(&body);
-        let _ = vertex::token_error_message(&body);
+        let _ = vertex::token_error_code(&body);
     }
     for _ in 0..300 {
         // Mutations of the key file: every outcome is Ok or Err, never a panic.

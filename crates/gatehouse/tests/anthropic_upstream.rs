@@ -160,12 +160,15 @@ async fn upstream_stream_error_event_becomes_an_openai_error_event() {
     let text = chunks_text(&stream_chunks(res, Duration::from_secs(10)).await);
     let last = text.trim_end().rsplit("\n\n").next().unwrap();
     let v: serde_json::Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
-    assert_eq!(v["error"]["code"], "502", "{text}");
+    // Anthropic's `overloaded_error` event: an overload, as it would be before the stream.
+    assert_eq!(v["error"]["code"], "503", "{text}");
+    assert_eq!(v["error"]["type"], "overloaded_error", "{text}");
     assert!(
         v["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("Overloaded")
+            .contains("overloaded"),
+        "{text}"
     );
 }
 

@@ -540,9 +540,10 @@ async fn converse_stream_exception_reaches_clients_as_an_error_event() {
         events[1]["choices"][0]["delta"]["content"], "Hello from ",
         "{text}"
     );
+    // A throttlingException is a rate limit, as a ThrottlingException answer would be.
     let last = events.last().unwrap();
-    let message = last["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("mock stream error"), "{text}");
+    assert_eq!(last["error"]["type"], "rate_limit_error", "{text}");
+    assert_eq!(last["error"]["code"], "429", "{text}");
     assert!(!text.contains("[DONE]"), "{text}");
 
     // Anthropic client: `event: error` ends the stream, no message_stop.
@@ -555,13 +556,7 @@ async fn converse_stream_exception_reaches_clients_as_an_error_event() {
     assert!(tail.starts_with("event: error\n"), "{text}");
     let error: Value = serde_json::from_str(tail.split_once("data: ").unwrap().1).unwrap();
     assert_eq!(error["type"], "error");
-    assert!(
-        error["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("mock stream error"),
-        "{text}"
-    );
+    assert_eq!(error["error"]["type"], "rate_limit_error", "{text}");
     assert!(!text.contains("message_stop"), "{text}");
 }
 

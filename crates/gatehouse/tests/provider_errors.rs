@@ -20,6 +20,8 @@ const TEST_SA: &str = include_str!("../../gatehouse-mock/testdata/vertex-test-sa
 
 async fn setup() -> (MockServer, Gatehouse) {
     let mock = MockServer::start().await.unwrap();
+    // Streams get past the mock's SigV4 check (scripted error answers come before it).
+    mock.accept_aws_credentials("AKIDEXAMPLE", AWS_SECRET, None);
     let addr = mock.addr();
     let mut sa: Value = serde_json::from_str(TEST_SA).unwrap();
     sa["token_uri"] = json!(format!("http://{addr}/token"));
@@ -553,4 +555,199 @@ async fn openai_compatible_error_answers() {
         retry_after: None,
     };
     check(&mock, &gh, m, u, missing, &want).await;
+}
+
+/// One streamed request to `model` with `script` as its `mock`, through the OpenAI or the
+/// Anthropic endpoint: the last SSE event's data (the error event) and the whole text.
+async fn streamed_error(
+    gh: &Gatehouse,
+    anthropic_client: bool,
+    model: &str,
+    script: Value,
+) -> (Value, String) {
+    let (url, headers, body) = if anthropic_client {
+        (
+            gh.url("/v1/messages"),
+            vec![
+                ("x-api-key", MASTER_KEY),
+                ("anthropic-version", "2023-06-01"),
+            ],
+            json!({"model": model, "max_tokens": 64, "stream": true,
+                "messages": [{"role": "user", "content": "one two three four"}], "mock": script}),
+        )
+    } else {
+        (
+            gh.url("/v1/chat/completions"),
+            vec![],
+            json!({"model": model, "stream": true,
+                "messages": [{"role": "user", "content": "one two three four"}], "mock": script}),
+        )
+    };
+    let res = send(http::Method::POST, &url, &headers, body.to_string().into()).await;
+    if res.status() != 200 {
+        let status = res.status();
+        let text = chunks_text(&stream_chunks(res, std::time::Duration::from_secs(10)).await);
+        panic!("{model}: {status}: {text}");
+    }
+    let text = chunks_text(&stream_chunks(res, std::time::Duration::from_secs(10)).await);
+    let last = text.trim_end().rsplit("\n\n").next().unwrap().to_owned();
+    if anthropic_client {
+        assert!(last.starts_with("event: error\n"), "{text}");
+        assert!(!text.contains("message_stop"), "{text}");
+    }
+    let data = last
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("no data in the last event: {text}"));
+    (serde_json::from_str(data).unwrap(), text)
+}
+
+/// An error event inside a translated stream is reported like an error answer before the
+/// stream: classified in the provider's format, so the event's type says rate limit,
+/// overload, rejection… (and Anthropic clients, Claude Code among them, get the
+/// `overloaded_error` they retry on), its message scrubbed of URLs, key-shaped strings and
+/// the deployment's key, and withheld when it refuses our credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mid_stream_errors_are_classified_and_scrubbed() {
+    let (_mock, gh) = setup().await;
+    const AWS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+    // The deployment's own key (Bedrock's credentials are not in the message: its key id
+    // stands in), an AWS key id and a URL with a key.
+    let planted = |model: &str| {
+        let own = match model {
+            "claude-mock" => ANTHROPIC_KEY,
+            "gemini-mock" => GEMINI_KEY,
+            _ => AWS_KEY_ID,
+        };
+        format!(
+            "failed for key {own} {AWS_KEY_ID} at https://runtime.internal.example/v1/x?key=zzz"
+        )
+    };
+    let hidden = [
+        ANTHROPIC_KEY,
+        GEMINI_KEY,
+        AWS_KEY_ID,
+        "internal.example",
+        "zzz",
+    ];
+    // (model, Anthropic client?, error type scripted (None: the mock's default), the
+    // client's event type, and for OpenAI clients its code)
+    let cases: &[(&str, bool, Option<&str>, &str, &str)] = &[
+        // Anthropic upstream (translated for OpenAI clients; /v1/messages passes it through).
+        ("claude-mock", false, None, "overloaded_error", "503"),
+        (
+            "claude-mock",
+            false,
+            Some("rate_limit_error"),
+            "rate_limit_error",
+            "429",
+        ),
+        (
+            "claude-mock",
+            false,
+            Some("api_error"),
+            "upstream_error",
+            "502",
+        ),
+        (
+            "claude-mock",
+            false,
+            Some("invalid_request_error"),
+            "invalid_request_error",
+            "400",
+        ),
+        (
+            "claude-mock",
+            false,
+            Some("permission_error"),
+            "upstream_error",
+            "502",
+        ),
+        // Bedrock ConverseStream exceptions, for both kinds of client.
+        ("bedrock-mock", false, None, "rate_limit_error", "429"),
+        ("bedrock-mock", true, None, "rate_limit_error", ""),
+        (
+            "bedrock-mock",
+            false,
+            Some("serviceUnavailableException"),
+            "overloaded_error",
+            "503",
+        ),
+        (
+            "bedrock-mock",
+            true,
+            Some("serviceUnavailableException"),
+            "overloaded_error",
+            "",
+        ),
+        (
+            "bedrock-mock",
+            false,
+            Some("modelStreamErrorException"),
+            "upstream_error",
+            "502",
+        ),
+        (
+            "bedrock-mock",
+            true,
+            Some("modelStreamErrorException"),
+            "api_error",
+            "",
+        ),
+        (
+            "bedrock-mock",
+            true,
+            Some("validationException"),
+            "invalid_request_error",
+            "",
+        ),
+        // Gemini's 503 UNAVAILABLE frame.
+        ("gemini-mock", false, None, "overloaded_error", "503"),
+        ("gemini-mock", true, None, "overloaded_error", ""),
+    ];
+    for &(model, anthropic_client, kind, want_type, want_code) in cases {
+        let mut script = json!({"stream_error": true, "stream_error_message": planted(model)});
+        if let Some(kind) = kind {
+            script["stream_error_type"] = json!(kind);
+        }
+        let (event, text) = streamed_error(&gh, anthropic_client, model, script).await;
+        let at = format!("{model} {kind:?} anthropic client: {anthropic_client}: {text}");
+        let error = &event["error"];
+        assert_eq!(error["type"], want_type, "{at}");
+        if anthropic_client {
+            assert_eq!(event["type"], "error", "{at}");
+        } else {
+            assert_eq!(error["code"], want_code, "{at}");
+        }
+        for h in hidden {
+            assert!(!text.contains(h), "{h:?} leaked: {at}");
+        }
+        let message = error["message"].as_str().unwrap();
+        match want_type {
+            // Relayed, scrubbed.
+            "upstream_error" | "api_error" | "invalid_request_error"
+                if kind != Some("permission_error") =>
+            {
+                assert!(message.contains("failed for key ***"), "{at}");
+                assert!(message.contains("[url]"), "{at}");
+            }
+            // Ours: the upstream's text is not relayed.
+            _ => assert!(!message.contains("failed for key"), "{at}"),
+        }
+        if kind == Some("permission_error") {
+            assert!(message.contains(CREDENTIALS), "{at}");
+        }
+    }
+    let log = gh.log();
+    assert!(
+        log.contains(SECURITY_LINE),
+        "a refusal of our credentials is logged"
+    );
+    assert!(
+        log.contains("upstream sent an error mid-stream") && log.contains("ThrottlingException"),
+        "mid-stream errors are logged with the provider's code"
+    );
+    for h in hidden {
+        assert!(!log.contains(h), "{h:?} logged");
+    }
 }

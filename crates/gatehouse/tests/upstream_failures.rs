@@ -242,3 +242,76 @@ async fn retries_follow_the_classified_answer() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(mock.requests().len(), 2);
 }
+
+/// `retry-after` is the upstream's to write: an absurd value (beyond what a `Duration` can
+/// hold) once panicked the request task, so the client got a dropped connection. Now it
+/// reads as a day: too long to sit out, so the answer is relayed at once, not retried, and
+/// the client is told to wait a day at most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_retry_after_is_relayed_not_a_dropped_connection() {
+    let (mock, gh) = setup().await;
+    let url = gh.url("/v1/chat/completions");
+    // (upstream status, header, value, client status, type, client retry-after)
+    let cases = [
+        (
+            429,
+            "retry-after",
+            "1e20",
+            429,
+            "rate_limit_error",
+            Some("86400"),
+        ),
+        (
+            429,
+            "retry-after",
+            "inf",
+            429,
+            "rate_limit_error",
+            Some("86400"),
+        ),
+        (
+            429,
+            "retry-after-ms",
+            "18446744073709551615000",
+            429,
+            "rate_limit_error",
+            Some("86400"),
+        ),
+        // An OpenAI-compatible 503 is a server error: a 502, its wait not relayed.
+        (503, "retry-after", "1e300", 502, "upstream_error", None),
+    ];
+    for (status, header, value, want, kind, retry_after) in cases {
+        mock.clear();
+        let raw = json!({"status": status, "headers": {header: value},
+            "body": {"error": {"message": "slow down", "type": "rate_limit_exceeded", "param": null}}});
+        let r = post(
+            &url,
+            &[],
+            chat_body("gpt-mock", json!({"mock": {"raw_error": raw}})),
+        )
+        .await;
+        let e = r.assert_error(want);
+        assert_eq!(e["type"], kind, "{header}: {value}: {e}");
+        assert_eq!(
+            r.headers.get("retry-after").map(|v| v.to_str().unwrap()),
+            retry_after,
+            "{header}: {value}"
+        );
+        assert_eq!(mock.requests().len(), 1, "{header}: {value}: not retried");
+    }
+    // Garbage is no wait at all: backed off and retried (1 try + max_retries 2), as before.
+    mock.clear();
+    let raw = json!({"status": 429, "headers": {"retry-after": "NaN"},
+        "body": {"error": {"message": "slow down", "type": "rate_limit_exceeded", "param": null}}});
+    let r = post(
+        &url,
+        &[],
+        chat_body("gpt-mock", json!({"mock": {"raw_error": raw}})),
+    )
+    .await;
+    r.assert_error(429);
+    assert_eq!(mock.requests().len(), 3);
+    // The gateway is still serving.
+    let r = post(&url, &[], chat_body("gpt-mock", json!({}))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -41,9 +41,15 @@ fn key_fragment() -> String {
 
 async fn setup(client_email: Option<&str>) -> (MockServer, Gatehouse) {
     let mock = MockServer::start().await.unwrap();
+    let gh = start_with_service_account(&mock, &service_account(&mock, client_email));
+    (mock, gh)
+}
+
+/// gatehouse with the Vertex deployments of `mock`, authenticating as `sa` (a key file).
+fn start_with_service_account(mock: &MockServer, sa: &str) -> Gatehouse {
     let dir = scratch_dir();
     let sa_path = dir.join("sa.json");
-    std::fs::write(&sa_path, service_account(&mock, client_email)).unwrap();
+    std::fs::write(&sa_path, sa).unwrap();
     let models = format!(
         "model_list:
   - model_name: vertex-mock
@@ -67,7 +73,7 @@ async fn setup(client_email: Option<&str>) -> (MockServer, Gatehouse) {
         path = sa_path.display()
     );
     let config = config_for(&mock.base_url(), "").replacen("model_list:\n", &models, 1);
-    (mock, Gatehouse::start(&config, "trace"))
+    Gatehouse::start(&config, "trace")
 }
 
 fn content_of_stream(text: &str) -> String {
@@ -195,8 +201,11 @@ async fn vertex_chat_stream_tools_with_one_cached_token() {
     );
 }
 
+/// A refusal of our service account (`invalid_grant`) is the gateway's problem, as a
+/// provider's 401/403 is: a 502 without the token endpoint's text, not retried (asking again
+/// cannot help), logged at error with the OAuth error code only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_endpoint_refusal_is_a_clear_retried_502() {
+async fn token_endpoint_refusal_is_a_502_without_its_text_not_retried() {
     let (mock, gh) = setup(Some("someone-else@example.iam.gserviceaccount.com")).await;
     let r = post(
         &gh.url("/v1/chat/completions"),
@@ -206,17 +215,134 @@ async fn token_endpoint_refusal_is_a_clear_retried_502() {
     .await;
     let e = r.assert_error(502);
     let message = e["message"].as_str().unwrap();
-    assert!(message.contains("access token"), "{message}");
-    assert!(message.contains("invalid_grant"), "{message}");
+    assert!(
+        message.contains("refused the gateway's credentials"),
+        "{message}"
+    );
+    // The mock's error_description ("Invalid JWT: unknown issuer.") and code stay out.
+    for hidden in [
+        "invalid_grant",
+        "unknown issuer",
+        "Invalid JWT",
+        "token endpoint",
+    ] {
+        assert!(!message.contains(hidden), "{hidden}: {message}");
+    }
     let reqs = mock.requests();
     assert_eq!(
         reqs.iter().filter(|r| r.path == "/token").count(),
+        1,
+        "a refused grant is not retried"
+    );
+    assert!(!reqs.iter().any(|r| r.path.starts_with("/v1/projects/")));
+    // Anthropic clients: the same refusal, in Anthropic's shape.
+    let r = post(
+        &gh.url("/v1/messages"),
+        &[],
+        json!({"model": "vertex-mock", "max_tokens": 16,
+            "messages": [{"role": "user", "content": "hi"}]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(r.json()["error"]["type"], "api_error", "{}", r.text());
+    assert!(!r.text().contains("unknown issuer"), "{}", r.text());
+    let log = gh.log();
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("the token endpoint refused"))
+        .unwrap_or_else(|| panic!("no refusal logged: {log}"));
+    assert!(refusal.contains("ERROR"), "{refusal}");
+    assert!(
+        refusal.contains("code=\"invalid_grant\"") || refusal.contains("code=invalid_grant"),
+        "{refusal}"
+    );
+    assert!(
+        !log.contains("unknown issuer"),
+        "the endpoint's description was logged"
+    );
+    assert!(!log.contains(&key_fragment()));
+    assert!(!log.contains(JWT_HEADER_B64));
+}
+
+/// A token endpoint that answers HTTP 503 to everything, on loopback; counts the requests.
+async fn failing_token_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/token", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                // Read the request head and its body (bounded), then answer and close.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let read = async {
+                    for _ in 0..64 {
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let len = text
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + len {
+                                break;
+                            }
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+                seen.fetch_add(1, Ordering::SeqCst);
+                let body = r#"{"error":"internal_failure","error_description":"Backend Error at shard 7"}"#;
+                let answer = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(answer.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    (uri, count)
+}
+
+/// An outage of the token endpoint (a 5xx) is retried like a connect error, and the client
+/// gets a 502 that says so, without the endpoint's text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_endpoint_outage_is_retried_then_a_502() {
+    let mock = MockServer::start().await.unwrap();
+    let (token_uri, token_requests) = failing_token_endpoint().await;
+    let mut sa: serde_json::Value = serde_json::from_str(&service_account(&mock, None)).unwrap();
+    sa["token_uri"] = json!(token_uri);
+    let gh = start_with_service_account(&mock, &sa.to_string());
+    let r = post(
+        &gh.url("/v1/chat/completions"),
+        &[],
+        chat_body("vertex-mock", json!({})),
+    )
+    .await;
+    let e = r.assert_error(502);
+    let message = e["message"].as_str().unwrap();
+    assert!(message.contains("access token"), "{message}");
+    assert!(message.contains("503"), "{message}");
+    assert!(!message.contains("Backend Error"), "{message}");
+    assert_eq!(
+        token_requests.load(std::sync::atomic::Ordering::SeqCst),
         2,
         "retried once like a connect error (max_retries: 1)"
     );
-    assert!(!reqs.iter().any(|r| r.path.starts_with("/v1/projects/")));
-    assert!(!gh.log().contains(&key_fragment()));
-    assert!(!gh.log().contains(JWT_HEADER_B64));
+    assert!(mock.requests().is_empty());
+    assert!(!gh.log().contains("Backend Error"));
 }
 
 const CLAUDE_PATH: &str = "/v1/projects/test-proj/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514";

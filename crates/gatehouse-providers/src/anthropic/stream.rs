@@ -1,5 +1,7 @@
 //! Anthropic Messages SSE stream → OpenAI `chat.completion.chunk` SSE stream.
 
+use crate::WireFormat;
+use crate::errors::{UpstreamFailure, classify_stream_error};
 use crate::openai_chunks::ChunkWriter;
 use crate::sse::{SseEvent, SseReader};
 use std::collections::HashMap;
@@ -34,6 +36,8 @@ pub struct StreamTranslator {
     finished: bool,
     done: bool,
     error: Option<String>,
+    /// The upstream's error event, classified ([`crate::errors::classify_stream_error`]).
+    failure: Option<UpstreamFailure>,
 }
 
 impl StreamTranslator {
@@ -51,6 +55,7 @@ impl StreamTranslator {
             finished: false,
             done: false,
             error: None,
+            failure: None,
         }
     }
 
@@ -87,6 +92,13 @@ impl StreamTranslator {
     /// end the client stream with an error event.
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()
+    }
+
+    /// When [`error`](Self::error) comes from an error event of the upstream (not a broken
+    /// stream): that event classified — what failed, and its scrubbed message — so the
+    /// caller can tell the client what kind of failure it was.
+    pub fn failure(&self) -> Option<&UpstreamFailure> {
+        self.failure.as_ref()
     }
 
     fn stopped(&self) -> bool {
@@ -156,6 +168,11 @@ impl StreamTranslator {
                     .and_then(Value::as_str)
                     .unwrap_or("upstream error");
                 self.error = Some(message.to_owned());
+                self.failure = Some(classify_stream_error(
+                    WireFormat::Anthropic,
+                    None,
+                    data.as_bytes(),
+                ));
             }
             // ping, content_block_stop, and event types added later.
             _ => {}

@@ -1,5 +1,7 @@
 //! ConverseStream (AWS event-stream frames) → OpenAI `chat.completion.chunk` SSE stream.
 
+use crate::WireFormat;
+use crate::errors::{UpstreamFailure, classify_stream_error};
 use crate::openai_chunks::ChunkWriter;
 use std::collections::HashMap;
 
@@ -43,6 +45,8 @@ pub struct StreamTranslator {
     finished: bool,
     done: bool,
     error: Option<String>,
+    /// The upstream's error event, classified ([`crate::errors::classify_stream_error`]).
+    failure: Option<UpstreamFailure>,
 }
 
 impl StreamTranslator {
@@ -66,6 +70,7 @@ impl StreamTranslator {
             finished: false,
             done: false,
             error: None,
+            failure: None,
         }
     }
 
@@ -109,6 +114,13 @@ impl StreamTranslator {
         self.error.as_deref()
     }
 
+    /// When [`error`](Self::error) comes from an error event of the upstream (not a broken
+    /// stream): that event classified — what failed, and its scrubbed message — so the
+    /// caller can tell the client what kind of failure it was.
+    pub fn failure(&self) -> Option<&UpstreamFailure> {
+        self.failure.as_ref()
+    }
+
     fn stopped(&self) -> bool {
         self.done || self.error.is_some()
     }
@@ -135,12 +147,22 @@ impl StreamTranslator {
                     .and_then(Value::as_str)
                     .unwrap_or("upstream error");
                 self.error = Some(format!("{kind}: {text}"));
+                self.failure = Some(classify_stream_error(
+                    WireFormat::Bedrock,
+                    Some(kind),
+                    &message.payload,
+                ));
                 return;
             }
             _ => {
                 let code = message.header(":error-code").unwrap_or("error");
                 let text = message.header(":error-message").unwrap_or("upstream error");
                 self.error = Some(format!("{code}: {text}"));
+                self.failure = Some(classify_stream_error(
+                    WireFormat::Bedrock,
+                    Some(code),
+                    json!({ "message": text }).to_string().as_bytes(),
+                ));
                 return;
             }
         }

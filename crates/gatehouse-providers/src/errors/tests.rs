@@ -337,3 +337,112 @@ fn classify_never_panics() {
         let _ = scrub(&text);
     }
 }
+
+/// Errors inside a 2xx stream, as each provider sends them: Anthropic's `event: error` data,
+/// Bedrock's ConverseStream exceptions (lowerCamelCase `:exception-type`, as AWS documents
+/// the stream's members), Gemini's `{"error": …}` frame, an OpenAI-compatible error chunk.
+#[test]
+fn stream_errors() {
+    let anthropic = |kind: &str, message: &str| {
+        classify_stream_error(
+            WireFormat::Anthropic,
+            None,
+            anthropic_body(kind, message).to_string().as_bytes(),
+        )
+    };
+    let f = anthropic("overloaded_error", "Overloaded");
+    assert_eq!((f.kind, f.retryable), (Overloaded, true));
+    assert_eq!(f.code.as_deref(), Some("overloaded_error"));
+    assert_eq!(anthropic("rate_limit_error", "slow").kind, RateLimited);
+    assert_eq!(anthropic("api_error", "oops").kind, ServerError);
+    assert_eq!(anthropic("timeout_error", "late").kind, Timeout);
+    let f = anthropic("invalid_request_error", "bad");
+    assert_eq!((f.kind, f.status), (Rejected, 400));
+    assert_eq!(anthropic("authentication_error", "key").kind, Credentials);
+    let f = anthropic(
+        "api_error",
+        "failed at https://internal.example/v1?key=sk-x with key=abc AKIAIOSFODNN7EXAMPLE",
+    );
+    let m = f.message.unwrap();
+    assert!(
+        !m.contains("internal.example") && !m.contains("abc") && !m.contains("AKIA"),
+        "{m}"
+    );
+    assert_eq!(
+        anthropic("something_new", "?").kind,
+        ServerError,
+        "unknown: a 500"
+    );
+
+    let bedrock = |kind: &str, message: &str| {
+        classify_stream_error(
+            WireFormat::Bedrock,
+            Some(kind),
+            bedrock_body(message).to_string().as_bytes(),
+        )
+    };
+    let f = bedrock(
+        "throttlingException",
+        "Too many tokens, ASIAIOSFODNN7EXAMPLE",
+    );
+    assert_eq!((f.kind, f.retryable), (RateLimited, true));
+    assert_eq!(f.code.as_deref(), Some("ThrottlingException"));
+    assert_eq!(f.message.as_deref(), Some("Too many tokens, ***"));
+    assert_eq!(
+        bedrock("serviceUnavailableException", "busy").kind,
+        Overloaded
+    );
+    let f = bedrock("modelStreamErrorException", "stream");
+    assert_eq!((f.kind, f.retryable), (ServerError, true));
+    assert_eq!(bedrock("internalServerException", "x").kind, ServerError);
+    let f = bedrock("validationException", "bad input");
+    assert_eq!((f.kind, f.status), (Rejected, 400));
+    assert_eq!(bedrock("modelTimeoutException", "late").kind, Timeout);
+    assert_eq!(bedrock("", "?").kind, ServerError);
+
+    let gemini = |body: serde_json::Value| {
+        classify_stream_error(WireFormat::Gemini, None, body.to_string().as_bytes())
+    };
+    let f = gemini(google(503, "UNAVAILABLE", "The model is overloaded."));
+    assert_eq!((f.kind, f.status), (Overloaded, 503));
+    assert_eq!(
+        gemini(google(429, "RESOURCE_EXHAUSTED", "quota")).kind,
+        RateLimited
+    );
+    assert_eq!(gemini(google(500, "INTERNAL", "x")).kind, ServerError);
+    assert_eq!(gemini(gemini_invalid_key()).kind, Credentials);
+
+    let openai = |body: serde_json::Value| {
+        classify_stream_error(WireFormat::OpenAi, None, body.to_string().as_bytes())
+    };
+    let f = openai(json!({"error": {"message": "m", "type": "server_error", "code": null}}));
+    assert_eq!((f.kind, f.status), (ServerError, 500));
+    // gatehouse's (and LiteLLM's) own error chunk: the type wins over the code.
+    let f = openai(json!({"error": {"message": "m", "type": "overloaded_error", "code": "503"}}));
+    assert_eq!(f.kind, Overloaded);
+    let f = openai(json!({"error": {"message": "m", "type": "rate_limit_error", "code": "429"}}));
+    assert_eq!(f.kind, RateLimited);
+    assert_eq!(
+        openai(json!({"error": {"message": "m", "code": 429}})).kind,
+        RateLimited
+    );
+    assert_eq!(
+        openai(json!({"error": {"message": "m", "code": 99999}})).kind,
+        ServerError
+    );
+    assert_eq!(
+        openai(json!({"error": "plain"})).message.as_deref(),
+        Some("plain")
+    );
+
+    // Not JSON at all: a server error without a message, never a panic.
+    for wire in [
+        WireFormat::Anthropic,
+        WireFormat::Gemini,
+        WireFormat::Bedrock,
+        WireFormat::OpenAi,
+    ] {
+        let f = classify_stream_error(wire, Some("x"), b"\xff not json");
+        assert_eq!((f.kind, f.message), (ServerError, None), "{wire:?}");
+    }
+}

@@ -1,5 +1,7 @@
 //! Gemini `streamGenerateContent?alt=sse` stream → OpenAI `chat.completion.chunk` SSE stream.
 
+use crate::WireFormat;
+use crate::errors::{UpstreamFailure, classify_stream_error};
 use crate::sse::{SseEvent, SseReader};
 use serde_json::{Value, json};
 
@@ -44,6 +46,8 @@ pub struct StreamTranslator {
     finished: bool,
     done: bool,
     error: Option<String>,
+    /// The upstream's error event, classified ([`crate::errors::classify_stream_error`]).
+    failure: Option<UpstreamFailure>,
 }
 
 impl StreamTranslator {
@@ -64,6 +68,7 @@ impl StreamTranslator {
             finished: false,
             done: false,
             error: None,
+            failure: None,
         }
     }
 
@@ -102,6 +107,13 @@ impl StreamTranslator {
         self.error.as_deref()
     }
 
+    /// When [`error`](Self::error) comes from an error event of the upstream (not a broken
+    /// stream): that event classified — what failed, and its scrubbed message — so the
+    /// caller can tell the client what kind of failure it was.
+    pub fn failure(&self) -> Option<&UpstreamFailure> {
+        self.failure.as_ref()
+    }
+
     fn stopped(&self) -> bool {
         self.done || self.error.is_some()
     }
@@ -133,6 +145,11 @@ impl StreamTranslator {
                 .and_then(Value::as_str)
                 .unwrap_or("upstream error");
             self.error = Some(message.to_owned());
+            self.failure = Some(classify_stream_error(
+                WireFormat::Gemini,
+                None,
+                data.as_bytes(),
+            ));
             return;
         }
         if self.id.is_none() {

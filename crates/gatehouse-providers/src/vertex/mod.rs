@@ -283,14 +283,31 @@ pub fn parse_token_response(body: &[u8]) -> Result<AccessToken, String> {
     })
 }
 
-/// The token endpoint's error body (`{"error", "error_description"}`) as a short message.
-pub fn token_error_message(body: &[u8]) -> Option<String> {
+/// The OAuth2 error code of the token endpoint's error body (`{"error": "invalid_grant",
+/// "error_description": …}`, RFC 6749 §5.2), fit for a log field: at most 64 of
+/// `[A-Za-z0-9_.-]`. Only the code: the description is the endpoint's free text and is
+/// neither logged nor relayed.
+pub fn token_error_code(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
-    let code = v.get("error").and_then(Value::as_str)?;
-    Some(match v.get("error_description").and_then(Value::as_str) {
-        Some(d) => format!("{}: {}", cap(code), cap(d)),
-        None => cap(code),
-    })
+    let code: String = v
+        .get("error")
+        .and_then(Value::as_str)?
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        .take(64)
+        .collect();
+    (!code.is_empty()).then_some(code)
+}
+
+/// Whether a refusal by the token endpoint (its OAuth2 error `code`, HTTP `status`) is final:
+/// the service account's key, grant or permission was refused (`invalid_grant`,
+/// `invalid_client`, `unauthorized_client`, or any other 4xx but 408 and 429), so asking again
+/// cannot help. A 5xx, 408 or 429 is not: the endpoint may answer the next attempt.
+pub fn token_refusal_is_final(status: u16, code: Option<&str>) -> bool {
+    match code {
+        Some("invalid_grant" | "invalid_client" | "unauthorized_client") => true,
+        _ => (400..=499).contains(&status) && !matches!(status, 408 | 429),
+    }
 }
 
 fn cap(s: &str) -> String {

@@ -140,17 +140,45 @@ fn token_responses() {
     ] {
         assert!(parse_token_response(bad).is_err());
     }
+    // Only the code, never the description (the endpoint's free text).
     assert_eq!(
-        token_error_message(
+        token_error_code(
             br#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#
         )
-        .unwrap(),
-        "invalid_grant: Invalid JWT Signature."
+        .as_deref(),
+        Some("invalid_grant")
     );
-    assert_eq!(token_error_message(b"nope"), None);
+    assert_eq!(
+        token_error_code(br#"{"error":"invalid_grant\n<b>http://x y"}"#).as_deref(),
+        Some("invalid_grantbhttpxy")
+    );
+    assert_eq!(token_error_code(b"nope"), None);
+    assert_eq!(token_error_code(br#"{"error":{"code":400}}"#), None);
+    assert_eq!(token_error_code(br#"{"error":"  "}"#), None);
     assert!(token_request_body("h.c.s").starts_with(
         "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=h.c.s"
     ));
+}
+
+#[test]
+fn refusals_of_the_service_account_are_final_outages_are_not() {
+    for code in ["invalid_grant", "invalid_client", "unauthorized_client"] {
+        for status in [400, 401, 403, 500] {
+            assert!(
+                token_refusal_is_final(status, Some(code)),
+                "{status} {code}"
+            );
+        }
+    }
+    assert!(token_refusal_is_final(400, Some("invalid_scope")));
+    assert!(token_refusal_is_final(403, None));
+    for status in [408, 429, 500, 502, 503, 504] {
+        assert!(!token_refusal_is_final(status, None), "{status}");
+        assert!(
+            !token_refusal_is_final(status, Some("temporarily_unavailable")),
+            "{status}"
+        );
+    }
 }
 
 #[test]

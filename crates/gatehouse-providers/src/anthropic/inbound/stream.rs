@@ -1,5 +1,7 @@
 //! OpenAI `chat.completion.chunk` SSE stream → Anthropic Messages SSE stream.
 
+use crate::WireFormat;
+use crate::errors::{UpstreamFailure, classify_stream_error};
 use crate::sse::{SseEvent, SseReader};
 
 use serde_json::{Value, json};
@@ -141,6 +143,8 @@ pub struct ChatStreamToMessages {
     usage: Option<InboundUsage>,
     done: bool,
     error: Option<String>,
+    /// The upstream's error event, classified ([`crate::errors::classify_stream_error`]).
+    failure: Option<UpstreamFailure>,
 }
 
 impl ChatStreamToMessages {
@@ -158,6 +162,7 @@ impl ChatStreamToMessages {
             usage: None,
             done: false,
             error: None,
+            failure: None,
         }
     }
 
@@ -196,6 +201,13 @@ impl ChatStreamToMessages {
         self.error.as_deref()
     }
 
+    /// When [`error`](Self::error) comes from an error event of the upstream (not a broken
+    /// stream): that event classified — what failed, and its scrubbed message — so the
+    /// caller can tell the client what kind of failure it was.
+    pub fn failure(&self) -> Option<&UpstreamFailure> {
+        self.failure.as_ref()
+    }
+
     fn stopped(&self) -> bool {
         self.done || self.error.is_some()
     }
@@ -232,6 +244,11 @@ impl ChatStreamToMessages {
                 .or_else(|| error.as_str())
                 .unwrap_or("upstream error");
             self.error = Some(message.to_owned());
+            self.failure = Some(classify_stream_error(
+                WireFormat::OpenAi,
+                None,
+                data.as_bytes(),
+            ));
             return;
         }
         self.chunk(&v, out);
