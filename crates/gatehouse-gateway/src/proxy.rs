@@ -285,16 +285,34 @@ fn chat_to_provider(
     }
 }
 
+/// For a Messages request passed through natively whose `max_tokens` a budget lowered: its
+/// `thinking` fitted under the new limit (Anthropic refuses `budget_tokens` ≥ `max_tokens`),
+/// or disabled when no budget of at least 1,024 tokens fits. `None`: leave it as sent.
+fn fitted_thinking(parsed: &Parsed<'_>, op: Operation) -> Option<String> {
+    let cap = parsed.max_tokens_cap?;
+    if op != Operation::Messages {
+        return None;
+    }
+    let sent: serde_json::Value = serde_json::from_str(parsed.body.get("thinking")?.get()).ok()?;
+    let fitted = anthropic::fit_thinking(sent.clone(), cap)
+        .unwrap_or_else(|| serde_json::json!({"type": "disabled"}));
+    (fitted != sent).then(|| fitted.to_string())
+}
+
 /// The upstream request body for a deployment: passed through with `model` replaced when
 /// the client and the deployment speak the same format, translated otherwise (an Anthropic
 /// request for a Gemini or Bedrock model goes through the OpenAI shape).
 fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<Bytes, ApiError> {
     let cap = parsed.cap_override(op, up);
+    let thinking = fitted_thinking(parsed, op);
     let usage_options = usage_stream_options(parsed, op);
     let passthrough = || {
         let mut overrides = vec![("model", up.model_json.as_str())];
         if let Some((k, v)) = &cap {
             overrides.push((k, v.as_str()));
+        }
+        if let Some(v) = &thinking {
+            overrides.push(("thinking", v.as_str()));
         }
         if let Some(v) = &usage_options {
             overrides.push(("stream_options", v.as_str()));
@@ -316,6 +334,9 @@ fn upstream_body(parsed: &Parsed<'_>, up: &Upstream, op: Operation) -> Result<By
             }
             if let Some((k, v)) = &cap {
                 overrides.push((k, v.as_str()));
+            }
+            if let Some(v) = &thinking {
+                overrides.push(("thinking", v.as_str()));
             }
             let without = if op == Operation::Messages {
                 Some("model")

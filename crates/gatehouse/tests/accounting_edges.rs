@@ -360,3 +360,53 @@ async fn stream_dropped_midway_bills_what_was_seen() {
     assert!(rec.completion_tokens < 6, "only part was seen: {rec:?}");
     assert!((5..=20).contains(&rec.prompt_tokens), "{rec:?}");
 }
+
+/// A budget that lowers `max_tokens` on a native `/v1/messages` request also fits its
+/// `thinking` under the new limit (Anthropic refuses `budget_tokens` ≥ `max_tokens`), and
+/// turns thinking off when not even Anthropic's minimum budget (1,024) fits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_capped_messages_request_fits_its_thinking() {
+    let mock = MockServer::start().await.unwrap();
+    let claude = format!(
+        "  - model_name: claude-mock\n    litellm_params:\n      model: anthropic/claude-upstream\n      \
+         api_base: http://{}\n      api_key: {UPSTREAM_KEY}\n      input_cost_per_token: 0.000001\n      \
+         output_cost_per_token: 0.000002\n",
+        mock.addr()
+    );
+    let gh = Gatehouse::start(&config(&mock.base_url(), &claude, ""), "info");
+    let body = json!({
+        "model": "claude-mock",
+        "max_tokens": 16000,
+        "thinking": {"type": "enabled", "budget_tokens": 8000},
+        "messages": [{"role": "user", "content": "think, briefly"}],
+    })
+    .to_string();
+    // About 1,500 output tokens' worth of budget (after the input bound), then about 600.
+    for (budget, thinking_on) in [(0.0033, true), (0.0015, false)] {
+        let k = post(
+            &gh.url("/key/generate"),
+            &[],
+            json!({"max_budget": budget}).to_string(),
+        )
+        .await;
+        let key = k.json()["key"].as_str().unwrap().to_owned();
+        let r = post(
+            &gh.url("/v1/messages"),
+            &[("x-api-key", &key), ("anthropic-version", "2023-06-01")],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "budget {budget}: {}", r.text());
+        let sent = mock.requests().last().unwrap().body.clone();
+        let max_tokens = sent["max_tokens"].as_u64().unwrap();
+        assert!(max_tokens < 16000, "lowered by the budget: {sent}");
+        if thinking_on {
+            let b = sent["thinking"]["budget_tokens"].as_u64().unwrap();
+            assert_eq!(sent["thinking"]["type"], "enabled", "{sent}");
+            assert!((1024..max_tokens).contains(&b), "{sent}");
+        } else {
+            assert!(max_tokens <= 1024, "{sent}");
+            assert_eq!(sent["thinking"], json!({"type": "disabled"}), "{sent}");
+        }
+    }
+}

@@ -46,7 +46,7 @@ pub(crate) fn enabled_budget(thinking: &Value) -> Option<u64> {
 /// reasoning plus visible tokens too). A budget ≥ the limit becomes `limit - 1`; when that
 /// is below [`MIN_THINKING_BUDGET`], no thinking is sent (`None`). Other thinking objects
 /// (`disabled`, `adaptive`, a budget under the limit) are returned as they are.
-pub(crate) fn fit_thinking(mut thinking: Value, limit: u64) -> Option<Value> {
+pub fn fit_thinking(mut thinking: Value, limit: u64) -> Option<Value> {
     let Some(budget) = enabled_budget(&thinking) else {
         return Some(thinking);
     };
