@@ -590,14 +590,6 @@ fn count_input(client: ClientFormat, body: &[u8]) -> Option<u64> {
 }
 
 impl Meter {
-    /// The deployment that answers, and its price.
-    pub fn set_deployment(&mut self, id: &str, price: ModelPrice) {
-        if let Some(s) = &mut self.settle {
-            id.clone_into(&mut s.record.deployment_id);
-            s.price = price;
-        }
-    }
-
     /// The answering deployment's own admission, to settle with this request's tokens.
     pub fn set_deployment_admission(&mut self, adm: Option<Admission>) {
         if let Some(s) = &mut self.settle {
@@ -605,11 +597,14 @@ impl Meter {
         }
     }
 
-    /// An attempt is about to be sent to deployment `id`: from now until its answer is
+    /// An attempt is about to be sent to deployment `id` at `price` (the record names it): from now until its answer is
     /// known ([`Meter::answered`], [`Meter::lost`]) or the request is settled, it may be
     /// billed.
     pub fn sending(&mut self, id: &str, price: ModelPrice) {
-        self.set_deployment(id, price);
+        if let Some(s) = &mut self.settle {
+            id.clone_into(&mut s.record.deployment_id);
+            s.price = price;
+        }
         self.in_flight = true;
         self.abandon_status = STATUS_CLIENT_GONE;
     }

@@ -230,6 +230,17 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// The status an Anthropic client is told: [`status`](Self::status), except 529 for an
+    /// overloaded upstream — Anthropic's own status, on which Anthropic clients retry
+    /// (OpenAI clients get 503).
+    pub fn anthropic_status(&self) -> StatusCode {
+        match self {
+            ApiError::UpstreamOverloaded { .. } => StatusCode::from_u16(ANTHROPIC_OVERLOADED)
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            _ => self.status(),
+        }
+    }
+
     /// `true` for refusals that can be answered before the request body is read (auth,
     /// key state, draining, body limits). See [`close_unread`].
     pub fn may_leave_body_unread(&self) -> bool {
@@ -248,6 +259,9 @@ impl ApiError {
         )
     }
 }
+
+/// Anthropic's status for an overloaded API.
+const ANTHROPIC_OVERLOADED: u16 = 529;
 
 static CONNECTION_CLOSE: HeaderValue = HeaderValue::from_static("close");
 

@@ -87,26 +87,15 @@ fn error_style(op: Operation) -> ErrorStyle {
     }
 }
 
-/// Anthropic's status for an overloaded API.
-const ANTHROPIC_OVERLOADED: u16 = 529;
-
-/// Renders an error in the client's wire format (same status and headers either way).
+/// Renders an error in the client's wire format (same headers either way).
 fn render_error(e: ApiError, style: ErrorStyle) -> Response {
     match style {
         ErrorStyle::OpenAi => e.into_response(),
         ErrorStyle::Anthropic => {
-            // Anthropic clients retry on 529 `overloaded_error`; OpenAI clients get 503.
-            let overloaded = matches!(e, ApiError::UpstreamOverloaded { .. });
-            let status = if overloaded {
-                ANTHROPIC_OVERLOADED
-            } else {
-                e.status().as_u16()
-            };
-            let body = inbound::error_body(inbound::error_kind(status), &e.to_string());
+            let status = e.anthropic_status();
+            let body = inbound::error_body(inbound::error_kind(status.as_u16()), &e.to_string());
             let (mut parts, _) = e.into_response().into_parts();
-            if overloaded {
-                parts.status = StatusCode::from_u16(status).unwrap_or(parts.status);
-            }
+            parts.status = status;
             Response::from_parts(parts, Body::from(body))
         }
     }

@@ -161,11 +161,6 @@ impl Upstream {
             order: d.order.unwrap_or(u64::MAX),
         })
     }
-
-    /// Replaces every occurrence of this deployment's key in `text` with `***`.
-    pub fn scrub(&self, text: &str) -> String {
-        scrub_key(self.key.as_ref(), text)
-    }
 }
 
 /// Replaces every occurrence of `key` (a deployment's raw key) in `text` with `***`.
@@ -552,7 +547,10 @@ model_list:
         assert_eq!(format!("{value:?}"), "Sensitive");
         let (_, az) = r.group("az").unwrap().pick(Tried::default()).unwrap();
         assert_eq!(az.auth.as_ref().unwrap().0, "api-key");
-        assert_eq!(up.scrub("bad key sk-x here"), "bad key *** here");
+        assert_eq!(
+            scrub_key(up.key.as_ref(), "bad key sk-x here"),
+            "bad key *** here"
+        );
         let v: serde_json::Value = serde_json::from_slice(&r.models_json()).unwrap();
         let ids: Vec<&str> = v["data"]
             .as_array()

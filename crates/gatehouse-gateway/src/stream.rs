@@ -277,13 +277,7 @@ impl ForwardBody {
                 needs_separator,
             ),
             ErrorStyle::Anthropic => {
-                // Anthropic clients retry on `overloaded_error` (a 529 before a stream); our
-                // overloaded status is 503, which Anthropic would call an `api_error`.
-                let kind = if kind == "overloaded_error" {
-                    kind
-                } else {
-                    inbound::error_kind(code.parse::<u16>().unwrap_or(502))
-                };
+                let kind = inbound::error_kind(code.parse::<u16>().unwrap_or(502));
                 let body = inbound::error_body(kind, message);
                 let mut out = Vec::with_capacity(body.len() + 24);
                 if needs_separator {
@@ -318,7 +312,11 @@ impl ForwardBody {
             if !out.is_empty() {
                 self.boundary.observe(&out);
             }
-            let event = self.error_frame(&error.to_string(), error.kind(), error.status().as_str());
+            let status = match self.style {
+                ErrorStyle::OpenAi => error.status(),
+                ErrorStyle::Anthropic => error.anthropic_status(),
+            };
+            let event = self.error_frame(&error.to_string(), error.kind(), status.as_str());
             if out.is_empty() {
                 return Some(event);
             }
