@@ -597,9 +597,9 @@ impl Meter {
         }
     }
 
-    /// An attempt is about to be sent to deployment `id` at `price` (the record names it): from now until its answer is
-    /// known ([`Meter::answered`], [`Meter::lost`]) or the request is settled, it may be
-    /// billed.
+    /// An attempt is about to be sent to deployment `id` at `price` (the record names it):
+    /// from now until its answer is known ([`Meter::answered`], [`Meter::lost`]) or the
+    /// request is settled, it may be billed.
     pub fn sending(&mut self, id: &str, price: ModelPrice) {
         if let Some(s) = &mut self.settle {
             id.clone_into(&mut s.record.deployment_id);
