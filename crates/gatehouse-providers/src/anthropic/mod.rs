@@ -18,6 +18,7 @@ mod tests;
 use serde_json::{Value, json};
 
 pub use request::{OPENAI_CHAT_FIELDS, chat_request_to_messages};
+pub(crate) use request::{Replayed, replayed_thinking};
 pub use response::{error_message, messages_response_to_chat};
 pub use stream::StreamTranslator;
 

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `system` / `developer` messages (anywhere) | top-level `system`: a string (texts joined by `\n\n`), or text blocks when any part carries `cache_control` |
 //! | `user` content: string, `text`, `image_url` (`data:` → base64 source, http(s) → url source), `file` with a `data:` PDF → `document` | `user` content blocks |
-//! | `assistant` `thinking_blocks` (LiteLLM), content, `tool_calls` | `thinking` / `redacted_thinking` first (signatures and `data` kept), `text`, `tool_use` (`input` = parsed `arguments`); streamed thinking a client accumulated in pieces is reassembled (a run of `thinking` entries up to the one that brings the signature is one block), and a lone thinking block with an empty text takes the message's `reasoning_content` (Anthropic checks the signature against the text) |
+//! | `assistant` `thinking_blocks` (LiteLLM), content, `tool_calls` | `thinking` / `redacted_thinking` first (signatures and `data` kept), `text`, `tool_use` (`input` = parsed `arguments`); streamed thinking a client accumulated in pieces is reassembled (a run of `thinking` entries up to the one that brings the signature is one block), and a lone thinking block whose text is empty or a prefix of the message's `reasoning_content` takes that text (Anthropic checks the signature against the whole text) |
 //! | `tool` messages | `user` message of `tool_result` blocks (`tool_use_id` = `tool_call_id`) |
 //! | consecutive messages of the same Anthropic role | merged into one message (Anthropic requires alternation) |
 //! | message-level `cache_control` (LiteLLM) | on the message's last block; part-level `cache_control` is kept |
@@ -488,7 +488,15 @@ fn file_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
 }
 
 fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
-    let mut blocks = replayed_thinking(msg, path)?;
+    let mut blocks: Vec<Value> = replayed_thinking(msg, path)?
+        .into_iter()
+        .map(|block| match block {
+            Replayed::Thinking { text, signature } => {
+                json!({ "type": "thinking", "thinking": text, "signature": signature })
+            }
+            Replayed::Redacted { data, .. } => json!({ "type": "redacted_thinking", "data": data }),
+        })
+        .collect();
     blocks.extend(content_blocks(
         field(msg, "content"),
         path,
@@ -506,18 +514,37 @@ fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, 
     Ok(blocks)
 }
 
-/// An assistant message's LiteLLM `thinking_blocks`, as Anthropic content blocks (thinking
-/// first, as Anthropic requires), rebuilt from whatever a streaming client accumulated:
+/// One reasoning block of an assistant message, as [`replayed_thinking`] rebuilt it from the
+/// client's `thinking_blocks` (each translator writes it in its upstream's shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Replayed<'a> {
+    /// A thinking block: its text and signature (empty when no entry of its run brought one).
+    Thinking { text: String, signature: &'a str },
+    /// A `redacted_thinking` block's `data`; `at` is its position in `thinking_blocks`, to
+    /// name it in an error.
+    Redacted { data: &'a str, at: usize },
+}
+
+/// An assistant message's LiteLLM `thinking_blocks` as the reasoning blocks to send back (in
+/// order: the caller puts them first, as Anthropic and Bedrock require), rebuilt from
+/// whatever a streaming client accumulated:
 ///
 /// - a run of `thinking` entries is one block until an entry brings a signature (a client
 ///   that appended every streamed delta sends the text in pieces, the signature last);
 ///   the texts are joined and the block carries that signature;
-/// - a message with exactly one thinking block whose text is empty (a client that kept only
-///   the signature delta) gets its text from the message's `reasoning_content` — Anthropic
-///   checks the signature against the text;
+/// - a message with exactly one thinking block whose text is empty or a prefix of the
+///   message's `reasoning_content` (a client that kept only the signature delta, or lost
+///   later pieces) gets its text from `reasoning_content` — the upstream checks the
+///   signature against the whole text; a text that differs otherwise is kept;
 /// - `redacted_thinking` entries are kept as they are (`data`); other fields (`index`,
 ///   `cache_control` …) are not forwarded.
-fn replayed_thinking(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
+///
+/// Entries of other types, and `thinking` / `signature` / `data` that are not strings, are
+/// refused with a [`TranslateError`] naming the field.
+pub(crate) fn replayed_thinking<'a>(
+    msg: &'a Map<String, Value>,
+    path: &str,
+) -> Result<Vec<Replayed<'a>>, TranslateError> {
     let Some(thinking) = field(msg, "thinking_blocks") else {
         return Ok(Vec::new());
     };
@@ -529,16 +556,15 @@ fn replayed_thinking(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>,
     })?;
     let mut blocks = Vec::new();
     // The thinking block being assembled: (text, signature).
-    let mut open: Option<(String, String)> = None;
-    let close = |open: &mut Option<(String, String)>, blocks: &mut Vec<Value>| {
-        if let Some((thinking, signature)) = open.take() {
-            blocks
-                .push(json!({ "type": "thinking", "thinking": thinking, "signature": signature }));
+    let mut open: Option<(String, &str)> = None;
+    let close = |open: &mut Option<(String, &'a str)>, blocks: &mut Vec<Replayed<'a>>| {
+        if let Some((text, signature)) = open.take() {
+            blocks.push(Replayed::Thinking { text, signature });
         }
     };
     for (j, block) in list.iter().enumerate() {
         let block_path = format!("{path}.thinking_blocks[{j}]");
-        let text = |key: &str| -> Result<&str, TranslateError> {
+        let text = |key: &str| -> Result<&'a str, TranslateError> {
             match block.get(key) {
                 None | Some(Value::Null) => Ok(""),
                 Some(Value::String(s)) => Ok(s),
@@ -554,13 +580,16 @@ fn replayed_thinking(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>,
                 thinking.push_str(text("thinking")?);
                 let sig = text("signature")?;
                 if !sig.is_empty() {
-                    sig.clone_into(signature);
+                    *signature = sig;
                     close(&mut open, &mut blocks);
                 }
             }
             Some("redacted_thinking") => {
                 close(&mut open, &mut blocks);
-                blocks.push(json!({ "type": "redacted_thinking", "data": text("data")? }));
+                blocks.push(Replayed::Redacted {
+                    data: text("data")?,
+                    at: j,
+                });
             }
             _ => {
                 return Err(TranslateError::at(
@@ -572,16 +601,15 @@ fn replayed_thinking(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>,
     }
     close(&mut open, &mut blocks);
 
-    let is_thinking = |b: &Value| b.get("type").and_then(Value::as_str) == Some("thinking");
+    let is_thinking = |b: &Replayed<'_>| matches!(b, Replayed::Thinking { .. });
     if blocks.iter().filter(|b| is_thinking(b)).count() == 1
         && let Some(reasoning) = field(msg, "reasoning_content")
             .and_then(Value::as_str)
             .filter(|r| !r.is_empty())
-        && let Some(block) = blocks
-            .iter_mut()
-            .find(|b| is_thinking(b) && b.get("thinking").and_then(Value::as_str) == Some(""))
+        && let Some(Replayed::Thinking { text, .. }) = blocks.iter_mut().find(|b| is_thinking(b))
+        && reasoning.starts_with(text.as_str())
     {
-        block["thinking"] = Value::String(reasoning.to_owned());
+        reasoning.clone_into(text);
     }
     Ok(blocks)
 }

@@ -1103,6 +1103,20 @@ fn streamed_thinking_accumulates_and_replays() {
     assert_eq!(replayed(message), expected_replay());
 }
 
+/// A client that lost the later pieces of a lone thinking block (its text a prefix of
+/// `reasoning_content`) gets the whole text back: Anthropic checks the signature against it.
+#[test]
+fn replayed_thinking_prefix_takes_reasoning_content() {
+    let got = replayed(json!({"role": "assistant", "content": "ok",
+        "reasoning_content": "The user wants the weather.",
+        "thinking_blocks": [{"type": "thinking", "thinking": "The user "},
+                            {"type": "thinking", "thinking": "", "signature": SIG}]}));
+    assert_eq!(
+        got[0],
+        json!({"type": "thinking", "thinking": "The user wants the weather.", "signature": SIG})
+    );
+}
+
 #[test]
 fn replayed_thinking_edge_cases() {
     let assistant = |blocks: Value, reasoning: Value| json!({"role": "assistant", "content": "ok", "reasoning_content": reasoning, "thinking_blocks": blocks});
