@@ -67,9 +67,11 @@
 use serde_json::{Map, Value, json};
 
 use crate::json_mode::{JSON_TOOL_NAME, json_tool};
-use crate::openai_request::{function_tools, positive_int, stop_sequences};
+use crate::openai_request::{function_tools, stop_sequences};
 
-use super::{DEFAULT_MAX_TOKENS, TranslateError, enabled_budget, field, fit_thinking};
+use super::{
+    DEFAULT_MAX_TOKENS, TranslateError, enabled_budget, field, requested_thinking, thinking_on,
+};
 
 /// OpenAI chat request (already validated JSON) → Anthropic Messages request body bytes.
 ///
@@ -94,24 +96,8 @@ pub fn chat_request_to_messages(
     out.insert("messages".into(), Value::Array(messages));
 
     // The client's output limit, if it set one: never raised (see the module doc).
-    let limit = match field(req, "max_completion_tokens") {
-        Some(v) => Some(positive_int(v, "max_completion_tokens")?),
-        None => match field(req, "max_tokens") {
-            Some(v) => Some(positive_int(v, "max_tokens")?),
-            None => None,
-        },
-    };
-    let mut thinking = match field(req, "thinking") {
-        Some(t) => Some(t.clone()),
-        None => reasoning_effort(field(req, "reasoning_effort"))?,
-    };
-    if let Some(limit) = limit {
-        thinking = thinking.and_then(|t| fit_thinking(t, limit));
-    }
-    let thinking_on = thinking
-        .as_ref()
-        .is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
-    let json_tool = json_tool(req, "Anthropic", thinking_on)?;
+    let (limit, thinking) = requested_thinking(req)?;
+    let json_tool = json_tool(req, "Anthropic", thinking_on(thinking.as_ref()))?;
     let mut max_tokens = limit.unwrap_or(DEFAULT_MAX_TOKENS);
     if let Some(thinking) = thinking {
         // No limit given: room for the budget plus the default answer length.
@@ -239,25 +225,6 @@ fn refuse_unsupported(req: &Map<String, Value>) -> Result<(), TranslateError> {
         ));
     }
     Ok(())
-}
-
-fn reasoning_effort(effort: Option<&Value>) -> Result<Option<Value>, TranslateError> {
-    let Some(effort) = effort else {
-        return Ok(None);
-    };
-    let budget: u64 = match effort.as_str() {
-        Some("none") => return Ok(None),
-        Some("minimal") | Some("low") => 1024,
-        Some("medium") => 2048,
-        Some("high") => 4096,
-        _ => {
-            return Err(TranslateError::at(
-                "reasoning_effort",
-                "reasoning_effort must be one of none, minimal, low, medium, high",
-            ));
-        }
-    };
-    Ok(Some(json!({ "type": "enabled", "budget_tokens": budget })))
 }
 
 /// Returns the `system` value and the alternating Anthropic messages.

@@ -68,11 +68,12 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::openai_request::{function_tools_in, positive_int, stop_sequences};
+use crate::openai_request::{function_tools_in, stop_sequences};
 
 use super::{DEFAULT_MAX_TOKENS, TranslateError};
 use crate::anthropic::{
-    OPENAI_CHAT_FIELDS, Replayed, enabled_budget, field, fit_thinking, replayed_thinking,
+    OPENAI_CHAT_FIELDS, Replayed, enabled_budget, field, replayed_thinking, requested_thinking,
+    thinking_on,
 };
 
 /// Top-level Converse fields a client may set directly (passed through as they are).
@@ -103,27 +104,11 @@ pub fn chat_request_to_converse(openai: &Value, model_id: &str) -> Result<Vec<u8
 
     let mut inference = Map::new();
     // The client's output limit, if it set one: never raised (see the module doc).
-    let limit = match field(req, "max_completion_tokens") {
-        Some(v) => Some(positive_int(v, "max_completion_tokens")?),
-        None => match field(req, "max_tokens") {
-            Some(v) => Some(positive_int(v, "max_tokens")?),
-            None => None,
-        },
-    };
+    let (limit, thinking) = requested_thinking(req)?;
+    let thinking = thinking.filter(|_| super::is_anthropic_model(model_id));
     let mut max_tokens = limit;
     let mut additional = Map::new();
-    let thinking = match field(req, "thinking") {
-        Some(t) => Some(t.clone()),
-        None => reasoning_effort(field(req, "reasoning_effort"))?,
-    };
-    let mut thinking = thinking.filter(|_| super::is_anthropic_model(model_id));
-    if let Some(limit) = limit {
-        thinking = thinking.and_then(|t| fit_thinking(t, limit));
-    }
-    let thinking_on = thinking
-        .as_ref()
-        .is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
-    let json_tool = crate::json_mode::json_tool(req, "Bedrock", thinking_on)?;
+    let json_tool = crate::json_mode::json_tool(req, "Bedrock", thinking_on(thinking.as_ref()))?;
     if let Some(thinking) = thinking {
         // No limit given: room for the budget plus the default answer length.
         if limit.is_none()
@@ -212,25 +197,6 @@ fn refuse_unsupported(req: &Map<String, Value>) -> Result<(), TranslateError> {
         ));
     }
     Ok(())
-}
-
-fn reasoning_effort(effort: Option<&Value>) -> Result<Option<Value>, TranslateError> {
-    let Some(effort) = effort else {
-        return Ok(None);
-    };
-    let budget: u64 = match effort.as_str() {
-        Some("none") => return Ok(None),
-        Some("minimal") | Some("low") => 1024,
-        Some("medium") => 2048,
-        Some("high") => 4096,
-        _ => {
-            return Err(TranslateError::at(
-                "reasoning_effort",
-                "reasoning_effort must be one of none, minimal, low, medium, high",
-            ));
-        }
-    };
-    Ok(Some(json!({ "type": "enabled", "budget_tokens": budget })))
 }
 
 /// Returns the `system` blocks and the alternating Converse messages.
