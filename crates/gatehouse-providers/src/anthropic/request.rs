@@ -67,7 +67,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::json_mode::{JSON_TOOL_NAME, json_tool};
-use crate::openai_request::{function_tools, stop_sequences};
+use crate::openai_request::{function_tools, parse_data_url, stop_sequences};
 
 use super::{
     DEFAULT_MAX_TOKENS, TranslateError, enabled_budget, field, requested_thinking, thinking_on,
@@ -397,34 +397,30 @@ fn content_blocks(
     Ok(blocks)
 }
 
-/// `data:<media type>;base64,<data>` → (media type, data).
-fn parse_data_url<'a>(url: &'a str, param: &str) -> Result<(&'a str, &'a str), TranslateError> {
-    let rest = url
-        .get(..5)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("data:"))
-        .and_then(|_| url.get(5..))
-        .ok_or_else(|| TranslateError::at(param, "expected a data: URL"))?;
-    let (meta, data) = rest
-        .split_once(',')
-        .ok_or_else(|| TranslateError::at(param, "malformed data: URL"))?;
-    let media_type = meta
-        .strip_suffix(";base64")
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| {
-            TranslateError::at(param, "data: URLs must be base64-encoded with a media type")
-        })?;
-    Ok((media_type, data))
+/// A `data:` URL → `Some((media type, data))` (Anthropic needs the media type); `None` when
+/// `url` is not a `data:` URL.
+fn base64_source<'a>(
+    url: &'a str,
+    param: &str,
+) -> Result<Option<(&'a str, &'a str)>, TranslateError> {
+    match parse_data_url(url, param)? {
+        Some(("", _)) => Err(TranslateError::at(
+            param,
+            "data: URLs must be base64-encoded with a media type",
+        )),
+        parsed => Ok(parsed),
+    }
 }
 
 fn image_block(url: &str, param: &str) -> Result<Value, TranslateError> {
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    if lower.starts_with("data:") {
-        let (media_type, data) = parse_data_url(url, param)?;
-        Ok(json!({
+    if let Some((media_type, data)) = base64_source(url, param)? {
+        return Ok(json!({
             "type": "image",
             "source": { "type": "base64", "media_type": media_type, "data": data },
-        }))
-    } else if lower.starts_with("https://") || lower.starts_with("http://") {
+        }));
+    }
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
         Ok(json!({ "type": "image", "source": { "type": "url", "url": url } }))
     } else {
         Err(TranslateError::at(
@@ -447,7 +443,8 @@ fn file_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
                 "only inline file_data (a base64 data: URL) is supported for Anthropic models",
             )
         })?;
-    let (media_type, data) = parse_data_url(data_url, &param)?;
+    let (media_type, data) = base64_source(data_url, &param)?
+        .ok_or_else(|| TranslateError::at(param.clone(), "expected a data: URL"))?;
     Ok(json!({
         "type": "document",
         "source": { "type": "base64", "media_type": media_type, "data": data },

@@ -68,7 +68,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::openai_request::{function_tools_in, stop_sequences};
+use crate::openai_request::{function_tools_in, parse_data_url, stop_sequences};
 
 use super::{DEFAULT_MAX_TOKENS, TranslateError};
 use crate::anthropic::{
@@ -367,22 +367,12 @@ fn content_blocks(
 
 /// A base64 `data:` URL → `{image: {format, source: {bytes}}}`.
 fn image_block(url: &str, param: &str) -> Result<Value, TranslateError> {
-    let rest = url
-        .get(..5)
-        .filter(|s| s.eq_ignore_ascii_case("data:"))
-        .and_then(|_| url.get(5..))
-        .ok_or_else(|| {
-            TranslateError::at(
-                param,
-                "Bedrock models take images as base64 data: URLs only (no http(s) URLs)",
-            )
-        })?;
-    let (meta, data) = rest
-        .split_once(',')
-        .ok_or_else(|| TranslateError::at(param, "malformed data: URL"))?;
-    let media_type = meta
-        .strip_suffix(";base64")
-        .ok_or_else(|| TranslateError::at(param, "data: URLs must be base64-encoded"))?;
+    let (media_type, data) = parse_data_url(url, param)?.ok_or_else(|| {
+        TranslateError::at(
+            param,
+            "Bedrock models take images as base64 data: URLs only (no http(s) URLs)",
+        )
+    })?;
     let format = match media_type.to_ascii_lowercase().as_str() {
         "image/png" => "png",
         "image/jpeg" | "image/jpg" => "jpeg",
@@ -435,15 +425,8 @@ fn document_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
                 "only inline file_data (a base64 data: URL) is supported for Bedrock models",
             )
         })?;
-    let (meta, data) = data_url
-        .get(..5)
-        .filter(|s| s.eq_ignore_ascii_case("data:"))
-        .and_then(|_| data_url.get(5..))
-        .and_then(|rest| rest.split_once(','))
+    let (media_type, data) = parse_data_url(data_url, &param)?
         .ok_or_else(|| TranslateError::at(param.clone(), "file_data must be a base64 data: URL"))?;
-    let media_type = meta
-        .strip_suffix(";base64")
-        .ok_or_else(|| TranslateError::at(param.clone(), "data: URLs must be base64-encoded"))?;
     if data.is_empty() || !data.bytes().all(is_base64_byte) {
         return Err(TranslateError::at(
             param,
