@@ -258,7 +258,7 @@ fn convert_messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>)
 /// An Anthropic-style `cache_control: {type: ephemeral, ttl?}` (LiteLLM's spelling on OpenAI
 /// requests) → a Converse `{cachePoint: {type: default, ttl?}}` block. Other types, and
 /// TTLs Bedrock does not take (only `5m`, `1h`), are not sent.
-pub(super) fn cache_point(cache_control: Option<&Value>) -> Option<Value> {
+fn cache_point(cache_control: Option<&Value>) -> Option<Value> {
     let cc = cache_control?;
     if cc.get("type").and_then(Value::as_str) != Some("ephemeral") {
         return None;

@@ -23,9 +23,9 @@ use sha2::{Digest, Sha256};
 use crate::bedrock::hex;
 
 /// Between the unique part of an id and the signature (the separator LiteLLM uses too).
-pub const SIGNATURE_SEPARATOR: &str = "__thought__";
+pub(crate) const SIGNATURE_SEPARATOR: &str = "__thought__";
 /// Longest signature (in base64 characters) carried in a tool call id.
-pub const MAX_SIGNATURE_LEN: usize = 32 * 1024;
+pub(crate) const MAX_SIGNATURE_LEN: usize = 32 * 1024;
 
 /// The seed of a response's ids: its `responseId`, else `fallback` (the gateway's
 /// `created` time and the response's own bytes).
@@ -81,7 +81,7 @@ fn encode_signature(signature: &str) -> Option<String> {
 
 /// The thought signature in a tool call id (see the module doc), in standard base64 with
 /// padding, or `None`.
-pub fn signature_from_id(id: &str) -> Option<String> {
+pub(crate) fn signature_from_id(id: &str) -> Option<String> {
     let (_, encoded) = id.split_once(SIGNATURE_SEPARATOR)?;
     normalize_signature(encoded)
 }
