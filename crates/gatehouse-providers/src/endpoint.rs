@@ -94,10 +94,12 @@ pub fn validate_api_base(base: &str) -> Result<String, EndpointError> {
     Ok(trimmed.to_owned())
 }
 
-fn is_safe_path_segment(s: &str) -> bool {
+/// A non-empty URL path segment of letters, digits, `-`, `_`, `.` and the `extra` bytes.
+fn is_safe_path_segment(s: &str, extra: &[u8]) -> bool {
     !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') || extra.contains(&b)
+        })
 }
 
 fn parse(url: String) -> Result<Uri, EndpointError> {
@@ -123,7 +125,7 @@ pub fn build_endpoints(
             Some(format!("{base}/embeddings")),
         ),
         PathStyle::Gemini => {
-            if !is_safe_path_segment(model) {
+            if !is_safe_path_segment(model, b"") {
                 return Err(EndpointError(format!(
                     "Gemini model name {model:?} may only hold letters, digits, '-', '_' and '.'"
                 )));
@@ -166,7 +168,7 @@ pub fn build_endpoints(
             )
         }
         PathStyle::Azure => {
-            if !is_safe_path_segment(model) {
+            if !is_safe_path_segment(model, b"") {
                 return Err(EndpointError(format!(
                     "Azure deployment name {model:?} may only hold letters, digits, '-', '_' and '.'"
                 )));
@@ -224,27 +226,23 @@ pub fn build_vertex_endpoints(
             )));
         }
     }
-    let model_ok = !model.is_empty()
-        && model
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
-    if !model_ok {
+    if !is_safe_path_segment(model, b"@") {
         return Err(EndpointError(format!(
             "Vertex model name {model:?} may only hold letters, digits, '-', '_', '.' and '@'"
         )));
     }
     let publishers = format!("{root}/v1/projects/{project}/locations/{location}/publishers");
     match wire {
-        WireFormat::Anthropic => Ok(Endpoints {
-            chat_completions: parse(format!("{publishers}/anthropic/models/{model}:rawPredict"))?,
-            chat_stream: Some(parse(format!(
-                "{publishers}/anthropic/models/{model}:streamRawPredict"
-            ))?),
-            embeddings: None,
-            count_tokens: Some(parse(format!(
-                "{publishers}/anthropic/models/count-tokens:rawPredict"
-            ))?),
-        }),
+        WireFormat::Anthropic => {
+            let models = format!("{publishers}/anthropic/models");
+            let prefix = format!("{models}/{model}");
+            Ok(Endpoints {
+                chat_completions: parse(format!("{prefix}:rawPredict"))?,
+                chat_stream: Some(parse(format!("{prefix}:streamRawPredict"))?),
+                embeddings: None,
+                count_tokens: Some(parse(format!("{models}/count-tokens:rawPredict"))?),
+            })
+        }
         WireFormat::Gemini => {
             let prefix = format!("{publishers}/google/models/{model}");
             Ok(Endpoints {

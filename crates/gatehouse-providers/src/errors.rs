@@ -397,7 +397,7 @@ fn from_bedrock(
 }
 
 /// A provider error code fit for a log field: `[A-Za-z0-9_.-]`, at most 64 characters.
-fn sanitize_code(code: &str) -> Option<String> {
+pub(crate) fn sanitize_code(code: &str) -> Option<String> {
     let clean: String = code
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))

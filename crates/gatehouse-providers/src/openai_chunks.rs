@@ -1,5 +1,8 @@
 //! Writing OpenAI `chat.completion.chunk` SSE frames, for every translator whose upstream
-//! streams a single choice (Anthropic, Bedrock).
+//! streams a single choice (Anthropic, Bedrock), and the LiteLLM-shaped thinking deltas
+//! both stream Claude's reasoning as.
+
+use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
@@ -87,6 +90,55 @@ impl ChunkWriter {
         chunk.insert("system_fingerprint".into(), Value::Null);
         chunk
     }
+}
+
+/// Numbers a streamed message's thinking blocks for LiteLLM's `thinking_blocks[].index`: the
+/// upstream's content block index → the block's position among the message's thinking
+/// blocks, in order of first appearance.
+///
+/// Deltas without an upstream index (Anthropic and Bedrock always send one) count as one
+/// block of their own: its text pieces and signature still accumulate into one entry, and a
+/// later indexed block gets a new number instead of merging into it.
+#[derive(Debug, Default)]
+pub(crate) struct ThinkingIndex(HashMap<Option<u64>, usize>);
+
+impl ThinkingIndex {
+    /// The `thinking_blocks` index of the block at upstream index `upstream` (a new one for
+    /// a block not seen yet).
+    pub(crate) fn of(&mut self, upstream: Option<u64>) -> usize {
+        let next = self.0.len();
+        *self.0.entry(upstream).or_insert(next)
+    }
+}
+
+/// A piece of thinking text: `reasoning_content` (what most OpenAI clients show) and the same
+/// text in LiteLLM's `thinking_blocks`, with the block's `index` so that clients which merge
+/// list deltas by index (as the OpenAI SDKs' stream helpers do for `tool_calls`) rebuild
+/// `{type, thinking, signature}` whole, ready to send back.
+pub(crate) fn thinking_delta(index: usize, text: &str) -> Value {
+    json!({
+        "reasoning_content": text,
+        "thinking_blocks": [{ "index": index, "type": "thinking", "thinking": text }],
+    })
+}
+
+/// A thinking block's signature: a `thinking_blocks` entry with it (and an empty text).
+pub(crate) fn signature_delta(index: usize, signature: &str) -> Value {
+    json!({
+        "thinking_blocks": [{
+            "index": index,
+            "type": "thinking",
+            "thinking": "",
+            "signature": signature,
+        }],
+    })
+}
+
+/// A redacted thinking block: one `thinking_blocks` entry with its `data`.
+pub(crate) fn redacted_delta(index: usize, data: &str) -> Value {
+    json!({
+        "thinking_blocks": [{ "index": index, "type": "redacted_thinking", "data": data }],
+    })
 }
 
 fn write_frame(out: &mut Vec<u8>, chunk: &Value) {

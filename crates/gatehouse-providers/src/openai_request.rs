@@ -82,6 +82,30 @@ pub(crate) fn stop_sequences(stop: Option<&Value>) -> Result<Option<Value>, Tran
     Ok((!list.is_empty()).then_some(Value::Array(list)))
 }
 
+/// A `data:<media type>;base64,<data>` URL (the scheme in any case) → `(media type, data)`;
+/// `None` when `url` is not a `data:` URL at all (the caller says what else it takes). The
+/// media type may be empty: each provider decides what that means. A `data:` URL without a
+/// `,` or not base64-encoded is refused, naming `param`.
+pub(crate) fn parse_data_url<'a>(
+    url: &'a str,
+    param: &str,
+) -> Result<Option<(&'a str, &'a str)>, TranslateError> {
+    let Some(rest) = url
+        .get(..5)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("data:"))
+        .and_then(|_| url.get(5..))
+    else {
+        return Ok(None);
+    };
+    let (meta, data) = rest
+        .split_once(',')
+        .ok_or_else(|| TranslateError::at(param, "malformed data: URL"))?;
+    let media_type = meta
+        .strip_suffix(";base64")
+        .ok_or_else(|| TranslateError::at(param, "data: URLs must be base64-encoded"))?;
+    Ok(Some((media_type, data)))
+}
+
 /// One OpenAI function tool, read and checked once for every provider.
 pub(crate) struct FunctionTool<'a> {
     /// The whole tool entry (for provider extras such as Anthropic's `cache_control`).

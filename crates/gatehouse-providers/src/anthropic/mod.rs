@@ -15,9 +15,12 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+
+use crate::openai_request::positive_int;
 
 pub use request::{OPENAI_CHAT_FIELDS, chat_request_to_messages};
+pub(crate) use request::{Replayed, replayed_thinking};
 pub use response::{error_message, messages_response_to_chat};
 pub use stream::StreamTranslator;
 
@@ -61,6 +64,57 @@ pub fn fit_thinking(mut thinking: Value, limit: u64) -> Option<Value> {
         obj.insert("budget_tokens".into(), Value::from(fitted));
     }
     Some(thinking)
+}
+
+/// The client's output limit (`max_completion_tokens`, else `max_tokens`), if it set one,
+/// and the thinking it asked for (`thinking` as sent, else the [`reasoning_effort`] budget)
+/// fitted under that limit ([`fit_thinking`]): what the Anthropic and Bedrock translations
+/// start from (each then picks its own `max_tokens` when the client set none).
+pub(crate) fn requested_thinking(
+    req: &Map<String, Value>,
+) -> Result<(Option<u64>, Option<Value>), TranslateError> {
+    let limit = match field(req, "max_completion_tokens") {
+        Some(v) => Some(positive_int(v, "max_completion_tokens")?),
+        None => match field(req, "max_tokens") {
+            Some(v) => Some(positive_int(v, "max_tokens")?),
+            None => None,
+        },
+    };
+    let thinking = match field(req, "thinking") {
+        Some(t) => Some(t.clone()),
+        None => reasoning_effort(field(req, "reasoning_effort"))?,
+    };
+    let thinking = match limit {
+        Some(limit) => thinking.and_then(|t| fit_thinking(t, limit)),
+        None => thinking,
+    };
+    Ok((limit, thinking))
+}
+
+/// Whether a `thinking` object to be sent turns thinking on (anything but `disabled`).
+pub(crate) fn thinking_on(thinking: Option<&Value>) -> bool {
+    thinking.is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"))
+}
+
+/// OpenAI `reasoning_effort` → an enabled `thinking` object: minimal/low 1024, medium 2048,
+/// high 4096 tokens; `none` (or no effort) → none.
+fn reasoning_effort(effort: Option<&Value>) -> Result<Option<Value>, TranslateError> {
+    let Some(effort) = effort else {
+        return Ok(None);
+    };
+    let budget: u64 = match effort.as_str() {
+        Some("none") => return Ok(None),
+        Some("minimal") | Some("low") => 1024,
+        Some("medium") => 2048,
+        Some("high") => 4096,
+        _ => {
+            return Err(TranslateError::at(
+                "reasoning_effort",
+                "reasoning_effort must be one of none, minimal, low, medium, high",
+            ));
+        }
+    };
+    Ok(Some(json!({ "type": "enabled", "budget_tokens": budget })))
 }
 
 /// A request gatehouse cannot translate: a client-facing 400 (`invalid_request_error`).

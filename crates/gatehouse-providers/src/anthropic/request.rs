@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `system` / `developer` messages (anywhere) | top-level `system`: a string (texts joined by `\n\n`), or text blocks when any part carries `cache_control` |
 //! | `user` content: string, `text`, `image_url` (`data:` → base64 source, http(s) → url source), `file` with a `data:` PDF → `document` | `user` content blocks |
-//! | `assistant` `thinking_blocks` (LiteLLM), content, `tool_calls` | `thinking` / `redacted_thinking` first (signatures and `data` kept), `text`, `tool_use` (`input` = parsed `arguments`); streamed thinking a client accumulated in pieces is reassembled (a run of `thinking` entries up to the one that brings the signature is one block), and a lone thinking block with an empty text takes the message's `reasoning_content` (Anthropic checks the signature against the text) |
+//! | `assistant` `thinking_blocks` (LiteLLM), content, `tool_calls` | `thinking` / `redacted_thinking` first (signatures and `data` kept), `text`, `tool_use` (`input` = parsed `arguments`); streamed thinking a client accumulated in pieces is reassembled (a run of `thinking` entries up to the one that brings the signature is one block), and a lone thinking block whose text is empty or a prefix of the message's `reasoning_content` takes that text (Anthropic checks the signature against the whole text) |
 //! | `tool` messages | `user` message of `tool_result` blocks (`tool_use_id` = `tool_call_id`) |
 //! | consecutive messages of the same Anthropic role | merged into one message (Anthropic requires alternation) |
 //! | message-level `cache_control` (LiteLLM) | on the message's last block; part-level `cache_control` is kept |
@@ -67,9 +67,11 @@
 use serde_json::{Map, Value, json};
 
 use crate::json_mode::{JSON_TOOL_NAME, json_tool};
-use crate::openai_request::{function_tools, positive_int, stop_sequences};
+use crate::openai_request::{function_tools, parse_data_url, stop_sequences};
 
-use super::{DEFAULT_MAX_TOKENS, TranslateError, enabled_budget, field, fit_thinking};
+use super::{
+    DEFAULT_MAX_TOKENS, TranslateError, enabled_budget, field, requested_thinking, thinking_on,
+};
 
 /// OpenAI chat request (already validated JSON) → Anthropic Messages request body bytes.
 ///
@@ -94,24 +96,8 @@ pub fn chat_request_to_messages(
     out.insert("messages".into(), Value::Array(messages));
 
     // The client's output limit, if it set one: never raised (see the module doc).
-    let limit = match field(req, "max_completion_tokens") {
-        Some(v) => Some(positive_int(v, "max_completion_tokens")?),
-        None => match field(req, "max_tokens") {
-            Some(v) => Some(positive_int(v, "max_tokens")?),
-            None => None,
-        },
-    };
-    let mut thinking = match field(req, "thinking") {
-        Some(t) => Some(t.clone()),
-        None => reasoning_effort(field(req, "reasoning_effort"))?,
-    };
-    if let Some(limit) = limit {
-        thinking = thinking.and_then(|t| fit_thinking(t, limit));
-    }
-    let thinking_on = thinking
-        .as_ref()
-        .is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
-    let json_tool = json_tool(req, "Anthropic", thinking_on)?;
+    let (limit, thinking) = requested_thinking(req)?;
+    let json_tool = json_tool(req, "Anthropic", thinking_on(thinking.as_ref()))?;
     let mut max_tokens = limit.unwrap_or(DEFAULT_MAX_TOKENS);
     if let Some(thinking) = thinking {
         // No limit given: room for the budget plus the default answer length.
@@ -239,25 +225,6 @@ fn refuse_unsupported(req: &Map<String, Value>) -> Result<(), TranslateError> {
         ));
     }
     Ok(())
-}
-
-fn reasoning_effort(effort: Option<&Value>) -> Result<Option<Value>, TranslateError> {
-    let Some(effort) = effort else {
-        return Ok(None);
-    };
-    let budget: u64 = match effort.as_str() {
-        Some("none") => return Ok(None),
-        Some("minimal") | Some("low") => 1024,
-        Some("medium") => 2048,
-        Some("high") => 4096,
-        _ => {
-            return Err(TranslateError::at(
-                "reasoning_effort",
-                "reasoning_effort must be one of none, minimal, low, medium, high",
-            ));
-        }
-    };
-    Ok(Some(json!({ "type": "enabled", "budget_tokens": budget })))
 }
 
 /// Returns the `system` value and the alternating Anthropic messages.
@@ -430,34 +397,30 @@ fn content_blocks(
     Ok(blocks)
 }
 
-/// `data:<media type>;base64,<data>` → (media type, data).
-fn parse_data_url<'a>(url: &'a str, param: &str) -> Result<(&'a str, &'a str), TranslateError> {
-    let rest = url
-        .get(..5)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("data:"))
-        .and_then(|_| url.get(5..))
-        .ok_or_else(|| TranslateError::at(param, "expected a data: URL"))?;
-    let (meta, data) = rest
-        .split_once(',')
-        .ok_or_else(|| TranslateError::at(param, "malformed data: URL"))?;
-    let media_type = meta
-        .strip_suffix(";base64")
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| {
-            TranslateError::at(param, "data: URLs must be base64-encoded with a media type")
-        })?;
-    Ok((media_type, data))
+/// A `data:` URL → `Some((media type, data))` (Anthropic needs the media type); `None` when
+/// `url` is not a `data:` URL.
+fn base64_source<'a>(
+    url: &'a str,
+    param: &str,
+) -> Result<Option<(&'a str, &'a str)>, TranslateError> {
+    match parse_data_url(url, param)? {
+        Some(("", _)) => Err(TranslateError::at(
+            param,
+            "data: URLs must be base64-encoded with a media type",
+        )),
+        parsed => Ok(parsed),
+    }
 }
 
 fn image_block(url: &str, param: &str) -> Result<Value, TranslateError> {
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    if lower.starts_with("data:") {
-        let (media_type, data) = parse_data_url(url, param)?;
-        Ok(json!({
+    if let Some((media_type, data)) = base64_source(url, param)? {
+        return Ok(json!({
             "type": "image",
             "source": { "type": "base64", "media_type": media_type, "data": data },
-        }))
-    } else if lower.starts_with("https://") || lower.starts_with("http://") {
+        }));
+    }
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
         Ok(json!({ "type": "image", "source": { "type": "url", "url": url } }))
     } else {
         Err(TranslateError::at(
@@ -480,7 +443,8 @@ fn file_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
                 "only inline file_data (a base64 data: URL) is supported for Anthropic models",
             )
         })?;
-    let (media_type, data) = parse_data_url(data_url, &param)?;
+    let (media_type, data) = base64_source(data_url, &param)?
+        .ok_or_else(|| TranslateError::at(param.clone(), "expected a data: URL"))?;
     Ok(json!({
         "type": "document",
         "source": { "type": "base64", "media_type": media_type, "data": data },
@@ -488,7 +452,15 @@ fn file_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
 }
 
 fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
-    let mut blocks = replayed_thinking(msg, path)?;
+    let mut blocks: Vec<Value> = replayed_thinking(msg, path)?
+        .into_iter()
+        .map(|block| match block {
+            Replayed::Thinking { text, signature } => {
+                json!({ "type": "thinking", "thinking": text, "signature": signature })
+            }
+            Replayed::Redacted { data, .. } => json!({ "type": "redacted_thinking", "data": data }),
+        })
+        .collect();
     blocks.extend(content_blocks(
         field(msg, "content"),
         path,
@@ -506,18 +478,37 @@ fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, 
     Ok(blocks)
 }
 
-/// An assistant message's LiteLLM `thinking_blocks`, as Anthropic content blocks (thinking
-/// first, as Anthropic requires), rebuilt from whatever a streaming client accumulated:
+/// One reasoning block of an assistant message, as [`replayed_thinking`] rebuilt it from the
+/// client's `thinking_blocks` (each translator writes it in its upstream's shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Replayed<'a> {
+    /// A thinking block: its text and signature (empty when no entry of its run brought one).
+    Thinking { text: String, signature: &'a str },
+    /// A `redacted_thinking` block's `data`; `at` is its position in `thinking_blocks`, to
+    /// name it in an error.
+    Redacted { data: &'a str, at: usize },
+}
+
+/// An assistant message's LiteLLM `thinking_blocks` as the reasoning blocks to send back (in
+/// order: the caller puts them first, as Anthropic and Bedrock require), rebuilt from
+/// whatever a streaming client accumulated:
 ///
 /// - a run of `thinking` entries is one block until an entry brings a signature (a client
 ///   that appended every streamed delta sends the text in pieces, the signature last);
 ///   the texts are joined and the block carries that signature;
-/// - a message with exactly one thinking block whose text is empty (a client that kept only
-///   the signature delta) gets its text from the message's `reasoning_content` — Anthropic
-///   checks the signature against the text;
+/// - a message with exactly one thinking block whose text is empty or a prefix of the
+///   message's `reasoning_content` (a client that kept only the signature delta, or lost
+///   later pieces) gets its text from `reasoning_content` — the upstream checks the
+///   signature against the whole text; a text that differs otherwise is kept;
 /// - `redacted_thinking` entries are kept as they are (`data`); other fields (`index`,
 ///   `cache_control` …) are not forwarded.
-fn replayed_thinking(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
+///
+/// Entries of other types, and `thinking` / `signature` / `data` that are not strings, are
+/// refused with a [`TranslateError`] naming the field.
+pub(crate) fn replayed_thinking<'a>(
+    msg: &'a Map<String, Value>,
+    path: &str,
+) -> Result<Vec<Replayed<'a>>, TranslateError> {
     let Some(thinking) = field(msg, "thinking_blocks") else {
         return Ok(Vec::new());
     };
@@ -529,16 +520,15 @@ fn replayed_thinking(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>,
     })?;
     let mut blocks = Vec::new();
     // The thinking block being assembled: (text, signature).
-    let mut open: Option<(String, String)> = None;
-    let close = |open: &mut Option<(String, String)>, blocks: &mut Vec<Value>| {
-        if let Some((thinking, signature)) = open.take() {
-            blocks
-                .push(json!({ "type": "thinking", "thinking": thinking, "signature": signature }));
+    let mut open: Option<(String, &str)> = None;
+    let close = |open: &mut Option<(String, &'a str)>, blocks: &mut Vec<Replayed<'a>>| {
+        if let Some((text, signature)) = open.take() {
+            blocks.push(Replayed::Thinking { text, signature });
         }
     };
     for (j, block) in list.iter().enumerate() {
         let block_path = format!("{path}.thinking_blocks[{j}]");
-        let text = |key: &str| -> Result<&str, TranslateError> {
+        let text = |key: &str| -> Result<&'a str, TranslateError> {
             match block.get(key) {
                 None | Some(Value::Null) => Ok(""),
                 Some(Value::String(s)) => Ok(s),
@@ -554,13 +544,16 @@ fn replayed_thinking(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>,
                 thinking.push_str(text("thinking")?);
                 let sig = text("signature")?;
                 if !sig.is_empty() {
-                    sig.clone_into(signature);
+                    *signature = sig;
                     close(&mut open, &mut blocks);
                 }
             }
             Some("redacted_thinking") => {
                 close(&mut open, &mut blocks);
-                blocks.push(json!({ "type": "redacted_thinking", "data": text("data")? }));
+                blocks.push(Replayed::Redacted {
+                    data: text("data")?,
+                    at: j,
+                });
             }
             _ => {
                 return Err(TranslateError::at(
@@ -572,16 +565,15 @@ fn replayed_thinking(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>,
     }
     close(&mut open, &mut blocks);
 
-    let is_thinking = |b: &Value| b.get("type").and_then(Value::as_str) == Some("thinking");
+    let is_thinking = |b: &Replayed<'_>| matches!(b, Replayed::Thinking { .. });
     if blocks.iter().filter(|b| is_thinking(b)).count() == 1
         && let Some(reasoning) = field(msg, "reasoning_content")
             .and_then(Value::as_str)
             .filter(|r| !r.is_empty())
-        && let Some(block) = blocks
-            .iter_mut()
-            .find(|b| is_thinking(b) && b.get("thinking").and_then(Value::as_str) == Some(""))
+        && let Some(Replayed::Thinking { text, .. }) = blocks.iter_mut().find(|b| is_thinking(b))
+        && reasoning.starts_with(text.as_str())
     {
-        block["thinking"] = Value::String(reasoning.to_owned());
+        reasoning.clone_into(text);
     }
     Ok(blocks)
 }

@@ -2,7 +2,9 @@
 
 use crate::WireFormat;
 use crate::errors::{UpstreamFailure, classify_stream_error};
-use crate::openai_chunks::ChunkWriter;
+use crate::openai_chunks::{
+    ChunkWriter, ThinkingIndex, redacted_delta, signature_delta, thinking_delta,
+};
 use crate::sse::{SseEvent, SseReader};
 use std::collections::HashMap;
 
@@ -31,7 +33,7 @@ pub struct StreamTranslator {
     /// Anthropic content block index → OpenAI tool call index.
     tools: HashMap<u64, usize>,
     /// Anthropic content block index → index among the message's `thinking_blocks`.
-    thinking: HashMap<u64, usize>,
+    thinking: ThinkingIndex,
     usage: Usage,
     finished: bool,
     done: bool,
@@ -50,7 +52,7 @@ impl StreamTranslator {
             w: ChunkWriter::new(String::new(), fallback_model, created, include_usage),
             sse: SseReader::default(),
             tools: HashMap::new(),
-            thinking: HashMap::new(),
+            thinking: ThinkingIndex::default(),
             usage: Usage::default(),
             finished: false,
             done: false,
@@ -190,17 +192,14 @@ impl StreamTranslator {
                 self.w.chunk(json!({ "content": get("text") }), None, out);
             }
             "thinking" => {
-                let k = self.thinking_index(index);
+                let k = self.thinking.of(index);
                 if !get("thinking").is_empty() {
                     self.w.chunk(thinking_delta(k, get("thinking")), None, out);
                 }
             }
             "redacted_thinking" => {
-                let k = self.thinking_index(index);
-                let delta = json!({
-                    "thinking_blocks": [{ "index": k, "type": "redacted_thinking", "data": get("data") }],
-                });
-                self.w.chunk(delta, None, out);
+                let k = self.thinking.of(index);
+                self.w.chunk(redacted_delta(k, get("data")), None, out);
             }
             "tool_use" => {
                 let k = self.tools.len();
@@ -221,16 +220,6 @@ impl StreamTranslator {
         }
     }
 
-    /// The `thinking_blocks` index of the thinking block at Anthropic `index` (a new one for
-    /// a block not seen yet).
-    fn thinking_index(&mut self, index: Option<u64>) -> usize {
-        let next = self.thinking.len();
-        match index {
-            Some(i) => *self.thinking.entry(i).or_insert(next),
-            None => next,
-        }
-    }
-
     fn block_delta(&mut self, v: &Value, out: &mut Vec<u8>) {
         let Some(delta) = v.get("delta") else {
             return;
@@ -239,15 +228,8 @@ impl StreamTranslator {
         let get = |key: &str| delta.get(key).and_then(Value::as_str).unwrap_or("");
         let converted = match get("type") {
             "text_delta" => json!({ "content": get("text") }),
-            "thinking_delta" => thinking_delta(self.thinking_index(index), get("thinking")),
-            "signature_delta" => json!({
-                "thinking_blocks": [{
-                    "index": self.thinking_index(index),
-                    "type": "thinking",
-                    "thinking": "",
-                    "signature": get("signature"),
-                }],
-            }),
+            "thinking_delta" => thinking_delta(self.thinking.of(index), get("thinking")),
+            "signature_delta" => signature_delta(self.thinking.of(index), get("signature")),
             "input_json_delta" => {
                 let partial = get("partial_json");
                 let Some(&k) = index.and_then(|i| self.tools.get(&i)) else {
@@ -269,15 +251,4 @@ impl StreamTranslator {
         self.w.end(self.usage.to_openai(), out);
         self.done = true;
     }
-}
-
-/// A piece of thinking text: `reasoning_content` (what most OpenAI clients show) and the same
-/// text in LiteLLM's `thinking_blocks`, with the block's `index` so that clients which merge
-/// list deltas by index (as the OpenAI SDKs' stream helpers do for `tool_calls`) rebuild
-/// `{type, thinking, signature}` whole, ready to send back.
-fn thinking_delta(index: usize, text: &str) -> Value {
-    json!({
-        "reasoning_content": text,
-        "thinking_blocks": [{ "index": index, "type": "thinking", "thinking": text }],
-    })
 }

@@ -1103,6 +1103,70 @@ fn streamed_thinking_accumulates_and_replays() {
     assert_eq!(replayed(message), expected_replay());
 }
 
+/// Anthropic always indexes content blocks; deltas that come without `index` are still one
+/// `thinking_blocks` entry of their own (text pieces and signature together), which a
+/// later indexed block does not merge into.
+#[test]
+fn stream_unindexed_thinking_is_one_block_of_its_own() {
+    let delta = |index: Option<u64>, delta: Value| {
+        let mut event = json!({"type": "content_block_delta", "delta": delta});
+        if let Some(i) = index {
+            event["index"] = json!(i);
+        }
+        ("content_block_delta", event)
+    };
+    let out = run(
+        &sse(&[
+            message_start(json!({"input_tokens": 1, "output_tokens": 1})),
+            delta(None, json!({"type": "thinking_delta", "thinking": "a"})),
+            delta(None, json!({"type": "thinking_delta", "thinking": "b"})),
+            delta(None, json!({"type": "signature_delta", "signature": "s1"})),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+            ),
+            delta(Some(1), json!({"type": "thinking_delta", "thinking": "c"})),
+            delta(
+                Some(1),
+                json!({"type": "signature_delta", "signature": "s2"}),
+            ),
+            (
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}}),
+            ),
+            ("message_stop", json!({"type": "message_stop"})),
+        ]),
+        false,
+    );
+    let mut message = serde_json::Map::new();
+    for chunk in frames(&out) {
+        accumulate(
+            &mut message,
+            chunk["choices"][0]["delta"].as_object().unwrap(),
+        );
+    }
+    assert_eq!(message["reasoning_content"], "abc");
+    assert_eq!(
+        message["thinking_blocks"],
+        json!([{"index": 0, "type": "thinking", "thinking": "ab", "signature": "s1"},
+               {"index": 1, "type": "thinking", "thinking": "c", "signature": "s2"}])
+    );
+}
+
+/// A client that lost the later pieces of a lone thinking block (its text a prefix of
+/// `reasoning_content`) gets the whole text back: Anthropic checks the signature against it.
+#[test]
+fn replayed_thinking_prefix_takes_reasoning_content() {
+    let got = replayed(json!({"role": "assistant", "content": "ok",
+        "reasoning_content": "The user wants the weather.",
+        "thinking_blocks": [{"type": "thinking", "thinking": "The user "},
+                            {"type": "thinking", "thinking": "", "signature": SIG}]}));
+    assert_eq!(
+        got[0],
+        json!({"type": "thinking", "thinking": "The user wants the weather.", "signature": SIG})
+    );
+}
+
 #[test]
 fn replayed_thinking_edge_cases() {
     let assistant = |blocks: Value, reasoning: Value| json!({"role": "assistant", "content": "ok", "reasoning_content": reasoning, "thinking_blocks": blocks});

@@ -37,6 +37,7 @@ pub use embeddings::{
 pub use eventstream::{EventStreamDecoder, EventStreamError, Message, encode_message};
 pub use request::chat_request_to_converse;
 pub use response::{converse_response_to_chat, error_message, error_type};
+pub(crate) use sigv4::hex;
 pub use sigv4::{Credentials, SignError, amz_date, sign};
 pub use stream::StreamTranslator;
 

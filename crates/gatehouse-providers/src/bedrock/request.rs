@@ -11,7 +11,7 @@
 //! | `user` content: string, `text`, `image_url` with a base64 `data:` URL | `{text}`, `{image: {format, source: {bytes: <base64>}}}` (format from the media type: png, jpeg, gif, webp) |
 //! | `user` `file` part with `file_data` a base64 `data:` URL (the `/v1/messages` chain turns Anthropic `document` blocks with a base64 source into these) | `{document: {format, name, source: {bytes: <base64>}}}`: `format` from the media type — `application/pdf` pdf, `text/csv` csv, `application/msword` doc, `…wordprocessingml.document` docx, `application/vnd.ms-excel` xls, `…spreadsheetml.sheet` xlsx, `text/html` html, `text/plain` txt, `text/markdown` md (for `application/octet-stream`, from `file.filename`'s extension); `name` generated, `document-1`, `document-2`, … in request order (unique, of the characters Converse allows, neutral as AWS advises); a message with documents but no text (a PDF a tool returned) gets a text block `Attached: document-1` after them, as Converse requires one |
 //! | `assistant` content, `refusal`, `tool_calls` | `{text}`, `{toolUse: {toolUseId, name, input}}` (`input` = parsed `arguments`) |
-//! | `assistant` `thinking_blocks` (LiteLLM; what the response direction emits) | first in the message: `{type: thinking, thinking, signature}` → `{reasoningContent: {reasoningText: {text, signature}}}`, `{type: redacted_thinking, data}` → `{reasoningContent: {redactedContent: data}}` (base64) — Bedrock needs the signature back for Claude with thinking and tools; a block with an empty `thinking` takes the message's `reasoning_content` (a client that rebuilt the message from a stream has the text there) |
+//! | `assistant` `thinking_blocks` (LiteLLM; what the response direction emits) | first in the message: `{type: thinking, thinking, signature}` → `{reasoningContent: {reasoningText: {text, signature}}}`, `{type: redacted_thinking, data}` → `{reasoningContent: {redactedContent: data}}` (base64) — Bedrock needs the signature back for Claude with thinking and tools; streamed pieces are reassembled as for Anthropic (a run of `thinking` entries up to the one that brings the signature is one block; a lone block whose text is empty or a prefix of the message's `reasoning_content` takes that text) |
 //! | `tool` messages | a `user` message of `{toolResult: {toolUseId, content: [{text}]}}` blocks |
 //! | consecutive messages of the same role (tool results included) | merged into one message |
 //! | `cache_control: {type: ephemeral, ttl?}` (LiteLLM's Anthropic spelling) on a system / user / assistant part, a message, a tool message (or its parts), a tool | a `{cachePoint: {type: default, ttl?}}` block right after it (in `system`, the message's content, after the `toolResult`, or after the `toolSpec` in `toolConfig.tools`); `ttl` only when `5m` or `1h` |
@@ -47,8 +47,8 @@
 //! no Files API) or of other types (400 naming `messages[i].content[j].file.file_data`),
 //! `function` role messages, unknown roles and
 //! content part types, tool call `arguments` that are not a JSON object, `thinking_blocks`
-//! that are not a list of thinking / redacted_thinking blocks, redacted data that is not
-//! base64.
+//! that are not a list of thinking / redacted_thinking blocks (or whose `thinking`,
+//! `signature`, `data` are not strings), redacted data that is not base64.
 //!
 //! Dropped (no Converse equivalent): `tool_choice: "none"` — Converse has no "none", so the
 //! tools are dropped entirely (a history that still holds tool calls may then be refused by
@@ -57,7 +57,7 @@
 //! decides), `stream_options`, `user`, `metadata`, `store`, `service_tier`, `prediction`,
 //! `modalities`, `audio`, `web_search_options`, `verbosity`, `functions`, `function_call`,
 //! `tools[].function.strict`; `cache_control` of other types than `ephemeral`; assistant
-//! `reasoning_content` without `thinking_blocks`, and thinking blocks without a signature
+//! `reasoning_content` without `thinking_blocks`, and thinking that no entry signs
 //! (Bedrock refuses reasoning it cannot verify); `thinking` / `reasoning_effort` for
 //! non-Anthropic models (Nova, Llama, … refuse Anthropic's field).
 //!
@@ -68,10 +68,13 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::openai_request::{function_tools_in, positive_int, stop_sequences};
+use crate::openai_request::{function_tools_in, parse_data_url, stop_sequences};
 
 use super::{DEFAULT_MAX_TOKENS, TranslateError};
-use crate::anthropic::{OPENAI_CHAT_FIELDS, enabled_budget, field, fit_thinking};
+use crate::anthropic::{
+    OPENAI_CHAT_FIELDS, Replayed, enabled_budget, field, replayed_thinking, requested_thinking,
+    thinking_on,
+};
 
 /// Top-level Converse fields a client may set directly (passed through as they are).
 pub const CONVERSE_FIELDS: &[&str] = &[
@@ -101,27 +104,11 @@ pub fn chat_request_to_converse(openai: &Value, model_id: &str) -> Result<Vec<u8
 
     let mut inference = Map::new();
     // The client's output limit, if it set one: never raised (see the module doc).
-    let limit = match field(req, "max_completion_tokens") {
-        Some(v) => Some(positive_int(v, "max_completion_tokens")?),
-        None => match field(req, "max_tokens") {
-            Some(v) => Some(positive_int(v, "max_tokens")?),
-            None => None,
-        },
-    };
+    let (limit, thinking) = requested_thinking(req)?;
+    let thinking = thinking.filter(|_| super::is_anthropic_model(model_id));
     let mut max_tokens = limit;
     let mut additional = Map::new();
-    let thinking = match field(req, "thinking") {
-        Some(t) => Some(t.clone()),
-        None => reasoning_effort(field(req, "reasoning_effort"))?,
-    };
-    let mut thinking = thinking.filter(|_| super::is_anthropic_model(model_id));
-    if let Some(limit) = limit {
-        thinking = thinking.and_then(|t| fit_thinking(t, limit));
-    }
-    let thinking_on = thinking
-        .as_ref()
-        .is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
-    let json_tool = crate::json_mode::json_tool(req, "Bedrock", thinking_on)?;
+    let json_tool = crate::json_mode::json_tool(req, "Bedrock", thinking_on(thinking.as_ref()))?;
     if let Some(thinking) = thinking {
         // No limit given: room for the budget plus the default answer length.
         if limit.is_none()
@@ -212,25 +199,6 @@ fn refuse_unsupported(req: &Map<String, Value>) -> Result<(), TranslateError> {
     Ok(())
 }
 
-fn reasoning_effort(effort: Option<&Value>) -> Result<Option<Value>, TranslateError> {
-    let Some(effort) = effort else {
-        return Ok(None);
-    };
-    let budget: u64 = match effort.as_str() {
-        Some("none") => return Ok(None),
-        Some("minimal") | Some("low") => 1024,
-        Some("medium") => 2048,
-        Some("high") => 4096,
-        _ => {
-            return Err(TranslateError::at(
-                "reasoning_effort",
-                "reasoning_effort must be one of none, minimal, low, medium, high",
-            ));
-        }
-    };
-    Ok(Some(json!({ "type": "enabled", "budget_tokens": budget })))
-}
-
 /// Returns the `system` blocks and the alternating Converse messages.
 fn convert_messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>), TranslateError> {
     let messages = messages
@@ -290,7 +258,7 @@ fn convert_messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>)
 /// An Anthropic-style `cache_control: {type: ephemeral, ttl?}` (LiteLLM's spelling on OpenAI
 /// requests) → a Converse `{cachePoint: {type: default, ttl?}}` block. Other types, and
 /// TTLs Bedrock does not take (only `5m`, `1h`), are not sent.
-pub(super) fn cache_point(cache_control: Option<&Value>) -> Option<Value> {
+fn cache_point(cache_control: Option<&Value>) -> Option<Value> {
     let cc = cache_control?;
     if cc.get("type").and_then(Value::as_str) != Some("ephemeral") {
         return None;
@@ -399,22 +367,12 @@ fn content_blocks(
 
 /// A base64 `data:` URL → `{image: {format, source: {bytes}}}`.
 fn image_block(url: &str, param: &str) -> Result<Value, TranslateError> {
-    let rest = url
-        .get(..5)
-        .filter(|s| s.eq_ignore_ascii_case("data:"))
-        .and_then(|_| url.get(5..))
-        .ok_or_else(|| {
-            TranslateError::at(
-                param,
-                "Bedrock models take images as base64 data: URLs only (no http(s) URLs)",
-            )
-        })?;
-    let (meta, data) = rest
-        .split_once(',')
-        .ok_or_else(|| TranslateError::at(param, "malformed data: URL"))?;
-    let media_type = meta
-        .strip_suffix(";base64")
-        .ok_or_else(|| TranslateError::at(param, "data: URLs must be base64-encoded"))?;
+    let (media_type, data) = parse_data_url(url, param)?.ok_or_else(|| {
+        TranslateError::at(
+            param,
+            "Bedrock models take images as base64 data: URLs only (no http(s) URLs)",
+        )
+    })?;
     let format = match media_type.to_ascii_lowercase().as_str() {
         "image/png" => "png",
         "image/jpeg" | "image/jpg" => "jpeg",
@@ -467,15 +425,8 @@ fn document_block(part: &Value, path: &str) -> Result<Value, TranslateError> {
                 "only inline file_data (a base64 data: URL) is supported for Bedrock models",
             )
         })?;
-    let (meta, data) = data_url
-        .get(..5)
-        .filter(|s| s.eq_ignore_ascii_case("data:"))
-        .and_then(|_| data_url.get(5..))
-        .and_then(|rest| rest.split_once(','))
+    let (media_type, data) = parse_data_url(data_url, &param)?
         .ok_or_else(|| TranslateError::at(param.clone(), "file_data must be a base64 data: URL"))?;
-    let media_type = meta
-        .strip_suffix(";base64")
-        .ok_or_else(|| TranslateError::at(param.clone(), "data: URLs must be base64-encoded"))?;
     if data.is_empty() || !data.bytes().all(is_base64_byte) {
         return Err(TranslateError::at(
             param,
@@ -577,64 +528,31 @@ fn assistant_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, 
     Ok(blocks)
 }
 
-/// LiteLLM's `thinking_blocks` of an assistant message → `reasoningContent` blocks:
-/// `{type: thinking, thinking, signature}` → `{reasoningText: {text, signature}}`,
-/// `{type: redacted_thinking, data}` → `{redactedContent: data}` (base64, as Bedrock sent it).
-///
-/// A thinking block whose `thinking` is empty takes the message's `reasoning_content` (once):
-/// a client that rebuilt the message from a stream has the text there and the signature in
-/// a block of its own. Thinking blocks without a signature are not sent: Bedrock refuses
-/// reasoning it cannot verify (and `reasoning_content` alone has no signature).
+/// LiteLLM's `thinking_blocks` of an assistant message, rebuilt as for Anthropic
+/// ([`crate::anthropic::replayed_thinking`]: pieces joined, the text from
+/// `reasoning_content` when the one block lacks it) → `reasoningContent` blocks:
+/// thinking → `{reasoningText: {text, signature}}`, redacted → `{redactedContent: data}`
+/// (base64, as Bedrock sent it; anything else is refused). Thinking without a signature is
+/// not sent: Bedrock refuses reasoning it cannot verify (and `reasoning_content` alone has
+/// no signature).
 fn reasoning_blocks(msg: &Map<String, Value>, path: &str) -> Result<Vec<Value>, TranslateError> {
-    let Some(list) = field(msg, "thinking_blocks") else {
-        return Ok(Vec::new());
-    };
-    let list = list.as_array().ok_or_else(|| {
-        TranslateError::at(
-            format!("{path}.thinking_blocks"),
-            "thinking_blocks must be an array",
-        )
-    })?;
-    let mut reasoning = field(msg, "reasoning_content")
-        .and_then(Value::as_str)
-        .filter(|r| !r.is_empty());
-    let mut out = Vec::with_capacity(list.len());
-    for (j, block) in list.iter().enumerate() {
-        let block_path = format!("{path}.thinking_blocks[{j}]");
-        let text = |key: &str| block.get(key).and_then(Value::as_str);
-        match text("type") {
-            Some("thinking") => {
-                let Some(signature) = text("signature").filter(|s| !s.is_empty()) else {
-                    continue;
-                };
-                let mut thinking = text("thinking").unwrap_or("");
-                if thinking.is_empty()
-                    && let Some(r) = reasoning.take()
-                {
-                    thinking = r;
+    let mut out = Vec::new();
+    for block in replayed_thinking(msg, path)? {
+        match block {
+            Replayed::Thinking { signature: "", .. } => {}
+            Replayed::Thinking { text, signature } => out.push(json!({
+                "reasoningContent": {
+                    "reasoningText": { "text": text, "signature": signature },
+                },
+            })),
+            Replayed::Redacted { data, at } => {
+                if data.is_empty() || !data.bytes().all(is_base64_byte) {
+                    return Err(TranslateError::at(
+                        format!("{path}.thinking_blocks[{at}].data"),
+                        "redacted thinking data must be the base64 string the model sent",
+                    ));
                 }
-                out.push(json!({
-                    "reasoningContent": {
-                        "reasoningText": { "text": thinking, "signature": signature },
-                    },
-                }));
-            }
-            Some("redacted_thinking") => {
-                let data = text("data")
-                    .filter(|d| !d.is_empty() && d.bytes().all(is_base64_byte))
-                    .ok_or_else(|| {
-                        TranslateError::at(
-                            format!("{block_path}.data"),
-                            "redacted thinking data must be the base64 string the model sent",
-                        )
-                    })?;
                 out.push(json!({ "reasoningContent": { "redactedContent": data } }));
-            }
-            _ => {
-                return Err(TranslateError::at(
-                    format!("{block_path}.type"),
-                    "thinking blocks must be of type thinking or redacted_thinking",
-                ));
             }
         }
     }

@@ -2,7 +2,9 @@
 
 use crate::WireFormat;
 use crate::errors::{UpstreamFailure, classify_stream_error};
-use crate::openai_chunks::ChunkWriter;
+use crate::openai_chunks::{
+    ChunkWriter, ThinkingIndex, redacted_delta, signature_delta, thinking_delta,
+};
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -40,7 +42,7 @@ pub struct StreamTranslator {
     /// Bedrock `contentBlockIndex` → OpenAI tool call index.
     tools: HashMap<u64, usize>,
     /// Bedrock `contentBlockIndex` → index among the message's `thinking_blocks`.
-    thinking: HashMap<u64, usize>,
+    thinking: ThinkingIndex,
     usage: Usage,
     finished: bool,
     done: bool,
@@ -65,7 +67,7 @@ impl StreamTranslator {
             ),
             decoder: EventStreamDecoder::new(),
             tools: HashMap::new(),
-            thinking: HashMap::new(),
+            thinking: ThinkingIndex::default(),
             usage: Usage::default(),
             finished: false,
             done: false,
@@ -231,31 +233,11 @@ impl StreamTranslator {
             let get = |key: &str| r.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
             let index = v.get("contentBlockIndex").and_then(Value::as_u64);
             if let Some(text) = get("text") {
-                json!({
-                    "reasoning_content": text,
-                    "thinking_blocks": [{
-                        "index": self.thinking_index(index),
-                        "type": "thinking",
-                        "thinking": text,
-                    }],
-                })
+                thinking_delta(self.thinking.of(index), text)
             } else if let Some(signature) = get("signature") {
-                json!({
-                    "thinking_blocks": [{
-                        "index": self.thinking_index(index),
-                        "type": "thinking",
-                        "thinking": "",
-                        "signature": signature,
-                    }],
-                })
+                signature_delta(self.thinking.of(index), signature)
             } else if let Some(data) = get("redactedContent") {
-                json!({
-                    "thinking_blocks": [{
-                        "index": self.thinking_index(index),
-                        "type": "redacted_thinking",
-                        "data": data,
-                    }],
-                })
+                redacted_delta(self.thinking.of(index), data)
             } else {
                 return;
             }
@@ -264,16 +246,6 @@ impl StreamTranslator {
             return;
         };
         self.w.chunk(converted, None, out);
-    }
-
-    /// The `thinking_blocks` index of the reasoning block at Bedrock `contentBlockIndex` (a new
-    /// one for a block not seen yet, or for a delta without an index).
-    fn thinking_index(&mut self, index: Option<u64>) -> usize {
-        let next = self.thinking.len();
-        match index {
-            Some(i) => *self.thinking.entry(i).or_insert(next),
-            None => next,
-        }
     }
 
     /// The usage chunk (if asked for) and `[DONE]`.

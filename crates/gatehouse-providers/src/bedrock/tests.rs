@@ -641,6 +641,41 @@ fn assistant_reasoning_is_replayed_with_its_signature() {
     }
 }
 
+/// A client that appended every streamed `thinking_blocks` entry (LiteLLM-style, no merging
+/// by index) sends each block's text in pieces, its signature last: the pieces are joined
+/// per block, as for Anthropic, and each block keeps its own text and signature.
+#[test]
+fn appended_reasoning_pieces_are_joined_per_block() {
+    let v = translate(json!({"messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": "Done.", "reasoning_content": "First, check.Then decide.",
+         "thinking_blocks": [
+            {"index": 0, "type": "thinking", "thinking": "First, "},
+            {"index": 0, "type": "thinking", "thinking": "check."},
+            {"index": 0, "type": "thinking", "thinking": "", "signature": "sig-1"},
+            {"index": 1, "type": "thinking", "thinking": "Then decide."},
+            {"index": 1, "type": "thinking", "thinking": "", "signature": "sig-2"},
+            {"index": 2, "type": "redacted_thinking", "data": "RW5jcnlwdGVk"},
+            {"index": 3, "type": "thinking", "thinking": "never signed"}]},
+        {"role": "user", "content": "and?"}]}));
+    assert_eq!(
+        v["messages"][1]["content"],
+        json!([
+            {"reasoningContent": {"reasoningText": {"text": "First, check.", "signature": "sig-1"}}},
+            {"reasoningContent": {"reasoningText": {"text": "Then decide.", "signature": "sig-2"}}},
+            {"reasoningContent": {"redactedContent": "RW5jcnlwdGVk"}},
+            {"text": "Done."},
+        ])
+    );
+    let e = translate_err(json!({"messages": [{"role": "user", "content": "x"},
+        {"role": "assistant", "content": "x",
+         "thinking_blocks": [{"type": "thinking", "thinking": 7, "signature": "s"}]}]}));
+    assert_eq!(
+        e.param.as_deref(),
+        Some("messages[1].thinking_blocks[0].thinking")
+    );
+}
+
 #[test]
 fn thinking_goes_to_anthropic_models_unchanged() {
     let user = json!([{"role": "user", "content": "x"}]);

@@ -20,10 +20,12 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::bedrock::hex;
+
 /// Between the unique part of an id and the signature (the separator LiteLLM uses too).
-pub const SIGNATURE_SEPARATOR: &str = "__thought__";
+pub(crate) const SIGNATURE_SEPARATOR: &str = "__thought__";
 /// Longest signature (in base64 characters) carried in a tool call id.
-pub const MAX_SIGNATURE_LEN: usize = 32 * 1024;
+pub(crate) const MAX_SIGNATURE_LEN: usize = 32 * 1024;
 
 /// The seed of a response's ids: its `responseId`, else `fallback` (the gateway's
 /// `created` time and the response's own bytes).
@@ -39,10 +41,7 @@ pub(crate) fn id_seed(response: &serde_json::Value, fallback: impl FnOnce() -> S
 
 /// Hex SHA-256 of `bytes` (for [`id_seed`]'s fallback).
 pub(crate) fn digest_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .flat_map(|b| [hex_digit(b >> 4), hex_digit(b & 0xf)])
-        .collect()
+    hex(&Sha256::digest(bytes))
 }
 
 /// The OpenAI tool call id of the `n`th function call of candidate `candidate`, with the
@@ -54,12 +53,7 @@ pub(crate) fn tool_call_id(
     signature: Option<&str>,
 ) -> String {
     let digest = Sha256::digest(format!("{seed}\u{0}{candidate}\u{0}{n}").as_bytes());
-    let mut id = String::with_capacity(29);
-    id.push_str("call_");
-    for b in digest.iter().take(12) {
-        id.push(hex_digit(b >> 4));
-        id.push(hex_digit(b & 0xf));
-    }
+    let mut id = format!("call_{}", hex(digest.get(..12).unwrap_or_default()));
     if let Some(encoded) = signature.and_then(encode_signature) {
         id.push_str(SIGNATURE_SEPARATOR);
         id.push_str(&encoded);
@@ -67,31 +61,27 @@ pub(crate) fn tool_call_id(
     id
 }
 
-fn hex_digit(v: u8) -> char {
-    char::from_digit(u32::from(v), 16).unwrap_or('0')
-}
-
-/// A standard-base64 signature → base64url without padding; `None` if it is not base64 or
-/// too long.
+/// A signature from Gemini (standard base64) → base64url without padding: what
+/// [`normalize_signature`] accepts, in the other alphabet; `None` if it is not base64 of a
+/// valid length or too long.
 fn encode_signature(signature: &str) -> Option<String> {
-    let trimmed = signature.trim_end_matches('=');
-    if trimmed.is_empty() || trimmed.len() > MAX_SIGNATURE_LEN || trimmed.len() % 4 == 1 {
-        return None;
-    }
-    trimmed
-        .chars()
-        .map(|c| match c {
-            '+' | '-' => Some('-'),
-            '/' | '_' => Some('_'),
-            c if c.is_ascii_alphanumeric() => Some(c),
-            _ => None,
-        })
-        .collect()
+    let standard = normalize_signature(signature)?;
+    Some(
+        standard
+            .trim_end_matches('=')
+            .chars()
+            .map(|c| match c {
+                '+' => '-',
+                '/' => '_',
+                c => c,
+            })
+            .collect(),
+    )
 }
 
 /// The thought signature in a tool call id (see the module doc), in standard base64 with
 /// padding, or `None`.
-pub fn signature_from_id(id: &str) -> Option<String> {
+pub(crate) fn signature_from_id(id: &str) -> Option<String> {
     let (_, encoded) = id.split_once(SIGNATURE_SEPARATOR)?;
     normalize_signature(encoded)
 }

@@ -30,13 +30,13 @@
 //!
 //! - **Out** (answer, streamed or not): `call_<24 hex>` — SHA-256 of the `responseId`,
 //!   candidate and position, so ids differ across turns — then, if the part is signed,
-//!   [`SIGNATURE_SEPARATOR`] (`__thought__`) and the signature in base64url without
+//!   `ids::SIGNATURE_SEPARATOR` (`__thought__`) and the signature in base64url without
 //!   padding (ids stay within `[A-Za-z0-9_-]`, which Anthropic requires of `tool_use`
-//!   ids). A signature over [`MAX_SIGNATURE_LEN`] characters is not carried.
+//!   ids). A signature over `ids::MAX_SIGNATURE_LEN` characters is not carried.
 //! - **Back** (an assistant `tool_calls` entry in a later request): the part gets
 //!   `thoughtSignature` = whatever follows the first separator of the id, if — and only
 //!   if — it is base64 of a valid length (either alphabet), re-encoded as the standard
-//!   base64 Gemini sent ([`signature_from_id`]); else the call goes without one. Ids in
+//!   base64 Gemini sent (`ids::signature_from_id`); else the call goes without one. Ids in
 //!   LiteLLM's form (`…__thought__<base64>`) and Google's OpenAI-compatible
 //!   `extra_content.google.thought_signature` are read the same way. A forged id can put
 //!   nothing but a base64 string into `thoughtSignature`, which Gemini verifies.
@@ -58,7 +58,6 @@ mod tests;
 use serde_json::{Value, json};
 
 pub use crate::anthropic::TranslateError;
-pub use ids::{MAX_SIGNATURE_LEN, SIGNATURE_SEPARATOR, signature_from_id};
 pub use request::{chat_request_to_generate, embeddings_request_to_batch};
 pub use response::{batch_response_to_embeddings, error_message, generate_response_to_chat};
 pub use stream::StreamTranslator;

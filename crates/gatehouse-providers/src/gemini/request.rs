@@ -58,7 +58,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::openai_request::{function_tools, positive_int, stop_sequences, tool_call};
+use crate::openai_request::{
+    function_tools, parse_data_url, positive_int, stop_sequences, tool_call,
+};
 
 use super::ids::{normalize_signature, signature_from_id};
 use super::{THINKING_BUDGET_HIGH, THINKING_BUDGET_LOW, THINKING_BUDGET_MEDIUM, TranslateError};
@@ -421,13 +423,7 @@ fn parts_of(
 /// `gs://` (and other storage schemes) would make Vertex AI read the bucket with the
 /// gateway's service-account rights, on behalf of a client who has none.
 fn media_part(url: &str, param: &str) -> Result<Value, TranslateError> {
-    if let Some(rest) = url.strip_prefix("data:") {
-        let (meta, data) = rest
-            .split_once(',')
-            .ok_or_else(|| TranslateError::at(param, "malformed data: URL"))?;
-        let mime = meta
-            .strip_suffix(";base64")
-            .ok_or_else(|| TranslateError::at(param, "data: URLs must be base64-encoded"))?;
+    if let Some((mime, data)) = parse_data_url(url, param)? {
         let mime = if mime.is_empty() {
             "application/octet-stream"
         } else {

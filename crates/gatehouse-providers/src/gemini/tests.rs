@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::gemini::ids;
+use crate::gemini::ids::{self, MAX_SIGNATURE_LEN, SIGNATURE_SEPARATOR, signature_from_id};
 
 fn translate(openai: Value) -> Value {
     let bytes = chat_request_to_generate(&openai).unwrap();

@@ -289,14 +289,7 @@ pub fn parse_token_response(body: &[u8]) -> Result<AccessToken, String> {
 /// neither logged nor relayed.
 pub fn token_error_code(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
-    let code: String = v
-        .get("error")
-        .and_then(Value::as_str)?
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        .take(64)
-        .collect();
-    (!code.is_empty()).then_some(code)
+    crate::errors::sanitize_code(v.get("error").and_then(Value::as_str)?)
 }
 
 /// Whether a refusal by the token endpoint (its OAuth2 error `code`, HTTP `status`) is final:

@@ -67,7 +67,7 @@ pub fn messages_request_to_chat_for(
             None => messages.push(json!({ "role": "system", "content": system })),
         }
     }
-    convert_messages(field(req, "messages"), &mut messages)?;
+    convert_messages(field(req, "messages"), target, &mut messages)?;
     out.insert("messages".into(), Value::Array(messages));
     out.insert("max_tokens".into(), Value::from(max_tokens));
 
@@ -113,7 +113,7 @@ pub fn messages_request_to_chat_for(
         out.insert("thinking".into(), thinking.clone());
     }
 
-    let tools = convert_tools(field(req, "tools"))?;
+    let tools = convert_tools(field(req, "tools"), target)?;
     if !tools.is_empty() {
         out.insert("tools".into(), Value::Array(tools));
         if let Some(choice) = field(req, "tool_choice") {
@@ -136,9 +136,6 @@ pub fn messages_request_to_chat_for(
         if !ANTHROPIC_MESSAGES_FIELDS.contains(&key.as_str()) && !out.contains_key(key) {
             out.insert(key.clone(), value.clone());
         }
-    }
-    if target == ChatTarget::OpenAiCompatible {
-        strip_cache_control(&mut out);
     }
 
     serde_json::to_vec(&Value::Object(out))
@@ -237,6 +234,7 @@ fn cached_system_parts(system: Option<&Value>) -> Option<Vec<Value>> {
             Some(with_cache_control(
                 json!({ "type": "text", "text": text }),
                 b,
+                ChatTarget::Translated,
             ))
         })
         .collect();
@@ -248,46 +246,22 @@ fn cache_control(block: &Value) -> Option<&Value> {
     block.get("cache_control").filter(|c| !c.is_null())
 }
 
-/// `value` with `from`'s `cache_control`, if it has one.
-fn with_cache_control(mut value: Value, from: &Value) -> Value {
-    if let (Some(cc), Some(obj)) = (cache_control(from), value.as_object_mut()) {
+/// `value` with `from`'s `cache_control`, if it has one and `target` keeps it (an
+/// OpenAI-compatible upstream caches prompts by itself or not at all: it gets none).
+fn with_cache_control(mut value: Value, from: &Value, target: ChatTarget) -> Value {
+    if target == ChatTarget::Translated
+        && let (Some(cc), Some(obj)) = (cache_control(from), value.as_object_mut())
+    {
         obj.insert("cache_control".into(), cc.clone());
     }
     value
 }
 
-/// Removes the `cache_control` fields kept on messages, parts and tools (for an
-/// OpenAI-compatible upstream, which caches prompts by itself or not at all); a user
-/// message left with a single text part gets it as its string content again.
-fn strip_cache_control(out: &mut Map<String, Value>) {
-    for key in ["messages", "tools"] {
-        let Some(list) = out.get_mut(key).and_then(Value::as_array_mut) else {
-            continue;
-        };
-        for item in list.iter_mut().filter_map(Value::as_object_mut) {
-            item.remove("cache_control");
-            let Some(parts) = item.get_mut("content").and_then(Value::as_array_mut) else {
-                continue;
-            };
-            for part in parts.iter_mut().filter_map(Value::as_object_mut) {
-                part.remove("cache_control");
-            }
-            let single_text = match parts.as_slice() {
-                [only] if only.get("type").and_then(Value::as_str) == Some("text") => {
-                    only.get("text").cloned()
-                }
-                _ => None,
-            };
-            if let Some(text) = single_text
-                && item.get("role").and_then(Value::as_str) == Some("user")
-            {
-                item.insert("content".into(), text);
-            }
-        }
-    }
-}
-
-fn convert_messages(messages: Option<&Value>, out: &mut Vec<Value>) -> Result<(), TranslateError> {
+fn convert_messages(
+    messages: Option<&Value>,
+    target: ChatTarget,
+    out: &mut Vec<Value>,
+) -> Result<(), TranslateError> {
     let messages = messages
         .and_then(Value::as_array)
         .filter(|m| !m.is_empty())
@@ -305,8 +279,8 @@ fn convert_messages(messages: Option<&Value>, out: &mut Vec<Value>) -> Result<()
             ));
         };
         match role {
-            Some("user") => user_message(content, &path, out)?,
-            Some("assistant") => out.push(assistant_message(content, &path)?),
+            Some("user") => user_message(content, &path, target, out)?,
+            Some("assistant") => out.push(assistant_message(content, &path, target)?),
             _ => {
                 return Err(TranslateError::at(
                     format!("{path}.role"),
@@ -326,7 +300,12 @@ fn str_at<'a>(block: &'a Value, key: &str, path: &str) -> Result<&'a str, Transl
 
 /// A user message: `tool` messages for its `tool_result` blocks, then a `user` message with
 /// the rest (if any).
-fn user_message(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<(), TranslateError> {
+fn user_message(
+    content: &Value,
+    path: &str,
+    target: ChatTarget,
+    out: &mut Vec<Value>,
+) -> Result<(), TranslateError> {
     let blocks = match content {
         Value::String(s) => {
             out.push(json!({ "role": "user", "content": s }));
@@ -341,10 +320,15 @@ fn user_message(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<(),
         let block_path = format!("{path}.content[{j}]");
         match block.get("type").and_then(Value::as_str) {
             Some("tool_result") => {
-                out.push(tool_message(block, &block_path, &mut result_images)?);
+                out.push(tool_message(
+                    block,
+                    &block_path,
+                    target,
+                    &mut result_images,
+                )?);
             }
             _ => {
-                if let Some(part) = user_part(block, &block_path)? {
+                if let Some(part) = user_part(block, &block_path, target)? {
                     parts.push(part);
                 }
             }
@@ -368,7 +352,11 @@ fn user_message(content: &Value, path: &str, out: &mut Vec<Value>) -> Result<(),
 }
 
 /// An Anthropic user content block → an OpenAI content part (`None`: nothing to send).
-fn user_part(block: &Value, path: &str) -> Result<Option<Value>, TranslateError> {
+fn user_part(
+    block: &Value,
+    path: &str,
+    target: ChatTarget,
+) -> Result<Option<Value>, TranslateError> {
     let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
     let part = match kind {
         "text" => {
@@ -434,13 +422,14 @@ fn user_part(block: &Value, path: &str) -> Result<Option<Value>, TranslateError>
             ));
         }
     };
-    Ok(Some(with_cache_control(part, block)))
+    Ok(Some(with_cache_control(part, block, target)))
 }
 
 /// A `tool_result` block → an OpenAI `tool` message; its images go to `images`.
 fn tool_message(
     block: &Value,
     path: &str,
+    target: ChatTarget,
     images: &mut Vec<Value>,
 ) -> Result<Value, TranslateError> {
     let id = str_at(block, "tool_use_id", path)?;
@@ -459,7 +448,7 @@ fn tool_message(
                         text.push_str(str_at(item, "text", &item_path)?);
                     }
                     Some("image") | Some("document") => {
-                        if let Some(part) = user_part(item, &item_path)? {
+                        if let Some(part) = user_part(item, &item_path, target)? {
                             images.push(part);
                         }
                     }
@@ -485,10 +474,15 @@ fn tool_message(
     Ok(with_cache_control(
         json!({ "role": "tool", "tool_call_id": id, "content": text }),
         block,
+        target,
     ))
 }
 
-fn assistant_message(content: &Value, path: &str) -> Result<Value, TranslateError> {
+fn assistant_message(
+    content: &Value,
+    path: &str,
+    target: ChatTarget,
+) -> Result<Value, TranslateError> {
     let blocks = match content {
         Value::String(s) => return Ok(json!({ "role": "assistant", "content": s })),
         Value::Array(blocks) => blocks,
@@ -564,13 +558,15 @@ fn assistant_message(content: &Value, path: &str) -> Result<Value, TranslateErro
     if !thinking_blocks.is_empty() {
         msg.insert("thinking_blocks".into(), Value::Array(thinking_blocks));
     }
-    if let Some(cc) = blocks.iter().rev().find_map(cache_control) {
+    if target == ChatTarget::Translated
+        && let Some(cc) = blocks.iter().rev().find_map(cache_control)
+    {
         msg.insert("cache_control".into(), cc.clone());
     }
     Ok(Value::Object(msg))
 }
 
-fn convert_tools(tools: Option<&Value>) -> Result<Vec<Value>, TranslateError> {
+fn convert_tools(tools: Option<&Value>, target: ChatTarget) -> Result<Vec<Value>, TranslateError> {
     let Some(tools) = tools else {
         return Ok(Vec::new());
     };
@@ -611,6 +607,7 @@ fn convert_tools(tools: Option<&Value>) -> Result<Vec<Value>, TranslateError> {
         out.push(with_cache_control(
             json!({ "type": "function", "function": function }),
             tool,
+            target,
         ));
     }
     Ok(out)
