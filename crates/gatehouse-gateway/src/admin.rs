@@ -551,18 +551,17 @@ const KEY_FIELDS: &[&str] = &[
     "send_invite_email",
 ];
 
-/// Refuses a `key_alias` that a key other than `except` already has.
-async fn check_alias(
-    store: &Store,
-    alias: Option<&str>,
-    except: Option<&[u8; 32]>,
-) -> Result<(), ApiError> {
+/// Refuses a `key_alias` that a key already has, before anything else is written (for
+/// `/user/new`). Writes of a key need no such check: the store's unique index refuses a
+/// taken alias race-free, as [`StoreError::AliasTaken`], which [`store_error`] turns into
+/// the same answer.
+async fn check_alias_free(store: &Store, alias: Option<&str>) -> Result<(), ApiError> {
     if let Some(alias) = alias
-        && let Some(owner) = store
+        && store
             .key_by_alias(alias)
             .await
             .map_err(|e| store_error(&e))?
-        && Some(&owner) != except
+            .is_some()
     {
         return Err(alias_taken(alias));
     }
@@ -573,7 +572,6 @@ async fn create_key(accounts: &Accounts, f: &Fields<'_>) -> Result<(String, KeyR
     let raw = new_raw_key()?;
     let mut rec = KeyRecord::new(hash_key(&raw), key_name(&raw));
     apply_key_fields(&accounts.store, &mut rec, f).await?;
-    check_alias(&accounts.store, rec.key_alias.as_deref(), None).await?;
     let rec = accounts
         .store
         .insert_key(&rec)
@@ -646,7 +644,6 @@ pub async fn key_update(State(gw): State<Arc<Gateway>>, req: Request) -> Respons
         f.only(&known)?;
         let mut rec = load_key(&gw.accounts, &hash).await?;
         apply_key_fields(&gw.accounts.store, &mut rec, &f).await?;
-        check_alias(&gw.accounts.store, rec.key_alias.as_deref(), Some(&hash)).await?;
         gw.accounts
             .store
             .update_key(&rec)
@@ -861,7 +858,6 @@ pub async fn key_regenerate(State(gw): State<Arc<Gateway>>, req: Request) -> Res
         let store = &gw.accounts.store;
         let mut rec = load_key(&gw.accounts, &old).await?;
         apply_key_fields(store, &mut rec, &f).await?;
-        check_alias(store, rec.key_alias.as_deref(), Some(&old)).await?;
         let raw = new_raw_key()?;
         rec.token_hash = hash_key(&raw);
         rec.key_name = key_name(&raw);
@@ -999,7 +995,7 @@ pub async fn user_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
         let auto_key = f.boolean("auto_create_key")?.unwrap_or(true);
         if auto_key {
             f.duration("duration")?;
-            check_alias(store, f.string("key_alias")?.flatten().as_deref(), None).await?;
+            check_alias_free(store, f.string("key_alias")?.flatten().as_deref()).await?;
         }
         let mut u = UserRecord::new(id.clone(), role);
         if let Some(v) = f.string("user_email")? {
