@@ -704,30 +704,15 @@ pub async fn key_delete(State(gw): State<Arc<Gateway>>, req: Request) -> Respons
         let mut distinct = hashes;
         distinct.sort_unstable();
         distinct.dedup();
+        // When some alias names no key, `wanted` cannot be met: the store counts the rest and
+        // deletes nothing.
         let wanted = distinct.len() + missing_aliases;
-        let found = if missing_aliases > 0 {
-            // Some alias names no key: count the rest without deleting anything.
-            let mut found = 0u64;
-            for h in &distinct {
-                if gw
-                    .accounts
-                    .store
-                    .key_by_hash(h)
-                    .await
-                    .map_err(|e| store_error(&e))?
-                    .is_some()
-                {
-                    found += 1;
-                }
-            }
-            found
-        } else {
-            gw.accounts
-                .store
-                .delete_keys_all_or_none(&distinct)
-                .await
-                .map_err(|e| store_error(&e))?
-        };
+        let found = gw
+            .accounts
+            .store
+            .delete_keys_all_or_none(&distinct, wanted)
+            .await
+            .map_err(|e| store_error(&e))?;
         if found == 0 {
             return Err(ApiError::NotFound {
                 path: "No keys found".into(),

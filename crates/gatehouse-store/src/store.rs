@@ -911,6 +911,29 @@ impl Store {
     /// Deletes these keys (missing ones are ignored) and returns how many were deleted.
     /// Their spend logs are kept.
     pub async fn delete_keys(&self, hashes: &[[u8; 32]]) -> Result<u64, StoreError> {
+        self.delete_keys_in(hashes, None).await
+    }
+
+    /// Deletes these keys, in one transaction, only if that deletes `wanted` keys; otherwise
+    /// deletes nothing. Returns how many of them existed (a key named twice counts once): the
+    /// number deleted when that is `wanted`, and nothing was deleted when it is not. A caller
+    /// that also counts in `wanted` names it knows to name no key (an alias nobody has) gets
+    /// the count of those that exist and deletes nothing.
+    pub async fn delete_keys_all_or_none(
+        &self,
+        hashes: &[[u8; 32]],
+        wanted: usize,
+    ) -> Result<u64, StoreError> {
+        self.delete_keys_in(hashes, Some(wanted)).await
+    }
+
+    /// Deletes these keys in one transaction and returns how many existed; with `expect`,
+    /// commits only when that many were deleted. A hash given twice is deleted once.
+    async fn delete_keys_in(
+        &self,
+        hashes: &[[u8; 32]],
+        expect: Option<usize>,
+    ) -> Result<u64, StoreError> {
         let now = now_ms();
         on_pool!(self, |pool, d| {
             let mut tx = pool.begin_with(d.begin).await?;
@@ -925,32 +948,7 @@ impl Store {
                     emit!(tx, EntityKind::Key, hash_hex(h), now);
                 }
             }
-            tx.commit().await?;
-            Ok(deleted)
-        })
-    }
-
-    /// Deletes these keys only if every one of them exists (duplicates count once), in one
-    /// transaction; otherwise deletes nothing. Returns how many of them existed: the number
-    /// deleted when that is all of them, and nothing was deleted when it is fewer.
-    pub async fn delete_keys_all_or_none(&self, hashes: &[[u8; 32]]) -> Result<u64, StoreError> {
-        let now = now_ms();
-        let mut seen = HashSet::new();
-        let distinct: Vec<&[u8; 32]> = hashes.iter().filter(|h| seen.insert(**h)).collect();
-        on_pool!(self, |pool, d| {
-            let mut tx = pool.begin_with(d.begin).await?;
-            let mut deleted = 0u64;
-            for h in &distinct {
-                let gone = sqlx::query(sql::KEY_DELETE)
-                    .bind(h.to_vec())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if gone.is_some() {
-                    deleted += 1;
-                    emit!(tx, EntityKind::Key, hash_hex(h), now);
-                }
-            }
-            if usize::try_from(deleted).ok() == Some(distinct.len()) {
+            if expect.is_none_or(|n| usize::try_from(deleted).ok() == Some(n)) {
                 tx.commit().await?;
             } else {
                 tx.rollback().await?;
