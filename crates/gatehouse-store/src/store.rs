@@ -998,40 +998,6 @@ impl Store {
         })
     }
 
-    /// Gives the key `old` a new hash and display name, keeping everything else (spend,
-    /// budgets, limits). Emits events for both hashes. [`StoreError::NotFound`] if `old`
-    /// does not exist, [`StoreError::Conflict`] if `new` does.
-    pub async fn regenerate_key(
-        &self,
-        old: &[u8; 32],
-        new: &[u8; 32],
-        new_key_name: &str,
-    ) -> Result<(), StoreError> {
-        let now = now_ms();
-        let (old_hex, new_hex) = (hash_hex(old), hash_hex(new));
-        on_pool!(self, |pool, d| {
-            let mut tx = pool.begin_with(d.begin).await?;
-            let done = sqlx::query(sql::KEY_REGENERATE)
-                .bind(old.to_vec())
-                .bind(new.to_vec())
-                .bind(new_key_name)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| conflict_or(e, EntityKind::Key, || new_hex.clone()))?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound {
-                    kind: EntityKind::Key,
-                    id: old_hex,
-                });
-            }
-            emit!(tx, EntityKind::Key, &old_hex, now);
-            emit!(tx, EntityKind::Key, &new_hex, now);
-            tx.commit().await?;
-            Ok(())
-        })
-    }
-
     /// One page of keys matching `filter`, oldest first, and the total number matching.
     /// `page` starts at 1 (0 is treated as 1); `page_size` is clamped to 1..=1000.
     pub async fn list_keys(
