@@ -340,6 +340,12 @@ fn key_conflict_or(e: sqlx::Error, key: &KeyRecord, hex: &str) -> StoreError {
     conflict_or(e, EntityKind::Key, || hex.to_owned())
 }
 
+/// The number of rows or groups a spend query returns: `q.limit`, 1000 by default, at most
+/// 100 000.
+fn row_limit(q: &SpendQuery) -> i64 {
+    i64::from(q.limit.unwrap_or(1000).min(100_000))
+}
+
 /// Appends the `WHERE` clauses of a [`SpendQuery`] (rows aliased `s`).
 fn push_spend_filters<'a, DB>(qb: &mut QueryBuilder<'a, DB>, q: &SpendQuery)
 where
@@ -1579,19 +1585,7 @@ impl Store {
 
     /// Spend rows matching `q`, newest first, at most `q.limit` (default 1000).
     pub async fn spend_logs(&self, q: &SpendQuery) -> Result<Vec<SpendRecord>, StoreError> {
-        let limit = i64::from(q.limit.unwrap_or(1000).min(100_000));
-        on_pool!(self, |pool, d| {
-            let mut qb = builder(pool, sql::SPEND_SELECT);
-            push_spend_filters(&mut qb, q);
-            qb.push(" ORDER BY s.started_at DESC, s.id DESC LIMIT ")
-                .push_bind(limit);
-            qb.build()
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(spend_from_row)
-                .collect()
-        })
+        self.spend_rows(q, row_limit(q), 0).await
     }
 
     /// Spend rows matching `q`, newest first: `limit` rows (1..=1000) after skipping `offset`.
@@ -1605,6 +1599,16 @@ impl Store {
     ) -> Result<Vec<SpendRecord>, StoreError> {
         let limit = i64::from(limit.clamp(1, 1000));
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        self.spend_rows(q, limit, offset).await
+    }
+
+    /// Spend rows matching `q`, newest first: `limit` rows after skipping `offset`.
+    async fn spend_rows(
+        &self,
+        q: &SpendQuery,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<SpendRecord>, StoreError> {
         on_pool!(self, |pool, d| {
             let mut qb = builder(pool, sql::SPEND_SELECT);
             push_spend_filters(&mut qb, q);
@@ -1625,7 +1629,7 @@ impl Store {
     /// then key, user and model; at most `q.limit` groups (default 1000, at most 100 000).
     /// The filters use the same indexes as [`Store::spend_logs`].
     pub async fn spend_by_day(&self, q: &SpendQuery) -> Result<Vec<SpendDay>, StoreError> {
-        let limit = i64::from(q.limit.unwrap_or(1000).min(100_000));
+        let limit = row_limit(q);
         on_pool!(self, |pool, d| {
             let mut qb = builder(pool, sql::SPEND_BY_DAY);
             push_spend_filters(&mut qb, q);
@@ -1681,7 +1685,7 @@ impl Store {
             SpendGroupBy::Model => "m.model",
             SpendGroupBy::Day => "(s.started_at / 86400000)",
         };
-        let limit = i64::from(q.limit.unwrap_or(1000).min(100_000));
+        let limit = row_limit(q);
         let head = format!(
             "SELECT {expr} AS grp, \
              CAST(COALESCE(SUM(s.spend), 0) AS BIGINT) AS total_spend, \
