@@ -764,11 +764,9 @@ impl Store {
     /// The highest applied migration version.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         on_pool!(self, |pool, d| {
-            Ok(sqlx::query_scalar::<_, i64>(
-                "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM gatehouse_migrations",
-            )
-            .fetch_one(pool)
-            .await?)
+            Ok(sqlx::query_scalar::<_, i64>(sql::MIGRATION_LATEST)
+                .fetch_one(pool)
+                .await?)
         })
     }
 
