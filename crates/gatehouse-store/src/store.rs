@@ -1415,7 +1415,7 @@ impl Store {
     /// committed ids.
     async fn model_refs(
         &self,
-        records: &[&SpendRecord],
+        records: &[SpendRecord],
     ) -> Result<HashMap<(String, String), i64>, StoreError> {
         let mut out = HashMap::new();
         let mut missing = Vec::new();
@@ -1478,8 +1478,7 @@ impl Store {
         if records.is_empty() {
             return Ok(0);
         }
-        let batch: Vec<&SpendRecord> = records.iter().collect();
-        let refs = self.model_refs(&batch).await?;
+        let refs = self.model_refs(records).await?;
         let now = now_ms();
         let prune = self.batch_prune_due(now);
         on_pool!(self, |pool, d| {
@@ -1494,7 +1493,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(0);
             }
-            for chunk in batch.chunks(SPEND_CHUNK) {
+            for chunk in records.chunks(SPEND_CHUNK) {
                 let mut qb = builder(pool, d.spend_insert);
                 qb.push_values(chunk, |mut row, r| {
                     let model_ref = refs
@@ -1527,7 +1526,7 @@ impl Store {
             let mut by_key: BTreeMap<[u8; 32], i64> = BTreeMap::new();
             let mut by_user: BTreeMap<&str, i64> = BTreeMap::new();
             let mut by_team: BTreeMap<&str, i64> = BTreeMap::new();
-            for r in batch.iter().filter(|r| r.spend != 0) {
+            for r in records.iter().filter(|r| r.spend != 0) {
                 if let Some(h) = r.token_hash {
                     *by_key.entry(h).or_default() += r.spend;
                 }
@@ -1566,7 +1565,7 @@ impl Store {
                     .await?;
             }
             tx.commit().await?;
-            Ok(batch.len())
+            Ok(records.len())
         })
     }
 
