@@ -352,24 +352,32 @@ impl Fields<'_> {
 
     /// A LiteLLM duration (`30s`, `10m`, `24h`, `7d`, `1mo` …) that, added to now, stays a
     /// representable date (at most 9999-12-31): a longer one would overflow into "never"
-    /// (no expiry, no reset), so it is refused instead.
+    /// (no expiry, no reset), so it is refused instead. Given as the text and the instant
+    /// (unix ms) one period from now.
+    fn duration_ending(&self, k: &str) -> Result<Option<Option<(String, i64)>>, ApiError> {
+        let d = match self.string(k)? {
+            None => return Ok(None),
+            Some(None) => return Ok(Some(None)),
+            Some(Some(d)) => d,
+        };
+        let Some(parsed) = gatehouse_store::parse_duration(&d) else {
+            return Err(bad(
+                format!("`{k}` must be a duration like 30s, 10m, 24h, 7d or 1mo"),
+                Some(k),
+            ));
+        };
+        let Some(at) = parsed.add_to(now_ms()).filter(|at| *at <= LATEST_TIME_MS) else {
+            return Err(bad(
+                format!("`{k}` is too long: it must end by 9999-12-31"),
+                Some(k),
+            ));
+        };
+        Ok(Some(Some((d, at))))
+    }
+
+    /// [`Fields::duration_ending`]'s text.
     fn duration(&self, k: &str) -> Result<Option<Option<String>>, ApiError> {
-        let v = self.string(k)?;
-        if let Some(Some(d)) = &v {
-            let Some(parsed) = gatehouse_store::parse_duration(d) else {
-                return Err(bad(
-                    format!("`{k}` must be a duration like 30s, 10m, 24h, 7d or 1mo"),
-                    Some(k),
-                ));
-            };
-            if parsed.add_to(now_ms()).is_none_or(|at| at > LATEST_TIME_MS) {
-                return Err(bad(
-                    format!("`{k}` is too long: it must end by 9999-12-31"),
-                    Some(k),
-                ));
-            }
-        }
-        Ok(v)
+        Ok(self.duration_ending(k)?.map(|v| v.map(|(d, _)| d)))
     }
 
     /// Refuses fields outside `known` that carry a value.
@@ -498,15 +506,8 @@ async fn apply_key_fields(
     if let Some(v) = f.boolean("blocked")? {
         rec.blocked = v;
     }
-    if let Some(v) = f.duration("duration")? {
-        rec.expires_at = match v {
-            None => None,
-            Some(d) => Some(
-                gatehouse_store::parse_duration(&d)
-                    .and_then(|d| d.add_to(now_ms()))
-                    .ok_or_else(|| bad("`duration` is too long", Some("duration")))?,
-            ),
-        };
+    if let Some(v) = f.duration_ending("duration")? {
+        rec.expires_at = v.map(|(_, at)| at);
     }
     if let Some(team) = f.string("team_id")? {
         if let Some(id) = &team
