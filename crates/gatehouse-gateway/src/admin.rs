@@ -535,7 +535,10 @@ async fn apply_key_fields(
     Ok(())
 }
 
-const KEY_FIELDS: &[&str] = &[
+/// The fields of `/key/update` and `/key/regenerate`: `key`, which names the key, then
+/// [`KEY_FIELDS`].
+const KEY_CHANGE_FIELDS: &[&str] = &[
+    "key",
     "key_alias",
     "duration",
     "user_id",
@@ -551,6 +554,12 @@ const KEY_FIELDS: &[&str] = &[
     // Accepted and meaningless here.
     "send_invite_email",
 ];
+
+/// The fields of a key's settings (`/key/generate`): [`KEY_CHANGE_FIELDS`] but `key`.
+const KEY_FIELDS: &[&str] = match KEY_CHANGE_FIELDS.split_first() {
+    Some((_, settings)) => settings,
+    None => &[],
+};
 
 /// Refuses a `key_alias` that a key already has, before anything else is written (for
 /// `/user/new`). Writes of a key need no such check: the store's unique index refuses a
@@ -640,9 +649,7 @@ pub async fn key_update(State(gw): State<Arc<Gateway>>, req: Request) -> Respons
         let map = body_map(req).await?;
         let (named, hash) = key_param_named(&map)?;
         let f = Fields { map: &map };
-        let mut known = KEY_FIELDS.to_vec();
-        known.push("key");
-        f.only(&known)?;
+        f.only(KEY_CHANGE_FIELDS)?;
         let mut rec = load_key(&gw.accounts, &hash).await?;
         apply_key_fields(&gw.accounts.store, &mut rec, &f).await?;
         gw.accounts
@@ -833,14 +840,8 @@ pub async fn key_regenerate(State(gw): State<Arc<Gateway>>, req: Request) -> Res
                 Some("new_master_key"),
             ));
         }
-        let mut known = KEY_FIELDS.to_vec();
-        known.push("key");
-        f.only(&known)?;
-        let old = match (map.get("key"), from_path) {
-            (Some(Value::String(s)), _) if !s.is_empty() => key_ref(s),
-            (_, Some(k)) => key_ref(&k),
-            _ => key_param(&map)?,
-        };
+        f.only(KEY_CHANGE_FIELDS)?;
+        let old = key_param(&map).or_else(|e| from_path.map(|k| key_ref(&k)).ok_or(e))?;
         let store = &gw.accounts.store;
         let mut rec = load_key(&gw.accounts, &old).await?;
         apply_key_fields(store, &mut rec, &f).await?;
