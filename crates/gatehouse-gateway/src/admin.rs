@@ -311,20 +311,18 @@ impl Fields<'_> {
         }
     }
 
-    fn models(&self) -> Result<Option<Vec<String>>, ApiError> {
-        match self.map.get("models") {
+    /// A list of strings; `null` is the empty list.
+    fn strings(&self, k: &str) -> Result<Option<Vec<String>>, ApiError> {
+        let not_strings = || bad(format!("`{k}` must be a list of strings"), Some(k));
+        match self.map.get(k) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(Vec::new())),
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| bad("`models` must be a list of strings", Some("models")))
-                })
+                .map(|v| v.as_str().map(str::to_owned).ok_or_else(not_strings))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some(_) => Err(bad("`models` must be a list of strings", Some("models"))),
+            Some(_) => Err(not_strings()),
         }
     }
 
@@ -479,7 +477,7 @@ async fn apply_key_fields(
     if let Some(v) = f.string("key_alias")? {
         rec.key_alias = v;
     }
-    if let Some(v) = f.models()? {
+    if let Some(v) = f.strings("models")? {
         rec.models = v;
     }
     if let Some(v) = f.money("max_budget")? {
@@ -675,22 +673,9 @@ pub async fn key_update(State(gw): State<Arc<Gateway>>, req: Request) -> Respons
 pub async fn key_delete(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     admin(gw, req, |gw, req| async move {
         let map = body_map(req).await?;
-        let strings = |field: &str| -> Result<Vec<String>, ApiError> {
-            match map.get(field) {
-                None | Some(Value::Null) => Ok(Vec::new()),
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .map(|v| {
-                        v.as_str().map(str::to_owned).ok_or_else(|| {
-                            bad(format!("`{field}` must be a list of strings"), Some(field))
-                        })
-                    })
-                    .collect(),
-                Some(_) => Err(bad(format!("`{field}` must be a list"), Some(field))),
-            }
-        };
-        let keys = strings("keys")?;
-        let aliases = strings("key_aliases")?;
+        let f = Fields { map: &map };
+        let keys = f.strings("keys")?.unwrap_or_default();
+        let aliases = f.strings("key_aliases")?.unwrap_or_default();
         if keys.is_empty() && aliases.is_empty() {
             return Err(bad("give `keys` or `key_aliases` to delete", Some("keys")));
         }
@@ -769,17 +754,8 @@ pub async fn key_list(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
     admin(gw, req, |gw, req| async move {
         let q = query(&req);
         let s = |k: &str| q.get(k).and_then(Value::as_str).map(str::to_owned);
-        let num =
-            |k: &str, default: u32| -> Result<u32, ApiError> {
-                match s(k) {
-                    None => Ok(default),
-                    Some(v) => v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                        bad(format!("`{k}` must be a whole number from 1"), Some(k))
-                    }),
-                }
-            };
-        let page = num("page", 1)?;
-        let size = num("size", 10)?.min(100);
+        let page = query_u32(&q, "page", 1, u32::MAX)?;
+        let size = query_u32(&q, "size", 10, u32::MAX)?.min(100);
         let filter = KeyFilter {
             user_id: s("user_id"),
             team_id: s("team_id"),
@@ -791,7 +767,7 @@ pub async fn key_list(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
             .list_keys(&filter, page, size)
             .await
             .map_err(|e| store_error(&e))?;
-        let full = s("return_full_object").is_some_and(|v| v == "true");
+        let full = query_bool(&q, "return_full_object", false)?;
         let keys: Vec<Value> = keys
             .iter()
             .map(|k| {
@@ -991,7 +967,7 @@ pub async fn user_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
         if let Some(v) = f.string("user_alias")? {
             u.user_alias = v;
         }
-        if let Some(v) = f.models()? {
+        if let Some(v) = f.strings("models")? {
             u.models = v;
         }
         if let Some(v) = f.money("max_budget")? {
@@ -1140,7 +1116,7 @@ pub async fn team_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
         if let Some(v) = f.string("team_alias")? {
             t.team_alias = v;
         }
-        if let Some(v) = f.models()? {
+        if let Some(v) = f.strings("models")? {
             t.models = v;
         }
         if let Some(v) = f.money("max_budget")? {
@@ -1310,6 +1286,25 @@ fn date_range(q: &Map<String, Value>) -> Result<(Option<i64>, Option<i64>), ApiE
     };
     // end_date is inclusive: the whole day.
     Ok((get("start_date")?, get("end_date")?.map(|e| e + DAY_MS)))
+}
+
+/// A whole number from 1 to `max` in the query string, `default` when absent.
+fn query_u32(q: &Map<String, Value>, k: &str, default: u32, max: u32) -> Result<u32, ApiError> {
+    match q.get(k).and_then(Value::as_str) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                let range = if max == u32::MAX {
+                    "from 1".to_owned()
+                } else {
+                    format!("from 1 to {max}")
+                };
+                bad(format!("`{k}` must be a whole number {range}"), Some(k))
+            }),
+    }
 }
 
 /// A query-string boolean as FastAPI reads one (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
@@ -1530,23 +1525,8 @@ pub async fn spend_logs_ui(State(gw): State<Arc<Gateway>>, req: Request) -> Resp
                 .ok_or_else(|| bad(format!("`{k}` must be YYYY-MM-DD HH:MM:SS"), Some(k)))
         };
         let (start, end) = (time("start_date")?, time("end_date")?);
-        let num = |k: &str, default: u32, max: u32| -> Result<u32, ApiError> {
-            match q.get(k).and_then(Value::as_str) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| {
-                        bad(
-                            format!("`{k}` must be a whole number from 1 to {max}"),
-                            Some(k),
-                        )
-                    }),
-            }
-        };
-        let page = num("page", 1, u32::MAX)?;
-        let page_size = num("page_size", 50, 100)?;
+        let page = query_u32(&q, "page", 1, u32::MAX)?;
+        let page_size = query_u32(&q, "page_size", 50, 100)?;
         let filter = SpendQuery {
             start_ms: Some(start),
             end_ms: Some(end.saturating_add(1000)),
@@ -1679,6 +1659,23 @@ mod tests {
         assert!(q("maybe").is_err());
         assert_eq!(query_bool(&Map::new(), "summarize", true).ok(), Some(true));
         assert_eq!(day_string(19_675), "2023-11-14");
+    }
+
+    #[test]
+    fn query_numbers_are_whole_and_in_range() {
+        let q = |v: &str| {
+            let mut m = Map::new();
+            m.insert("page_size".into(), Value::String(v.into()));
+            m
+        };
+        assert_eq!(query_u32(&Map::new(), "page_size", 50, 100).ok(), Some(50));
+        assert_eq!(query_u32(&q("100"), "page_size", 50, 100).ok(), Some(100));
+        for bad in ["0", "101", "-1", "1.5", ""] {
+            let e = query_u32(&q(bad), "page_size", 50, 100).unwrap_err();
+            assert!(e.to_string().contains("from 1 to 100"), "{bad}: {e}");
+        }
+        let e = query_u32(&q("0"), "page_size", 1, u32::MAX).unwrap_err();
+        assert!(e.to_string().ends_with("from 1"), "{e}");
     }
 
     #[test]
