@@ -419,7 +419,6 @@ where
     }
 }
 
-/// A query builder whose database type is taken from `pool`.
 /// One change-feed row.
 fn event_from_row(r: &impl RowExt) -> Result<Event, StoreError> {
     let kind = r.string("kind")?;
@@ -432,6 +431,7 @@ fn event_from_row(r: &impl RowExt) -> Result<Event, StoreError> {
     })
 }
 
+/// A query builder whose database type is taken from `pool`.
 fn builder<DB: sqlx::Database>(_pool: &sqlx::Pool<DB>, init: &str) -> QueryBuilder<'static, DB> {
     QueryBuilder::new(init.to_owned())
 }
@@ -1169,9 +1169,8 @@ impl Store {
         t.budget_reset_at = reset_at_for(t.budget_duration.as_deref(), t.budget_reset_at, now)?;
         let mut seen = HashSet::new();
         t.members.retain(|m| seen.insert(m.clone()));
-        t.admins.retain(|a| seen.contains(a));
-        let mut seen_admin = HashSet::new();
-        t.admins.retain(|a| seen_admin.insert(a.clone()));
+        // Admins are members, each named once: a member leaves `seen` as an admin is kept.
+        t.admins.retain(|a| seen.remove(a));
         let models = to_json(&t.models)?;
         let metadata = to_json(&t.metadata)?;
         on_pool!(self, |pool, d| {
