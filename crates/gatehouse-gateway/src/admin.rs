@@ -1472,14 +1472,17 @@ fn parse_datetime(s: &str) -> Option<i64> {
     if !matches!(s.as_bytes().get(10), Some(b' ' | b'T')) || s.len() > 19 {
         return None;
     }
+    // Three fields of two digits each (no sign), each in its range.
     let mut it = time.split(':');
-    let h: i64 = it.next()?.parse().ok()?;
-    let m: i64 = it.next()?.parse().ok()?;
-    let sec: i64 = it.next()?.parse().ok()?;
-    if h > 23 || m > 59 || sec > 59 {
-        return None;
-    }
-    Some(day + ((h * 60 + m) * 60 + sec) * 1000)
+    let mut field = |max: u32| -> Option<u32> {
+        let f = it.next()?;
+        if f.len() != 2 || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        f.parse::<u32>().ok().filter(|v| *v <= max)
+    };
+    let (h, m, sec) = (field(23)?, field(59)?, field(59)?);
+    Some(day + i64::from((h * 60 + m) * 60 + sec) * 1000)
 }
 
 /// LiteLLM query filters of `/spend/logs/ui` that gatehouse does not implement; refused by
@@ -1629,6 +1632,27 @@ mod tests {
         assert_eq!(loggable_path("/key/regenerate"), "/key/regenerate");
         assert_eq!(loggable_path("/key//regenerate"), "/key//regenerate");
         assert_eq!(loggable_path("/spend/logs"), "/spend/logs");
+    }
+
+    /// Each of HH, MM and SS is two digits in its range: a sign used to slip through
+    /// (`-1:00:00` was an hour before midnight, on the day before).
+    #[test]
+    fn times_with_signs_or_odd_fields_are_refused() {
+        for bad in [
+            "2023-11-14 -1:00:00",
+            "2023-11-14 00:-1:00",
+            "2023-11-14 00:00:-1",
+            "2023-11-14 +1:00:00",
+            "2023-11-14 1:00:000",
+            "2023-11-14 00:60:00",
+            "2023-11-14 00:00:60",
+        ] {
+            assert_eq!(parse_datetime(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_datetime("2023-11-14 23:59:59"),
+            Some(1_699_920_000_000 + 86_399_000)
+        );
     }
 
     #[test]
