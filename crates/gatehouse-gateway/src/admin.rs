@@ -311,20 +311,18 @@ impl Fields<'_> {
         }
     }
 
-    fn models(&self) -> Result<Option<Vec<String>>, ApiError> {
-        match self.map.get("models") {
+    /// A list of strings; `null` is the empty list.
+    fn strings(&self, k: &str) -> Result<Option<Vec<String>>, ApiError> {
+        let not_strings = || bad(format!("`{k}` must be a list of strings"), Some(k));
+        match self.map.get(k) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(Vec::new())),
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| bad("`models` must be a list of strings", Some("models")))
-                })
+                .map(|v| v.as_str().map(str::to_owned).ok_or_else(not_strings))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some(_) => Err(bad("`models` must be a list of strings", Some("models"))),
+            Some(_) => Err(not_strings()),
         }
     }
 
@@ -352,24 +350,32 @@ impl Fields<'_> {
 
     /// A LiteLLM duration (`30s`, `10m`, `24h`, `7d`, `1mo` …) that, added to now, stays a
     /// representable date (at most 9999-12-31): a longer one would overflow into "never"
-    /// (no expiry, no reset), so it is refused instead.
+    /// (no expiry, no reset), so it is refused instead. Given as the text and the instant
+    /// (unix ms) one period from now.
+    fn duration_ending(&self, k: &str) -> Result<Option<Option<(String, i64)>>, ApiError> {
+        let d = match self.string(k)? {
+            None => return Ok(None),
+            Some(None) => return Ok(Some(None)),
+            Some(Some(d)) => d,
+        };
+        let Some(parsed) = gatehouse_store::parse_duration(&d) else {
+            return Err(bad(
+                format!("`{k}` must be a duration like 30s, 10m, 24h, 7d or 1mo"),
+                Some(k),
+            ));
+        };
+        let Some(at) = parsed.add_to(now_ms()).filter(|at| *at <= LATEST_TIME_MS) else {
+            return Err(bad(
+                format!("`{k}` is too long: it must end by 9999-12-31"),
+                Some(k),
+            ));
+        };
+        Ok(Some(Some((d, at))))
+    }
+
+    /// [`Fields::duration_ending`]'s text.
     fn duration(&self, k: &str) -> Result<Option<Option<String>>, ApiError> {
-        let v = self.string(k)?;
-        if let Some(Some(d)) = &v {
-            let Some(parsed) = gatehouse_store::parse_duration(d) else {
-                return Err(bad(
-                    format!("`{k}` must be a duration like 30s, 10m, 24h, 7d or 1mo"),
-                    Some(k),
-                ));
-            };
-            if parsed.add_to(now_ms()).is_none_or(|at| at > LATEST_TIME_MS) {
-                return Err(bad(
-                    format!("`{k}` is too long: it must end by 9999-12-31"),
-                    Some(k),
-                ));
-            }
-        }
-        Ok(v)
+        Ok(self.duration_ending(k)?.map(|v| v.map(|(d, _)| d)))
     }
 
     /// Refuses fields outside `known` that carry a value.
@@ -471,7 +477,7 @@ async fn apply_key_fields(
     if let Some(v) = f.string("key_alias")? {
         rec.key_alias = v;
     }
-    if let Some(v) = f.models()? {
+    if let Some(v) = f.strings("models")? {
         rec.models = v;
     }
     if let Some(v) = f.money("max_budget")? {
@@ -498,15 +504,8 @@ async fn apply_key_fields(
     if let Some(v) = f.boolean("blocked")? {
         rec.blocked = v;
     }
-    if let Some(v) = f.duration("duration")? {
-        rec.expires_at = match v {
-            None => None,
-            Some(d) => Some(
-                gatehouse_store::parse_duration(&d)
-                    .and_then(|d| d.add_to(now_ms()))
-                    .ok_or_else(|| bad("`duration` is too long", Some("duration")))?,
-            ),
-        };
+    if let Some(v) = f.duration_ending("duration")? {
+        rec.expires_at = v.map(|(_, at)| at);
     }
     if let Some(team) = f.string("team_id")? {
         if let Some(id) = &team
@@ -534,7 +533,10 @@ async fn apply_key_fields(
     Ok(())
 }
 
-const KEY_FIELDS: &[&str] = &[
+/// The fields of `/key/update` and `/key/regenerate`: `key`, which names the key, then
+/// [`KEY_FIELDS`].
+const KEY_CHANGE_FIELDS: &[&str] = &[
+    "key",
     "key_alias",
     "duration",
     "user_id",
@@ -551,18 +553,23 @@ const KEY_FIELDS: &[&str] = &[
     "send_invite_email",
 ];
 
-/// Refuses a `key_alias` that a key other than `except` already has.
-async fn check_alias(
-    store: &Store,
-    alias: Option<&str>,
-    except: Option<&[u8; 32]>,
-) -> Result<(), ApiError> {
+/// The fields of a key's settings (`/key/generate`): [`KEY_CHANGE_FIELDS`] but `key`.
+const KEY_FIELDS: &[&str] = match KEY_CHANGE_FIELDS.split_first() {
+    Some((_, settings)) => settings,
+    None => &[],
+};
+
+/// Refuses a `key_alias` that a key already has, before anything else is written (for
+/// `/user/new`). Writes of a key need no such check: the store's unique index refuses a
+/// taken alias race-free, as [`StoreError::AliasTaken`], which [`store_error`] turns into
+/// the same answer.
+async fn check_alias_free(store: &Store, alias: Option<&str>) -> Result<(), ApiError> {
     if let Some(alias) = alias
-        && let Some(owner) = store
+        && store
             .key_by_alias(alias)
             .await
             .map_err(|e| store_error(&e))?
-        && Some(&owner) != except
+            .is_some()
     {
         return Err(alias_taken(alias));
     }
@@ -573,7 +580,6 @@ async fn create_key(accounts: &Accounts, f: &Fields<'_>) -> Result<(String, KeyR
     let raw = new_raw_key()?;
     let mut rec = KeyRecord::new(hash_key(&raw), key_name(&raw));
     apply_key_fields(&accounts.store, &mut rec, f).await?;
-    check_alias(&accounts.store, rec.key_alias.as_deref(), None).await?;
     let rec = accounts
         .store
         .insert_key(&rec)
@@ -641,12 +647,9 @@ pub async fn key_update(State(gw): State<Arc<Gateway>>, req: Request) -> Respons
         let map = body_map(req).await?;
         let (named, hash) = key_param_named(&map)?;
         let f = Fields { map: &map };
-        let mut known = KEY_FIELDS.to_vec();
-        known.push("key");
-        f.only(&known)?;
+        f.only(KEY_CHANGE_FIELDS)?;
         let mut rec = load_key(&gw.accounts, &hash).await?;
         apply_key_fields(&gw.accounts.store, &mut rec, &f).await?;
-        check_alias(&gw.accounts.store, rec.key_alias.as_deref(), Some(&hash)).await?;
         gw.accounts
             .store
             .update_key(&rec)
@@ -670,22 +673,9 @@ pub async fn key_update(State(gw): State<Arc<Gateway>>, req: Request) -> Respons
 pub async fn key_delete(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     admin(gw, req, |gw, req| async move {
         let map = body_map(req).await?;
-        let strings = |field: &str| -> Result<Vec<String>, ApiError> {
-            match map.get(field) {
-                None | Some(Value::Null) => Ok(Vec::new()),
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .map(|v| {
-                        v.as_str().map(str::to_owned).ok_or_else(|| {
-                            bad(format!("`{field}` must be a list of strings"), Some(field))
-                        })
-                    })
-                    .collect(),
-                Some(_) => Err(bad(format!("`{field}` must be a list"), Some(field))),
-            }
-        };
-        let keys = strings("keys")?;
-        let aliases = strings("key_aliases")?;
+        let f = Fields { map: &map };
+        let keys = f.strings("keys")?.unwrap_or_default();
+        let aliases = f.strings("key_aliases")?.unwrap_or_default();
         if keys.is_empty() && aliases.is_empty() {
             return Err(bad("give `keys` or `key_aliases` to delete", Some("keys")));
         }
@@ -707,30 +697,15 @@ pub async fn key_delete(State(gw): State<Arc<Gateway>>, req: Request) -> Respons
         let mut distinct = hashes;
         distinct.sort_unstable();
         distinct.dedup();
+        // When some alias names no key, `wanted` cannot be met: the store counts the rest and
+        // deletes nothing.
         let wanted = distinct.len() + missing_aliases;
-        let found = if missing_aliases > 0 {
-            // Some alias names no key: count the rest without deleting anything.
-            let mut found = 0u64;
-            for h in &distinct {
-                if gw
-                    .accounts
-                    .store
-                    .key_by_hash(h)
-                    .await
-                    .map_err(|e| store_error(&e))?
-                    .is_some()
-                {
-                    found += 1;
-                }
-            }
-            found
-        } else {
-            gw.accounts
-                .store
-                .delete_keys_all_or_none(&distinct)
-                .await
-                .map_err(|e| store_error(&e))?
-        };
+        let found = gw
+            .accounts
+            .store
+            .delete_keys_all_or_none(&distinct, wanted)
+            .await
+            .map_err(|e| store_error(&e))?;
         if found == 0 {
             return Err(ApiError::NotFound {
                 path: "No keys found".into(),
@@ -779,17 +754,8 @@ pub async fn key_list(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
     admin(gw, req, |gw, req| async move {
         let q = query(&req);
         let s = |k: &str| q.get(k).and_then(Value::as_str).map(str::to_owned);
-        let num =
-            |k: &str, default: u32| -> Result<u32, ApiError> {
-                match s(k) {
-                    None => Ok(default),
-                    Some(v) => v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                        bad(format!("`{k}` must be a whole number from 1"), Some(k))
-                    }),
-                }
-            };
-        let page = num("page", 1)?;
-        let size = num("size", 10)?.min(100);
+        let page = query_u32(&q, "page", 1, u32::MAX)?;
+        let size = query_u32(&q, "size", 10, u32::MAX)?.min(100);
         let filter = KeyFilter {
             user_id: s("user_id"),
             team_id: s("team_id"),
@@ -801,7 +767,7 @@ pub async fn key_list(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
             .list_keys(&filter, page, size)
             .await
             .map_err(|e| store_error(&e))?;
-        let full = s("return_full_object").is_some_and(|v| v == "true");
+        let full = query_bool(&q, "return_full_object", false)?;
         let keys: Vec<Value> = keys
             .iter()
             .map(|k| {
@@ -850,18 +816,11 @@ pub async fn key_regenerate(State(gw): State<Arc<Gateway>>, req: Request) -> Res
                 Some("new_master_key"),
             ));
         }
-        let mut known = KEY_FIELDS.to_vec();
-        known.push("key");
-        f.only(&known)?;
-        let old = match (map.get("key"), from_path) {
-            (Some(Value::String(s)), _) if !s.is_empty() => key_ref(s),
-            (_, Some(k)) => key_ref(&k),
-            _ => key_param(&map)?,
-        };
+        f.only(KEY_CHANGE_FIELDS)?;
+        let old = key_param(&map).or_else(|e| from_path.map(|k| key_ref(&k)).ok_or(e))?;
         let store = &gw.accounts.store;
         let mut rec = load_key(&gw.accounts, &old).await?;
         apply_key_fields(store, &mut rec, &f).await?;
-        check_alias(store, rec.key_alias.as_deref(), Some(&old)).await?;
         let raw = new_raw_key()?;
         rec.token_hash = hash_key(&raw);
         rec.key_name = key_name(&raw);
@@ -999,7 +958,7 @@ pub async fn user_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
         let auto_key = f.boolean("auto_create_key")?.unwrap_or(true);
         if auto_key {
             f.duration("duration")?;
-            check_alias(store, f.string("key_alias")?.flatten().as_deref(), None).await?;
+            check_alias_free(store, f.string("key_alias")?.flatten().as_deref()).await?;
         }
         let mut u = UserRecord::new(id.clone(), role);
         if let Some(v) = f.string("user_email")? {
@@ -1008,7 +967,7 @@ pub async fn user_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
         if let Some(v) = f.string("user_alias")? {
             u.user_alias = v;
         }
-        if let Some(v) = f.models()? {
+        if let Some(v) = f.strings("models")? {
             u.models = v;
         }
         if let Some(v) = f.money("max_budget")? {
@@ -1157,7 +1116,7 @@ pub async fn team_new(State(gw): State<Arc<Gateway>>, req: Request) -> Response 
         if let Some(v) = f.string("team_alias")? {
             t.team_alias = v;
         }
-        if let Some(v) = f.models()? {
+        if let Some(v) = f.strings("models")? {
             t.models = v;
         }
         if let Some(v) = f.money("max_budget")? {
@@ -1329,6 +1288,25 @@ fn date_range(q: &Map<String, Value>) -> Result<(Option<i64>, Option<i64>), ApiE
     Ok((get("start_date")?, get("end_date")?.map(|e| e + DAY_MS)))
 }
 
+/// A whole number from 1 to `max` in the query string, `default` when absent.
+fn query_u32(q: &Map<String, Value>, k: &str, default: u32, max: u32) -> Result<u32, ApiError> {
+    match q.get(k).and_then(Value::as_str) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                let range = if max == u32::MAX {
+                    "from 1".to_owned()
+                } else {
+                    format!("from 1 to {max}")
+                };
+                bad(format!("`{k}` must be a whole number {range}"), Some(k))
+            }),
+    }
+}
+
 /// A query-string boolean as FastAPI reads one (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
 fn query_bool(q: &Map<String, Value>, k: &str, default: bool) -> Result<bool, ApiError> {
     match q.get(k).and_then(Value::as_str) {
@@ -1494,14 +1472,17 @@ fn parse_datetime(s: &str) -> Option<i64> {
     if !matches!(s.as_bytes().get(10), Some(b' ' | b'T')) || s.len() > 19 {
         return None;
     }
+    // Three fields of two digits each (no sign), each in its range.
     let mut it = time.split(':');
-    let h: i64 = it.next()?.parse().ok()?;
-    let m: i64 = it.next()?.parse().ok()?;
-    let sec: i64 = it.next()?.parse().ok()?;
-    if h > 23 || m > 59 || sec > 59 {
-        return None;
-    }
-    Some(day + ((h * 60 + m) * 60 + sec) * 1000)
+    let mut field = |max: u32| -> Option<u32> {
+        let f = it.next()?;
+        if f.len() != 2 || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        f.parse::<u32>().ok().filter(|v| *v <= max)
+    };
+    let (h, m, sec) = (field(23)?, field(59)?, field(59)?);
+    Some(day + i64::from((h * 60 + m) * 60 + sec) * 1000)
 }
 
 /// LiteLLM query filters of `/spend/logs/ui` that gatehouse does not implement; refused by
@@ -1547,23 +1528,8 @@ pub async fn spend_logs_ui(State(gw): State<Arc<Gateway>>, req: Request) -> Resp
                 .ok_or_else(|| bad(format!("`{k}` must be YYYY-MM-DD HH:MM:SS"), Some(k)))
         };
         let (start, end) = (time("start_date")?, time("end_date")?);
-        let num = |k: &str, default: u32, max: u32| -> Result<u32, ApiError> {
-            match q.get(k).and_then(Value::as_str) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| {
-                        bad(
-                            format!("`{k}` must be a whole number from 1 to {max}"),
-                            Some(k),
-                        )
-                    }),
-            }
-        };
-        let page = num("page", 1, u32::MAX)?;
-        let page_size = num("page_size", 50, 100)?;
+        let page = query_u32(&q, "page", 1, u32::MAX)?;
+        let page_size = query_u32(&q, "page_size", 50, 100)?;
         let filter = SpendQuery {
             start_ms: Some(start),
             end_ms: Some(end.saturating_add(1000)),
@@ -1668,6 +1634,27 @@ mod tests {
         assert_eq!(loggable_path("/spend/logs"), "/spend/logs");
     }
 
+    /// Each of HH, MM and SS is two digits in its range: a sign used to slip through
+    /// (`-1:00:00` was an hour before midnight, on the day before).
+    #[test]
+    fn times_with_signs_or_odd_fields_are_refused() {
+        for bad in [
+            "2023-11-14 -1:00:00",
+            "2023-11-14 00:-1:00",
+            "2023-11-14 00:00:-1",
+            "2023-11-14 +1:00:00",
+            "2023-11-14 1:00:000",
+            "2023-11-14 00:60:00",
+            "2023-11-14 00:00:60",
+        ] {
+            assert_eq!(parse_datetime(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_datetime("2023-11-14 23:59:59"),
+            Some(1_699_920_000_000 + 86_399_000)
+        );
+    }
+
     #[test]
     fn spend_query_values() {
         assert_eq!(
@@ -1696,6 +1683,23 @@ mod tests {
         assert!(q("maybe").is_err());
         assert_eq!(query_bool(&Map::new(), "summarize", true).ok(), Some(true));
         assert_eq!(day_string(19_675), "2023-11-14");
+    }
+
+    #[test]
+    fn query_numbers_are_whole_and_in_range() {
+        let q = |v: &str| {
+            let mut m = Map::new();
+            m.insert("page_size".into(), Value::String(v.into()));
+            m
+        };
+        assert_eq!(query_u32(&Map::new(), "page_size", 50, 100).ok(), Some(50));
+        assert_eq!(query_u32(&q("100"), "page_size", 50, 100).ok(), Some(100));
+        for bad in ["0", "101", "-1", "1.5", ""] {
+            let e = query_u32(&q(bad), "page_size", 50, 100).unwrap_err();
+            assert!(e.to_string().contains("from 1 to 100"), "{bad}: {e}");
+        }
+        let e = query_u32(&q("0"), "page_size", 1, u32::MAX).unwrap_err();
+        assert!(e.to_string().ends_with("from 1"), "{e}");
     }
 
     #[test]

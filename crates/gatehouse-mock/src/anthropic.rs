@@ -383,7 +383,7 @@ pub(crate) fn input_tokens(system: Option<&Value>, messages: &[Value]) -> u64 {
 
 /// What [`sign`] signs: the text of a thinking block, or (with an empty text) the data of a
 /// redacted_thinking block.
-const SIGNATURE: &str = "sig_mock";
+pub(crate) const SIGNATURE: &str = "sig_mock";
 const REDACTED: &str = "redacted_mock";
 
 /// `<kind>_<n>_<h>`, `h` an FNV-1a hash of a fixed key, `kind`, `n` (the request number)
@@ -398,7 +398,7 @@ pub(crate) fn sign(kind: &str, n: u64, text: &str) -> String {
 }
 
 /// True when `signature` is what [`sign`] gave `text` (in any request).
-fn verify(kind: &str, signature: &str, text: &str) -> bool {
+pub(crate) fn verify(kind: &str, signature: &str, text: &str) -> bool {
     let Some(n) = signature
         .strip_prefix(kind)
         .and_then(|rest| rest.strip_prefix('_'))

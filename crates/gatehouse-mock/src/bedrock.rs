@@ -23,7 +23,7 @@
 //! `additionalModelRequestFields.thinking.type == "enabled"` puts `reasoningContent`
 //! blocks first: `mock.thinking_blocks` (default 1) signed `reasoningText` blocks
 //! (`"Mock thinking."`, then `"Mock thinking, part <k>."`; signature
-//! `sig_mock_<n>_<hash of the text>`), then with `mock.redacted_thinking: true` one
+//! `sig_mock_0_<hash of the text>`), then with `mock.redacted_thinking: true` one
 //! `redactedContent` (base64 the mock can recognise). With thinking enabled, `budget_tokens`
 //! must be at least 1024 and below `inferenceConfig.maxTokens` (when given), as Claude
 //! requires. Reasoning sent back is checked as Claude on Bedrock checks it (400
@@ -52,6 +52,7 @@ use http::request::Parts;
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::anthropic;
 use crate::body::{MockBody, SseStream};
 use crate::chat::synth_arguments;
 use crate::encode::{Fnv, split_chars, split_words, word_count};
@@ -186,7 +187,7 @@ pub(crate) async fn handle(
             .get("inferenceConfig")
             .and_then(|c| c.get("maxTokens"))
             .and_then(Value::as_u64);
-        if let Err(message) = crate::anthropic::check_budget(thinking, max_tokens) {
+        if let Err(message) = anthropic::check_budget(thinking, max_tokens) {
             return validation(
                 &format!("The model returned the following errors: {message}"),
                 id,
@@ -472,10 +473,13 @@ fn text_hash(text: &str) -> String {
     format!("{:016x}", h.finish())
 }
 
-/// The signature the mock gives a reasoning text: `sig_mock_<request>_<hash of the text>`,
-/// so that it can check, as Bedrock does, that the text comes back with its signature.
-fn thinking_signature(id: u64, text: &str) -> String {
-    format!("sig_mock_{id}_{}", text_hash(text))
+/// The signature the mock gives a reasoning text, so that it can check, as Bedrock does,
+/// that the text comes back with its signature: the Anthropic mock's [`sign`] of the text
+/// alone (as request 0, so that a stream and a plain reply carry the same signature).
+///
+/// [`sign`]: anthropic::sign
+fn thinking_signature(text: &str) -> String {
+    anthropic::sign(anthropic::SIGNATURE, 0, text)
 }
 
 /// The `redactedContent` of reply `id`: [`REDACTED_PREFIX`], `id` and a hash of it in hex
@@ -492,13 +496,6 @@ fn redacted_matches(data: &str) -> bool {
         .and_then(|rest| rest.get(..16))
         .and_then(|n| u64::from_str_radix(n, 16).ok())
         .is_some_and(|id| redacted_data(id) == data)
-}
-
-fn signature_matches(signature: &str, text: &str) -> bool {
-    signature
-        .strip_prefix("sig_mock_")
-        .and_then(|rest| rest.rsplit_once('_'))
-        .is_some_and(|(_, hash)| hash == text_hash(text))
 }
 
 /// Claude's rules for reasoning sent back, as Bedrock reports them (a 400
@@ -526,7 +523,7 @@ fn check_reasoning(req: &Value, messages: &[Value]) -> Result<(), String> {
                             "messages.{i}.content.{j}.thinking.signature: Field required"
                         )));
                     }
-                    Some(sig) if !signature_matches(sig, text) => {
+                    Some(sig) if !anthropic::verify(anthropic::SIGNATURE, sig, text) => {
                         return Err(refused(format!(
                             "messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
                         )));
@@ -648,7 +645,7 @@ fn plan(
                 format!("Mock thinking, part {}.", k + 1)
             };
             blocks.push(Block::Reasoning {
-                signature: thinking_signature(id, &text),
+                signature: thinking_signature(&text),
                 text,
             });
         }

@@ -396,8 +396,11 @@ CREATE INDEX gatehouse_spend_batches_written_at ON gatehouse_spend_batches (writ
     },
 ];
 
-/// The schema version a store has once every migration ran.
-pub const SCHEMA_VERSION: i64 = 4;
+/// The schema version a store has once every migration ran (the last migration's version).
+pub const SCHEMA_VERSION: i64 = match MIGRATIONS.last() {
+    Some(m) => m.version,
+    None => 0,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Migrations bookkeeping

@@ -340,6 +340,12 @@ fn key_conflict_or(e: sqlx::Error, key: &KeyRecord, hex: &str) -> StoreError {
     conflict_or(e, EntityKind::Key, || hex.to_owned())
 }
 
+/// The number of rows or groups a spend query returns: `q.limit`, 1000 by default, at most
+/// 100 000.
+fn row_limit(q: &SpendQuery) -> i64 {
+    i64::from(q.limit.unwrap_or(1000).min(100_000))
+}
+
 /// Appends the `WHERE` clauses of a [`SpendQuery`] (rows aliased `s`).
 fn push_spend_filters<'a, DB>(qb: &mut QueryBuilder<'a, DB>, q: &SpendQuery)
 where
@@ -413,7 +419,6 @@ where
     }
 }
 
-/// A query builder whose database type is taken from `pool`.
 /// One change-feed row.
 fn event_from_row(r: &impl RowExt) -> Result<Event, StoreError> {
     let kind = r.string("kind")?;
@@ -426,6 +431,7 @@ fn event_from_row(r: &impl RowExt) -> Result<Event, StoreError> {
     })
 }
 
+/// A query builder whose database type is taken from `pool`.
 fn builder<DB: sqlx::Database>(_pool: &sqlx::Pool<DB>, init: &str) -> QueryBuilder<'static, DB> {
     QueryBuilder::new(init.to_owned())
 }
@@ -758,11 +764,9 @@ impl Store {
     /// The highest applied migration version.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         on_pool!(self, |pool, d| {
-            Ok(sqlx::query_scalar::<_, i64>(
-                "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM gatehouse_migrations",
-            )
-            .fetch_one(pool)
-            .await?)
+            Ok(sqlx::query_scalar::<_, i64>(sql::MIGRATION_LATEST)
+                .fetch_one(pool)
+                .await?)
         })
     }
 
@@ -911,6 +915,29 @@ impl Store {
     /// Deletes these keys (missing ones are ignored) and returns how many were deleted.
     /// Their spend logs are kept.
     pub async fn delete_keys(&self, hashes: &[[u8; 32]]) -> Result<u64, StoreError> {
+        self.delete_keys_in(hashes, None).await
+    }
+
+    /// Deletes these keys, in one transaction, only if that deletes `wanted` keys; otherwise
+    /// deletes nothing. Returns how many of them existed (a key named twice counts once): the
+    /// number deleted when that is `wanted`, and nothing was deleted when it is not. A caller
+    /// that also counts in `wanted` names it knows to name no key (an alias nobody has) gets
+    /// the count of those that exist and deletes nothing.
+    pub async fn delete_keys_all_or_none(
+        &self,
+        hashes: &[[u8; 32]],
+        wanted: usize,
+    ) -> Result<u64, StoreError> {
+        self.delete_keys_in(hashes, Some(wanted)).await
+    }
+
+    /// Deletes these keys in one transaction and returns how many existed; with `expect`,
+    /// commits only when that many were deleted. A hash given twice is deleted once.
+    async fn delete_keys_in(
+        &self,
+        hashes: &[[u8; 32]],
+        expect: Option<usize>,
+    ) -> Result<u64, StoreError> {
         let now = now_ms();
         on_pool!(self, |pool, d| {
             let mut tx = pool.begin_with(d.begin).await?;
@@ -925,32 +952,7 @@ impl Store {
                     emit!(tx, EntityKind::Key, hash_hex(h), now);
                 }
             }
-            tx.commit().await?;
-            Ok(deleted)
-        })
-    }
-
-    /// Deletes these keys only if every one of them exists (duplicates count once), in one
-    /// transaction; otherwise deletes nothing. Returns how many of them existed: the number
-    /// deleted when that is all of them, and nothing was deleted when it is fewer.
-    pub async fn delete_keys_all_or_none(&self, hashes: &[[u8; 32]]) -> Result<u64, StoreError> {
-        let now = now_ms();
-        let mut seen = HashSet::new();
-        let distinct: Vec<&[u8; 32]> = hashes.iter().filter(|h| seen.insert(**h)).collect();
-        on_pool!(self, |pool, d| {
-            let mut tx = pool.begin_with(d.begin).await?;
-            let mut deleted = 0u64;
-            for h in &distinct {
-                let gone = sqlx::query(sql::KEY_DELETE)
-                    .bind(h.to_vec())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if gone.is_some() {
-                    deleted += 1;
-                    emit!(tx, EntityKind::Key, hash_hex(h), now);
-                }
-            }
-            if usize::try_from(deleted).ok() == Some(distinct.len()) {
+            if expect.is_none_or(|n| usize::try_from(deleted).ok() == Some(n)) {
                 tx.commit().await?;
             } else {
                 tx.rollback().await?;
@@ -993,40 +995,6 @@ impl Store {
             key_update!(tx, new, models, metadata, reset_at, now)
                 .await
                 .map_err(|e| key_conflict_or(e, new, &new_hex))?;
-            emit!(tx, EntityKind::Key, &old_hex, now);
-            emit!(tx, EntityKind::Key, &new_hex, now);
-            tx.commit().await?;
-            Ok(())
-        })
-    }
-
-    /// Gives the key `old` a new hash and display name, keeping everything else (spend,
-    /// budgets, limits). Emits events for both hashes. [`StoreError::NotFound`] if `old`
-    /// does not exist, [`StoreError::Conflict`] if `new` does.
-    pub async fn regenerate_key(
-        &self,
-        old: &[u8; 32],
-        new: &[u8; 32],
-        new_key_name: &str,
-    ) -> Result<(), StoreError> {
-        let now = now_ms();
-        let (old_hex, new_hex) = (hash_hex(old), hash_hex(new));
-        on_pool!(self, |pool, d| {
-            let mut tx = pool.begin_with(d.begin).await?;
-            let done = sqlx::query(sql::KEY_REGENERATE)
-                .bind(old.to_vec())
-                .bind(new.to_vec())
-                .bind(new_key_name)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| conflict_or(e, EntityKind::Key, || new_hex.clone()))?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound {
-                    kind: EntityKind::Key,
-                    id: old_hex,
-                });
-            }
             emit!(tx, EntityKind::Key, &old_hex, now);
             emit!(tx, EntityKind::Key, &new_hex, now);
             tx.commit().await?;
@@ -1201,9 +1169,8 @@ impl Store {
         t.budget_reset_at = reset_at_for(t.budget_duration.as_deref(), t.budget_reset_at, now)?;
         let mut seen = HashSet::new();
         t.members.retain(|m| seen.insert(m.clone()));
-        t.admins.retain(|a| seen.contains(a));
-        let mut seen_admin = HashSet::new();
-        t.admins.retain(|a| seen_admin.insert(a.clone()));
+        // Admins are members, each named once: a member leaves `seen` as an admin is kept.
+        t.admins.retain(|a| seen.remove(a));
         let models = to_json(&t.models)?;
         let metadata = to_json(&t.metadata)?;
         on_pool!(self, |pool, d| {
@@ -1447,7 +1414,7 @@ impl Store {
     /// committed ids.
     async fn model_refs(
         &self,
-        records: &[&SpendRecord],
+        records: &[SpendRecord],
     ) -> Result<HashMap<(String, String), i64>, StoreError> {
         let mut out = HashMap::new();
         let mut missing = Vec::new();
@@ -1510,8 +1477,7 @@ impl Store {
         if records.is_empty() {
             return Ok(0);
         }
-        let batch: Vec<&SpendRecord> = records.iter().collect();
-        let refs = self.model_refs(&batch).await?;
+        let refs = self.model_refs(records).await?;
         let now = now_ms();
         let prune = self.batch_prune_due(now);
         on_pool!(self, |pool, d| {
@@ -1526,7 +1492,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(0);
             }
-            for chunk in batch.chunks(SPEND_CHUNK) {
+            for chunk in records.chunks(SPEND_CHUNK) {
                 let mut qb = builder(pool, d.spend_insert);
                 qb.push_values(chunk, |mut row, r| {
                     let model_ref = refs
@@ -1559,7 +1525,7 @@ impl Store {
             let mut by_key: BTreeMap<[u8; 32], i64> = BTreeMap::new();
             let mut by_user: BTreeMap<&str, i64> = BTreeMap::new();
             let mut by_team: BTreeMap<&str, i64> = BTreeMap::new();
-            for r in batch.iter().filter(|r| r.spend != 0) {
+            for r in records.iter().filter(|r| r.spend != 0) {
                 if let Some(h) = r.token_hash {
                     *by_key.entry(h).or_default() += r.spend;
                 }
@@ -1598,7 +1564,7 @@ impl Store {
                     .await?;
             }
             tx.commit().await?;
-            Ok(batch.len())
+            Ok(records.len())
         })
     }
 
@@ -1615,19 +1581,7 @@ impl Store {
 
     /// Spend rows matching `q`, newest first, at most `q.limit` (default 1000).
     pub async fn spend_logs(&self, q: &SpendQuery) -> Result<Vec<SpendRecord>, StoreError> {
-        let limit = i64::from(q.limit.unwrap_or(1000).min(100_000));
-        on_pool!(self, |pool, d| {
-            let mut qb = builder(pool, sql::SPEND_SELECT);
-            push_spend_filters(&mut qb, q);
-            qb.push(" ORDER BY s.started_at DESC, s.id DESC LIMIT ")
-                .push_bind(limit);
-            qb.build()
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(spend_from_row)
-                .collect()
-        })
+        self.spend_rows(q, row_limit(q), 0).await
     }
 
     /// Spend rows matching `q`, newest first: `limit` rows (1..=1000) after skipping `offset`.
@@ -1641,6 +1595,16 @@ impl Store {
     ) -> Result<Vec<SpendRecord>, StoreError> {
         let limit = i64::from(limit.clamp(1, 1000));
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        self.spend_rows(q, limit, offset).await
+    }
+
+    /// Spend rows matching `q`, newest first: `limit` rows after skipping `offset`.
+    async fn spend_rows(
+        &self,
+        q: &SpendQuery,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<SpendRecord>, StoreError> {
         on_pool!(self, |pool, d| {
             let mut qb = builder(pool, sql::SPEND_SELECT);
             push_spend_filters(&mut qb, q);
@@ -1661,7 +1625,7 @@ impl Store {
     /// then key, user and model; at most `q.limit` groups (default 1000, at most 100 000).
     /// The filters use the same indexes as [`Store::spend_logs`].
     pub async fn spend_by_day(&self, q: &SpendQuery) -> Result<Vec<SpendDay>, StoreError> {
-        let limit = i64::from(q.limit.unwrap_or(1000).min(100_000));
+        let limit = row_limit(q);
         on_pool!(self, |pool, d| {
             let mut qb = builder(pool, sql::SPEND_BY_DAY);
             push_spend_filters(&mut qb, q);
@@ -1717,7 +1681,7 @@ impl Store {
             SpendGroupBy::Model => "m.model",
             SpendGroupBy::Day => "(s.started_at / 86400000)",
         };
-        let limit = i64::from(q.limit.unwrap_or(1000).min(100_000));
+        let limit = row_limit(q);
         let head = format!(
             "SELECT {expr} AS grp, \
              CAST(COALESCE(SUM(s.spend), 0) AS BIGINT) AS total_spend, \

@@ -57,7 +57,7 @@ impl SpendBatch {
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
     /// Most records held (pending + in flight) before [`SpendWriter::record`] refuses and
-    /// [`SpendWriter::is_full`] says so. A soft cap for [`SpendWriter::record_admitted`].
+    /// [`SpendWriter::is_full`] says so. A soft cap for [`SpendTicket::record`].
     /// Default 100 000.
     pub capacity: usize,
     /// Flush when this many records are pending; also the size of each insert. Default 2000:
@@ -196,8 +196,8 @@ enum Command {
 /// ends. Nothing is dropped while the process lives: when the buffer is full, `record`
 /// refuses and the gateway answers 503 to new requests (it checks [`SpendWriter::is_full`]
 /// at admission), while the records of requests already admitted are always taken
-/// ([`SpendWriter::record_admitted`]). Retries are safe because a batch keeps its id
-/// across retries and [`Store::insert_spend`] writes a batch id at most once.
+/// ([`SpendWriter::ticket`], [`SpendTicket::record`]). Retries are safe because a batch
+/// keeps its id across retries and [`Store::insert_spend`] writes a batch id at most once.
 ///
 /// Must be created inside a tokio runtime.
 #[derive(Debug)]
@@ -235,15 +235,6 @@ impl SpendWriter {
     /// records are held, or [`RecordError::Closed`] after shutdown.
     pub fn record(&self, record: SpendRecord) -> Result<(), RecordError> {
         self.shared.push(record, true)
-    }
-
-    /// Queues the record of a request that was admitted while [`SpendWriter::is_full`] was
-    /// false. Never refused for lack of room (only [`RecordError::Closed`] after shutdown):
-    /// requests admitted just before the buffer filled may take it past `capacity`, by at
-    /// most the number of requests in flight, so an admitted request's record is never
-    /// dropped. The gateway checks `is_full` at admission and uses this at settlement.
-    pub fn record_admitted(&self, record: SpendRecord) -> Result<(), RecordError> {
-        self.shared.push(record, false)
     }
 
     /// A promise of one record, taken when a request is admitted and kept until its record
@@ -351,8 +342,11 @@ pub struct SpendTicket {
 }
 
 impl SpendTicket {
-    /// Queues the admitted request's record (never refused for lack of room, as
-    /// [`SpendWriter::record_admitted`]).
+    /// Queues the record of a request that was admitted while [`SpendWriter::is_full`] was
+    /// false. Never refused for lack of room (only [`RecordError::Closed`] after shutdown):
+    /// requests admitted just before the buffer filled may take it past `capacity`, by at
+    /// most the number of requests in flight, so an admitted request's record is never
+    /// dropped. The gateway checks `is_full` at admission and uses this at settlement.
     pub fn record(self, record: SpendRecord) -> Result<(), RecordError> {
         self.shared.push(record, false)
     }

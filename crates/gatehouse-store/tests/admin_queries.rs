@@ -146,7 +146,7 @@ async fn deletes_are_all_or_nothing(db: TestDb) {
     let before = s.latest_event_seq().await.unwrap();
     // One of the two does not exist: nothing is deleted, no event is written.
     assert_eq!(
-        s.delete_keys_all_or_none(&[hash(1), hash(9)])
+        s.delete_keys_all_or_none(&[hash(1), hash(9)], 2)
             .await
             .unwrap(),
         1
@@ -155,14 +155,14 @@ async fn deletes_are_all_or_nothing(db: TestDb) {
     assert_eq!(s.latest_event_seq().await.unwrap(), before);
     // Duplicates count once.
     assert_eq!(
-        s.delete_keys_all_or_none(&[hash(1), hash(2), hash(1)])
+        s.delete_keys_all_or_none(&[hash(1), hash(2), hash(1)], 2)
             .await
             .unwrap(),
         2
     );
     assert!(s.key_by_hash(&hash(1)).await.unwrap().is_none());
     assert!(s.key_by_hash(&hash(2)).await.unwrap().is_none());
-    assert_eq!(s.delete_keys_all_or_none(&[hash(1)]).await.unwrap(), 0);
+    assert_eq!(s.delete_keys_all_or_none(&[hash(1)], 1).await.unwrap(), 0);
 }
 both!(deletes_are_all_or_nothing);
 

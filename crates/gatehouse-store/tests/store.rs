@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use common::{TestDb, hash, key, spend};
 use gatehouse_store::{
-    EntityKind, KeyFilter, RecordError, SCHEMA_VERSION, SpendBatch, SpendGroupBy, SpendQuery,
-    SpendRecord, SpendSink, SpendWriter, Store, StoreError, StoreOptions, TeamRecord, Unflushed,
-    UserRecord, WriterConfig, hash_hex,
+    EntityKind, KeyFilter, KeyRecord, RecordError, SCHEMA_VERSION, SpendBatch, SpendGroupBy,
+    SpendQuery, SpendRecord, SpendSink, SpendWriter, Store, StoreError, StoreOptions, TeamRecord,
+    Unflushed, UserRecord, WriterConfig, hash_hex,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -111,6 +111,15 @@ async fn sqlite_in_memory_and_nested_path() {
 // Keys
 // ---------------------------------------------------------------------------------------------
 
+/// `k` under the hash `hash(n)` and display name `name`: what [`Store::regenerate_key_with`]
+/// takes to give a key a new secret and keep its settings.
+fn renamed(k: &KeyRecord, n: u8, name: &str) -> KeyRecord {
+    let mut k = k.clone();
+    k.token_hash = hash(n);
+    k.key_name = name.into();
+    k
+}
+
 async fn key_round_trip(db: TestDb) {
     let s = db.connect().await;
     let mut k = key(1);
@@ -188,7 +197,8 @@ async fn key_round_trip(db: TestDb) {
     assert!(s.set_key_blocked(&hash(98), true).await.is_err());
 
     // Regenerate: same record, new hash.
-    s.regenerate_key(&hash(1), &hash(2), "sk-...new2")
+    let old = s.key_by_hash(&hash(1)).await.unwrap().unwrap();
+    s.regenerate_key_with(&hash(1), &renamed(&old, 2, "sk-...new2"))
         .await
         .unwrap();
     assert!(s.key_by_hash(&hash(1)).await.unwrap().is_none());
@@ -197,12 +207,14 @@ async fn key_round_trip(db: TestDb) {
     assert_eq!(regen.spend, 42);
     assert_eq!(regen.user_id.as_deref(), Some("u1"));
     assert!(matches!(
-        s.regenerate_key(&hash(1), &hash(3), "x").await,
+        s.regenerate_key_with(&hash(1), &renamed(&old, 3, "x"))
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     s.insert_key(&key(3)).await.unwrap();
     assert!(matches!(
-        s.regenerate_key(&hash(2), &hash(3), "x").await,
+        s.regenerate_key_with(&hash(2), &renamed(&regen, 3, "x"))
+            .await,
         Err(StoreError::Conflict { .. })
     ));
     assert!(s.key_by_hash(&hash(2)).await.unwrap().is_some());
@@ -360,7 +372,10 @@ async fn change_feed(db: TestDb) {
     s.update_key(&k).await.unwrap();
     s.set_key_blocked(&hash(1), true).await.unwrap();
     s.set_key_blocked(&hash(1), false).await.unwrap();
-    s.regenerate_key(&hash(1), &hash(2), "n").await.unwrap();
+    let old = s.key_by_hash(&hash(1)).await.unwrap().unwrap();
+    s.regenerate_key_with(&hash(1), &renamed(&old, 2, "n"))
+        .await
+        .unwrap();
     s.delete_keys(&[hash(2)]).await.unwrap();
     s.insert_user(&UserRecord::new("u", "internal_user"))
         .await
