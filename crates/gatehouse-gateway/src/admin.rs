@@ -240,6 +240,17 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// `YYYY-MM-DD` (optionally followed by a time, which is ignored) → unix ms at 00:00 UTC.
 fn parse_date(s: &str) -> Option<i64> {
     let s = s.get(..10)?;
+    // Exactly `DDDD-DD-DD`: no signs, no short or long fields.
+    let shaped = s.bytes().enumerate().all(|(i, b)| {
+        if i == 4 || i == 7 {
+            b == b'-'
+        } else {
+            b.is_ascii_digit()
+        }
+    });
+    if !shaped {
+        return None;
+    }
     let mut it = s.split('-');
     let y: i64 = it.next()?.parse().ok()?;
     let m: u32 = it.next()?.parse().ok()?;
@@ -1653,6 +1664,16 @@ mod tests {
             parse_datetime("2023-11-14 23:59:59"),
             Some(1_699_920_000_000 + 86_399_000)
         );
+        for bad in [
+            "2023-+1-14",
+            "2023-1-1-1x",
+            "+023-11-14",
+            "2023-11-1 ",
+            "2023/11/14",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        assert_eq!(parse_date("2023-11-14"), Some(1_699_920_000_000));
     }
 
     #[test]

@@ -306,7 +306,8 @@ pub struct SpendQuery {
     pub start_ms: Option<i64>,
     /// Exclusive upper bound on `started_at`.
     pub end_ms: Option<i64>,
-    /// At most this many rows (default 1000, at most 100 000); ignored by aggregates.
+    /// At most this many rows, or groups for the per-day and grouped aggregates (default
+    /// 1000, at most 100 000); the totals ignore it.
     pub limit: Option<u32>,
 }
 

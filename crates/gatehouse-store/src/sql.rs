@@ -521,6 +521,16 @@ pub(crate) const TEAM_MEMBERS: &str = "SELECT user_id, role FROM gatehouse_team_
 pub(crate) const TEAM_MEMBER_ADD: &str = "INSERT INTO gatehouse_team_members (team_id, user_id, \
      added_at, role) VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, user_id) DO NOTHING";
 
+/// Adds a member after the team's current ones: `added_at` (which orders members) is `$3`,
+/// or one past the latest member's when that is not earlier — `insert_team` gives its
+/// members consecutive values from its own `now`, which a member added in the same
+/// millisecond would otherwise sort before.
+pub(crate) const TEAM_MEMBER_APPEND: &str = "INSERT INTO gatehouse_team_members (team_id, \
+     user_id, added_at, role) \
+     SELECT $1, $2, CASE WHEN m.last IS NULL OR m.last < $3 THEN $3 ELSE m.last + 1 END, $4 \
+     FROM (SELECT MAX(added_at) AS last FROM gatehouse_team_members WHERE team_id = $1) m \
+     WHERE true ON CONFLICT (team_id, user_id) DO NOTHING";
+
 pub(crate) const TEAM_MEMBER_REMOVE: &str =
     "DELETE FROM gatehouse_team_members WHERE team_id = $1 AND user_id = $2";
 

@@ -1323,7 +1323,7 @@ impl Store {
                 });
             }
             let q = if let Some(admin) = add {
-                sqlx::query(sql::TEAM_MEMBER_ADD)
+                sqlx::query(sql::TEAM_MEMBER_APPEND)
                     .bind(team_id)
                     .bind(user_id)
                     .bind(now)
